@@ -1,0 +1,864 @@
+//! The hash-chained, append-only audit log.
+//!
+//! Every entry records who (`actor`) did what (`action`, `detail`) and when (`ts_ms`), numbered
+//! by `seq` from 1 without gaps. Each entry stores the hash of the entry before it (`prev_hash`;
+//! 64 zeros for the first) and its own `hash`:
+//!
+//! ```text
+//! hash = hex(sha256("sovereign/audit-entry/v1\0"
+//!                   ‖ len‖prev_hash ‖ len‖seq ‖ len‖ts_ms ‖ len‖actor ‖ len‖action ‖ len‖detail))
+//! ```
+//!
+//! where `len` is the field's byte length as a big-endian `u64`, `seq` and `ts_ms` are big-endian
+//! `i64`, and `detail` is the canonical JSON text stored in the row (object keys sorted, no
+//! whitespace). The encoding is unambiguous: no two different entries hash the same input.
+//!
+//! After every append the latest `seq` and `hash` are written to a **head file** outside the
+//! database (`<seq> <hash>\n`, mode `0600`, replaced atomically by rename).
+//!
+//! # What [`AuditLog::verify`] detects
+//! - an entry whose stored fields were changed ([`AuditProblem::EditedEntry`]);
+//! - a gap in the numbering ([`AuditProblem::MissingEntry`]);
+//! - an entry that does not link to its predecessor, which is what deleting and renumbering,
+//!   reordering, or rewriting an earlier entry and recomputing its hash all leave behind
+//!   ([`AuditProblem::ChainMismatch`]);
+//! - entries removed from the end, which leave an intact but shorter chain: the head file still
+//!   names the old last entry ([`AuditProblem::TruncatedTail`]);
+//! - a rewritten last entry (or head file) whose hash no longer matches the head file
+//!   ([`AuditProblem::HeadMismatch`]);
+//! - a head file that has gone while the table has entries ([`AuditProblem::HeadMissing`]).
+//!
+//! The head file may lag one entry behind the table (a crash between commit and head write); that
+//! is not reported. [`AuditLog::append`] refuses to write when the head file shows truncation or
+//! a rewrite, so a new entry can never overwrite the evidence.
+//!
+//! # What it cannot detect
+//! Someone who can write both the database **and** the head file can rebuild a consistent log from
+//! scratch (or truncate both together); that attacker is out of scope. To catch them, copy
+//! [`AuditVerdict::Intact`]'s head somewhere they cannot write and compare later. Deleting the head
+//! file is reported, but the next append writes a fresh one. Timestamps come from the system clock
+//! and are recorded, not checked. The table's UPDATE/DELETE triggers only stop mistakes; raw
+//! access to the file bypasses them, which is what the chain is for.
+
+use std::fmt;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::types::Type;
+use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// `prev_hash` of the first entry: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Conventional name of the head file, next to the database.
+pub const HEAD_FILE_NAME: &str = "audit.head";
+
+/// Domain separator so an audit hash can never be confused with any other SHA-256 in Sovereign.
+const DOMAIN: &[u8] = b"sovereign/audit-entry/v1\0";
+
+const COLUMNS: &str = "seq, ts_ms, actor, action, detail, prev_hash, hash";
+
+/// One entry of the audit log, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Position in the log, from 1, without gaps.
+    pub seq: i64,
+    /// When it was appended, in milliseconds since the Unix epoch (system clock).
+    pub ts_ms: i64,
+    /// Who acted, e.g. `user` or `agent:<name>`.
+    pub actor: String,
+    /// What was done, e.g. `sandbox.exec`.
+    pub action: String,
+    /// Structured details of the action.
+    pub detail: serde_json::Value,
+    /// Hash of the previous entry ([`GENESIS_HASH`] for the first).
+    pub prev_hash: String,
+    /// Hash of this entry, lowercase hex SHA-256.
+    pub hash: String,
+}
+
+/// Outcome of [`AuditLog::verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum AuditVerdict {
+    /// Every entry checks out, and so does the head file (if one is used).
+    Intact {
+        /// Number of entries.
+        entries: u64,
+        /// `(seq, hash)` of the last entry, `None` for an empty log. Keeping a copy elsewhere
+        /// lets a later check detect even a consistent rewrite of database and head file.
+        head: Option<(i64, String)>,
+    },
+    /// The first problem found, in `seq` order; the log after it was not examined.
+    Broken {
+        /// The entry where the problem shows.
+        seq: i64,
+        /// What is wrong.
+        problem: AuditProblem,
+    },
+}
+
+impl AuditVerdict {
+    /// True for [`AuditVerdict::Intact`].
+    pub fn is_intact(&self) -> bool {
+        matches!(self, AuditVerdict::Intact { .. })
+    }
+}
+
+impl fmt::Display for AuditVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditVerdict::Intact { entries, head: None } => {
+                write!(f, "audit log intact ({entries} entries)")
+            }
+            AuditVerdict::Intact { entries, head: Some((seq, hash)) } => {
+                write!(f, "audit log intact ({entries} entries, last is {seq} with hash {hash})")
+            }
+            AuditVerdict::Broken { seq, problem } => {
+                write!(f, "audit log broken at entry {seq}: {problem}")
+            }
+        }
+    }
+}
+
+/// What [`AuditLog::verify`] found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum AuditProblem {
+    /// The entry's hash does not recompute from its fields: its contents were changed.
+    EditedEntry,
+    /// The numbering skips `expected_seq`: that entry was deleted.
+    MissingEntry {
+        /// The seq that should have come next.
+        expected_seq: i64,
+    },
+    /// The entry's `prev_hash` is not the hash of the entry before it: entries were deleted and
+    /// renumbered, reordered, or an earlier entry was rewritten with a recomputed hash.
+    ChainMismatch,
+    /// The head file names a later entry than the last one in the table: the end was cut off.
+    TruncatedTail {
+        /// Last seq according to the head file.
+        head_seq: i64,
+        /// Last seq in the table (0 when empty).
+        last_seq: i64,
+    },
+    /// The head file's hash differs from the stored hash of the entry it names.
+    HeadMismatch,
+    /// The table has entries but the head file does not exist.
+    HeadMissing,
+}
+
+impl fmt::Display for AuditProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditProblem::EditedEntry => {
+                f.write_str("the entry was changed after it was written (its hash does not match its contents)")
+            }
+            AuditProblem::MissingEntry { expected_seq } => {
+                write!(f, "entry {expected_seq} is missing (the numbering skips it, so it was deleted)")
+            }
+            AuditProblem::ChainMismatch => f.write_str(
+                "the entry does not link to the one before it (entries were deleted, reordered, \
+                 or an earlier entry was rewritten)",
+            ),
+            AuditProblem::TruncatedTail { head_seq, last_seq } => write!(
+                f,
+                "the log ends at entry {last_seq} but the head file records entry {head_seq} \
+                 (entries at the end were deleted)"
+            ),
+            AuditProblem::HeadMismatch => f.write_str(
+                "the head file records a different hash for this entry (the entry or the head \
+                 file was rewritten)",
+            ),
+            AuditProblem::HeadMissing => f.write_str(
+                "the head file is missing although the log has entries (deleted entries at the \
+                 end would go unnoticed)",
+            ),
+        }
+    }
+}
+
+/// The audit log on a [`Store`], with an optional head file.
+#[derive(Debug)]
+pub struct AuditLog<'a> {
+    store: &'a Store,
+    head_file: Option<PathBuf>,
+}
+
+impl<'a> AuditLog<'a> {
+    /// An audit log on `store`. With `head_file` (normally [`head_file_beside`] the database),
+    /// truncation of the table's end is detected; without it (tests, in-memory stores) only the
+    /// chain itself is checked.
+    pub fn new(store: &'a Store, head_file: Option<PathBuf>) -> AuditLog<'a> {
+        AuditLog { store, head_file }
+    }
+
+    /// The head file, if one is used.
+    pub fn head_file(&self) -> Option<&Path> {
+        self.head_file.as_deref()
+    }
+
+    /// Appends an entry and returns it as stored.
+    ///
+    /// Runs in one IMMEDIATE transaction (so concurrent writers are serialised and `seq` stays
+    /// contiguous), then replaces the head file. Refuses with [`Error::AuditTampered`] if the
+    /// head file shows that entries were removed or rewritten. If the head file cannot be written
+    /// the entry is already committed and the I/O error is returned; the next append repairs
+    /// the head.
+    pub fn append(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<AuditEntry> {
+        let db = |e| self.store.db_error(e);
+        let tx = Transaction::new_unchecked(self.store.conn(), TransactionBehavior::Immediate).map_err(db)?;
+        let last: Option<(i64, String)> = tx
+            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()
+            .map_err(db)?;
+        self.check_head_before_append(&tx, last.as_ref().map_or(0, |(seq, _)| *seq))?;
+
+        let (seq, prev_hash) = match last {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, GENESIS_HASH.to_owned()),
+        };
+        let ts_ms = now_ms();
+        let detail_json = canonical_json(detail);
+        let hash = entry_hash(&prev_hash, seq, ts_ms, actor, action, &detail_json);
+        tx.execute(
+            &format!("INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![seq, ts_ms, actor, action, detail_json, prev_hash, hash],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+
+        if let Some(path) = &self.head_file {
+            write_head(path, seq, &hash)?;
+        }
+        tracing::debug!(seq, actor, action, "audit entry appended");
+        Ok(AuditEntry {
+            seq,
+            ts_ms,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            detail: detail.clone(),
+            prev_hash,
+            hash,
+        })
+    }
+
+    /// Up to `limit` entries with `seq > after_seq`, in `seq` order. Does not verify them.
+    pub fn entries(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditEntry>> {
+        let db = |e| self.store.db_error(e);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .store
+            .conn()
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![after_seq, limit], |row| {
+                let raw = RawEntry::from_row(row)?;
+                let detail = serde_json::from_str(&raw.detail)
+                    .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e)))?;
+                Ok(AuditEntry {
+                    seq: raw.seq,
+                    ts_ms: raw.ts_ms,
+                    actor: raw.actor,
+                    action: raw.action,
+                    detail,
+                    prev_hash: raw.prev_hash,
+                    hash: raw.hash,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+    }
+
+    /// Walks every entry in `seq` order and checks numbering, chain and hashes, then the head
+    /// file. Returns the first problem found; `Err` only when the check itself could not run
+    /// (database unreadable, head file unreadable or malformed).
+    pub fn verify(&self) -> Result<AuditVerdict> {
+        let db = |e| self.store.db_error(e);
+        // Read the head before the table: the head only ever names committed entries, so a
+        // concurrent append cannot make it look ahead of the table we read next.
+        let head = match &self.head_file {
+            Some(path) => read_head(path)?,
+            None => None,
+        };
+        let mut stmt = self.store.conn().prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq")).map_err(db)?;
+        // One statement reads one consistent snapshot.
+        let mut rows = stmt.query([]).map_err(db)?;
+        let mut expected_seq: i64 = 1;
+        let mut prev_hash = GENESIS_HASH.to_owned();
+        let mut entries: u64 = 0;
+        let mut hash_at_head_seq: Option<String> = None;
+        while let Some(row) = rows.next().map_err(db)? {
+            let raw = RawEntry::from_row(row).map_err(db)?;
+            if let Some(problem) = check_entry(&raw, expected_seq, &prev_hash) {
+                return Ok(AuditVerdict::Broken { seq: raw.seq, problem });
+            }
+            if head.as_ref().is_some_and(|(seq, _)| *seq == raw.seq) {
+                hash_at_head_seq = Some(raw.hash.clone());
+            }
+            prev_hash = raw.hash;
+            expected_seq += 1;
+            entries += 1;
+        }
+        let last_seq = expected_seq - 1;
+        let last = (entries > 0).then_some((last_seq, prev_hash));
+
+        if self.head_file.is_some()
+            && let Some(verdict) = judge_head(head, last_seq, hash_at_head_seq.as_deref())
+        {
+            return Ok(verdict);
+        }
+        Ok(AuditVerdict::Intact { entries, head: last })
+    }
+
+    /// Inside the append transaction: refuse if the head file shows truncation or a rewrite.
+    /// A missing head file is accepted (the append writes a new one); see the module docs.
+    fn check_head_before_append(&self, tx: &Transaction<'_>, last_seq: i64) -> Result<()> {
+        let Some(path) = &self.head_file else {
+            return Ok(());
+        };
+        let Some((head_seq, head_hash)) = read_head(path)? else {
+            return Ok(());
+        };
+        let stored: Option<String> = if head_seq <= last_seq {
+            tx.query_row("SELECT hash FROM audit WHERE seq = ?1", [head_seq], |row| row.get(0))
+                .optional()
+                .map_err(|e| self.store.db_error(e))?
+        } else {
+            None
+        };
+        let problem = if head_seq > last_seq {
+            AuditProblem::TruncatedTail { head_seq, last_seq }
+        } else if stored.as_deref() != Some(head_hash.as_str()) {
+            AuditProblem::HeadMismatch
+        } else {
+            return Ok(());
+        };
+        Err(Error::AuditTampered { seq: head_seq.min(last_seq + 1), problem })
+    }
+}
+
+/// The conventional head file for the database at `db_path`: [`HEAD_FILE_NAME`] in the same
+/// directory.
+pub fn head_file_beside(db_path: &Path) -> PathBuf {
+    db_path.parent().unwrap_or_else(|| Path::new("")).join(HEAD_FILE_NAME)
+}
+
+/// A row as stored, with `detail` as its JSON text (hashes are over the text, not a re-encoding).
+struct RawEntry {
+    seq: i64,
+    ts_ms: i64,
+    actor: String,
+    action: String,
+    detail: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl RawEntry {
+    /// Reads a row selected with [`COLUMNS`].
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawEntry> {
+        Ok(RawEntry {
+            seq: row.get(0)?,
+            ts_ms: row.get(1)?,
+            actor: row.get(2)?,
+            action: row.get(3)?,
+            detail: row.get(4)?,
+            prev_hash: row.get(5)?,
+            hash: row.get(6)?,
+        })
+    }
+}
+
+/// Checks one entry against its expected position and predecessor. Numbering first (a gap is
+/// the most specific finding), then the link (which names reordering and renumbering), then the
+/// entry's own hash.
+fn check_entry(raw: &RawEntry, expected_seq: i64, prev_hash: &str) -> Option<AuditProblem> {
+    if raw.seq != expected_seq {
+        return Some(AuditProblem::MissingEntry { expected_seq });
+    }
+    if raw.prev_hash != prev_hash {
+        return Some(AuditProblem::ChainMismatch);
+    }
+    let recomputed = entry_hash(&raw.prev_hash, raw.seq, raw.ts_ms, &raw.actor, &raw.action, &raw.detail);
+    if recomputed != raw.hash {
+        return Some(AuditProblem::EditedEntry);
+    }
+    None
+}
+
+/// Compares the head file with an intact chain whose last seq is `last_seq` (0 when empty) and
+/// whose entry at the head's seq has `hash_at_head_seq`. `None` when they agree.
+fn judge_head(head: Option<(i64, String)>, last_seq: i64, hash_at_head_seq: Option<&str>) -> Option<AuditVerdict> {
+    let broken = |seq, problem| Some(AuditVerdict::Broken { seq, problem });
+    match head {
+        None if last_seq > 0 => broken(last_seq, AuditProblem::HeadMissing),
+        None => None,
+        Some((head_seq, _)) if head_seq > last_seq => {
+            broken(last_seq + 1, AuditProblem::TruncatedTail { head_seq, last_seq })
+        }
+        Some((head_seq, head_hash)) if hash_at_head_seq != Some(head_hash.as_str()) => {
+            broken(head_seq, AuditProblem::HeadMismatch)
+        }
+        Some(_) => None,
+    }
+}
+
+/// The hash of an entry; see the module docs for the encoding.
+fn entry_hash(prev_hash: &str, seq: i64, ts_ms: i64, actor: &str, action: &str, detail_json: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(DOMAIN);
+    let fields: [&[u8]; 6] = [
+        prev_hash.as_bytes(),
+        &seq.to_be_bytes(),
+        &ts_ms.to_be_bytes(),
+        actor.as_bytes(),
+        action.as_bytes(),
+        detail_json.as_bytes(),
+    ];
+    for field in fields {
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Compact JSON with object keys sorted at every level, whatever map order serde_json was built
+/// with (another crate may enable `preserve_order`).
+fn canonical_json(value: &serde_json::Value) -> String {
+    fn sorted(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                let mut out = serde_json::Map::new();
+                for key in keys {
+                    if let Some(v) = map.get(key) {
+                        out.insert(key.clone(), sorted(v));
+                    }
+                }
+                serde_json::Value::Object(out)
+            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Reads the head file: `None` if it does not exist.
+fn read_head(path: &Path) -> Result<Option<(i64, String)>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Io { action: "reading audit head file", path: path.to_path_buf(), source });
+        }
+    };
+    parse_head(&text).map(Some).map_err(|message| Error::AuditHeadMalformed { path: path.to_path_buf(), message })
+}
+
+/// Parses `<seq> <hash>\n`, strictly.
+fn parse_head(text: &str) -> Result<(i64, String), String> {
+    let line = text.strip_suffix('\n').ok_or_else(|| "it does not end with a newline".to_owned())?;
+    let (seq, hash) = line.split_once(' ').ok_or_else(|| "it is not `<seq> <hash>`".to_owned())?;
+    let seq: i64 = seq.parse().map_err(|_| format!("`{seq}` is not a sequence number"))?;
+    if seq < 1 {
+        return Err(format!("sequence number {seq} is below 1"));
+    }
+    let is_hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !is_hex {
+        return Err("the hash is not 64 lowercase hex digits".to_owned());
+    }
+    Ok((seq, hash.to_owned()))
+}
+
+/// Replaces the head file atomically: a private temp file in the same directory, fsync, rename,
+/// fsync of the directory.
+fn write_head(path: &Path, seq: i64, hash: &str) -> Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let io = |action, source| Error::Io { action, path: path.to_path_buf(), source };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.exists() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io("creating directory of audit head file", e))?;
+    }
+    let name = path.file_name().map_or_else(|| HEAD_FILE_NAME.into(), |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| io("creating temporary audit head file", e))?;
+        file.write_all(format!("{seq} {hash}\n").as_bytes()).map_err(|e| io("writing audit head file", e))?;
+        file.sync_all().map_err(|e| io("syncing audit head file", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io("replacing audit head file", e))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("syncing directory of audit head file", e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+    use tempfile::TempDir;
+
+    /// A store on disk with its head file, in a temp dir that lives as long as the fixture.
+    struct Fixture {
+        dir: TempDir,
+        store: Store,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("sov.db")).unwrap();
+            Fixture { dir, store }
+        }
+
+        fn head_path(&self) -> PathBuf {
+            head_file_beside(&self.dir.path().join("sov.db"))
+        }
+
+        fn log(&self) -> AuditLog<'_> {
+            AuditLog::new(&self.store, Some(self.head_path()))
+        }
+
+        /// Appends `n` entries and returns them.
+        fn fill(&self, n: i64) -> Vec<AuditEntry> {
+            let log = self.log();
+            (1..=n)
+                .map(|i| {
+                    log.append("agent:test", "sandbox.exec", &json!({ "n": i, "argv": ["ls", "-l"], "cwd": "/work" }))
+                        .unwrap()
+                })
+                .collect()
+        }
+
+        /// Runs raw SQL the way an attacker with the file would: triggers dropped first.
+        fn tamper(&self, sql: &str) {
+            self.store
+                .conn()
+                .execute_batch(&format!(
+                    "DROP TRIGGER IF EXISTS audit_no_update;
+                     DROP TRIGGER IF EXISTS audit_no_delete;
+                     {sql}"
+                ))
+                .unwrap();
+        }
+
+        fn verify(&self) -> AuditVerdict {
+            self.log().verify().unwrap()
+        }
+    }
+
+    fn broken(seq: i64, problem: AuditProblem) -> AuditVerdict {
+        AuditVerdict::Broken { seq, problem }
+    }
+
+    #[test]
+    fn empty_log_is_intact() {
+        let fx = Fixture::new();
+        assert_eq!(fx.verify(), AuditVerdict::Intact { entries: 0, head: None });
+    }
+
+    #[test]
+    fn intact_log_of_100_entries_verifies() {
+        let fx = Fixture::new();
+        let appended = fx.fill(100);
+        let last = appended.last().unwrap();
+        assert_eq!(fx.verify(), AuditVerdict::Intact { entries: 100, head: Some((100, last.hash.clone())) });
+
+        let stored = fx.log().entries(0, 1000).unwrap();
+        assert_eq!(stored, appended);
+        assert_eq!(stored[0].prev_hash, GENESIS_HASH);
+        for (i, pair) in stored.windows(2).enumerate() {
+            assert_eq!(pair[0].seq, i as i64 + 1);
+            assert_eq!(pair[1].seq, pair[0].seq + 1);
+            assert_eq!(pair[1].prev_hash, pair[0].hash);
+        }
+        assert_eq!(std::fs::read_to_string(fx.head_path()).unwrap(), format!("100 {}\n", last.hash));
+    }
+
+    #[test]
+    fn entries_pages_in_seq_order() {
+        let fx = Fixture::new();
+        fx.fill(10);
+        let seqs =
+            |after, limit| -> Vec<i64> { fx.log().entries(after, limit).unwrap().iter().map(|e| e.seq).collect() };
+        assert_eq!(seqs(3, 2), vec![4, 5]);
+        assert_eq!(seqs(8, 100), vec![9, 10]);
+        assert_eq!(seqs(10, 5), Vec::<i64>::new());
+        assert_eq!(seqs(0, 0), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn edited_detail_is_detected() {
+        let fx = Fixture::new();
+        fx.fill(10);
+        fx.tamper(r#"UPDATE audit SET detail = '{"argv":["true"],"cwd":"/work","n":5}' WHERE seq = 5"#);
+        assert_eq!(fx.verify(), broken(5, AuditProblem::EditedEntry));
+    }
+
+    #[test]
+    fn edited_actor_is_detected() {
+        let fx = Fixture::new();
+        fx.fill(10);
+        fx.tamper("UPDATE audit SET actor = 'user' WHERE seq = 1");
+        assert_eq!(fx.verify(), broken(1, AuditProblem::EditedEntry));
+    }
+
+    #[test]
+    fn deleted_middle_entry_is_detected() {
+        let fx = Fixture::new();
+        fx.fill(10);
+        fx.tamper("DELETE FROM audit WHERE seq = 5");
+        assert_eq!(fx.verify(), broken(6, AuditProblem::MissingEntry { expected_seq: 5 }));
+    }
+
+    #[test]
+    fn deleted_first_entry_is_detected() {
+        let fx = Fixture::new();
+        fx.fill(3);
+        fx.tamper("DELETE FROM audit WHERE seq = 1");
+        assert_eq!(fx.verify(), broken(2, AuditProblem::MissingEntry { expected_seq: 1 }));
+    }
+
+    #[test]
+    fn deleted_and_renumbered_entry_breaks_the_chain() {
+        let fx = Fixture::new();
+        fx.fill(10);
+        fx.tamper(
+            "DELETE FROM audit WHERE seq = 5;
+             UPDATE audit SET seq = seq - 1 WHERE seq > 5;",
+        );
+        assert_eq!(fx.verify(), broken(5, AuditProblem::ChainMismatch));
+    }
+
+    #[test]
+    fn swapped_entries_are_detected() {
+        let fx = Fixture::new();
+        fx.fill(10);
+        // Swap everything but the seq between entries 3 and 7.
+        fx.tamper(
+            "CREATE TEMP TABLE orig AS SELECT * FROM audit WHERE seq IN (3, 7);
+             UPDATE audit SET
+                 ts_ms     = (SELECT ts_ms     FROM orig WHERE orig.seq = 10 - audit.seq),
+                 actor     = (SELECT actor     FROM orig WHERE orig.seq = 10 - audit.seq),
+                 action    = (SELECT action    FROM orig WHERE orig.seq = 10 - audit.seq),
+                 detail    = (SELECT detail    FROM orig WHERE orig.seq = 10 - audit.seq),
+                 prev_hash = (SELECT prev_hash FROM orig WHERE orig.seq = 10 - audit.seq),
+                 hash      = (SELECT hash      FROM orig WHERE orig.seq = 10 - audit.seq)
+             WHERE seq IN (3, 7);",
+        );
+        assert_eq!(fx.verify(), broken(3, AuditProblem::ChainMismatch));
+    }
+
+    #[test]
+    fn swapped_details_are_detected() {
+        let fx = Fixture::new();
+        fx.fill(10);
+        fx.tamper(
+            "CREATE TEMP TABLE orig AS SELECT seq, detail FROM audit WHERE seq IN (2, 4);
+             UPDATE audit SET detail = (SELECT detail FROM orig WHERE orig.seq = 6 - audit.seq)
+             WHERE seq IN (2, 4);",
+        );
+        assert_eq!(fx.verify(), broken(2, AuditProblem::EditedEntry));
+    }
+
+    #[test]
+    fn truncated_tail_is_detected_by_the_head_file() {
+        let fx = Fixture::new();
+        fx.fill(10);
+        fx.tamper("DELETE FROM audit WHERE seq = 10");
+        assert_eq!(fx.verify(), broken(10, AuditProblem::TruncatedTail { head_seq: 10, last_seq: 9 }));
+        // Without the head file the shortened chain is, by itself, consistent.
+        assert!(AuditLog::new(&fx.store, None).verify().unwrap().is_intact(), "chain alone cannot see truncation");
+    }
+
+    #[test]
+    fn fully_emptied_table_is_detected_by_the_head_file() {
+        let fx = Fixture::new();
+        fx.fill(3);
+        fx.tamper("DELETE FROM audit");
+        assert_eq!(fx.verify(), broken(1, AuditProblem::TruncatedTail { head_seq: 3, last_seq: 0 }));
+    }
+
+    #[test]
+    fn append_after_truncation_is_refused_and_keeps_the_evidence() {
+        let fx = Fixture::new();
+        fx.fill(10);
+        fx.tamper("DELETE FROM audit WHERE seq >= 9");
+        let err = fx.log().append("user", "noop", &json!({})).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::AuditTampered { seq: 9, problem: AuditProblem::TruncatedTail { head_seq: 10, last_seq: 8 } }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(fx.log().entries(0, 100).unwrap().len(), 8);
+        assert!(!fx.verify().is_intact(), "evidence must survive");
+    }
+
+    #[test]
+    fn rewritten_entry_with_recomputed_hash_breaks_the_next_link() {
+        let fx = Fixture::new();
+        let entries = fx.fill(10);
+        let e = &entries[3];
+        let detail = canonical_json(&json!({ "argv": ["true"] }));
+        let hash = entry_hash(&e.prev_hash, e.seq, e.ts_ms, &e.actor, &e.action, &detail);
+        fx.tamper(&format!("UPDATE audit SET detail = '{detail}', hash = '{hash}' WHERE seq = {}", e.seq));
+        assert_eq!(fx.verify(), broken(5, AuditProblem::ChainMismatch));
+    }
+
+    #[test]
+    fn rewritten_last_entry_with_recomputed_hash_mismatches_the_head() {
+        let fx = Fixture::new();
+        let entries = fx.fill(5);
+        let e = &entries[4];
+        let hash = entry_hash(&e.prev_hash, e.seq, e.ts_ms, "user", &e.action, "{}");
+        fx.tamper(&format!("UPDATE audit SET actor = 'user', detail = '{{}}', hash = '{hash}' WHERE seq = 5"));
+        assert_eq!(fx.verify(), broken(5, AuditProblem::HeadMismatch));
+        let err = fx.log().append("user", "noop", &json!({})).unwrap_err();
+        assert!(matches!(&err, Error::AuditTampered { seq: 5, problem: AuditProblem::HeadMismatch }), "{err:?}");
+    }
+
+    #[test]
+    fn missing_head_file_is_reported_unless_none_is_used() {
+        let fx = Fixture::new();
+        fx.fill(4);
+        std::fs::remove_file(fx.head_path()).unwrap();
+        assert_eq!(fx.verify(), broken(4, AuditProblem::HeadMissing));
+        assert!(AuditLog::new(&fx.store, None).verify().unwrap().is_intact(), "no head file in use");
+    }
+
+    #[test]
+    fn head_lagging_one_entry_behind_is_accepted_and_repaired() {
+        // A crash between commit and head write leaves the head one entry behind.
+        let fx = Fixture::new();
+        let entries = fx.fill(4);
+        std::fs::write(fx.head_path(), format!("3 {}\n", entries[2].hash)).unwrap();
+        assert!(fx.verify().is_intact(), "lagging head is fine");
+        let fifth = fx.log().append("user", "noop", &json!({})).unwrap();
+        assert_eq!(fx.verify(), AuditVerdict::Intact { entries: 5, head: Some((5, fifth.hash)) });
+    }
+
+    #[test]
+    fn malformed_head_file_is_an_error() {
+        let fx = Fixture::new();
+        fx.fill(2);
+        std::fs::write(fx.head_path(), "garbage").unwrap();
+        let err = fx.log().verify().unwrap_err();
+        assert!(matches!(err, Error::AuditHeadMalformed { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn head_file_is_private() {
+        let fx = Fixture::new();
+        fx.fill(1);
+        let mode = std::fs::metadata(fx.head_path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let leftovers: Vec<_> = std::fs::read_dir(fx.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert_eq!(leftovers, Vec::<String>::new());
+    }
+
+    #[test]
+    fn in_memory_log_without_head_file_works() {
+        let store = Store::open_in_memory().unwrap();
+        let log = AuditLog::new(&store, None);
+        let first = log.append("user", "config.init", &json!(null)).unwrap();
+        assert_eq!((first.seq, first.prev_hash.as_str()), (1, GENESIS_HASH));
+        assert_eq!(log.verify().unwrap(), AuditVerdict::Intact { entries: 1, head: Some((1, first.hash)) });
+    }
+
+    #[test]
+    fn detail_is_stored_as_canonical_json() {
+        let store = Store::open_in_memory().unwrap();
+        let log = AuditLog::new(&store, None);
+        log.append("user", "x", &json!({ "b": 1, "a": { "d": [1, 2], "c": "é\"" } })).unwrap();
+        let text: String = store.conn().query_row("SELECT detail FROM audit", [], |r| r.get(0)).unwrap();
+        assert_eq!(text, r#"{"a":{"c":"é\"","d":[1,2]},"b":1}"#);
+    }
+
+    #[test]
+    fn hash_encoding_is_pinned() {
+        // Changing the encoding invalidates every existing log; this value must never change.
+        assert_eq!(
+            entry_hash(GENESIS_HASH, 1, 1_700_000_000_000, "user", "config.init", "{}"),
+            "8bfe281f043ce7206629cd76250ef8aed1002a2f4f4bf3aebb1584d1d4a3697d"
+        );
+    }
+
+    #[test]
+    fn length_prefixes_keep_fields_apart() {
+        let a = entry_hash(GENESIS_HASH, 1, 0, "ab", "c", "{}");
+        let b = entry_hash(GENESIS_HASH, 1, 0, "a", "bc", "{}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn head_file_parsing_is_strict() {
+        let hash = "a".repeat(64);
+        assert_eq!(parse_head(&format!("7 {hash}\n")), Ok((7, hash.clone())));
+        for bad in [
+            format!("7 {hash}"),
+            format!("0 {hash}\n"),
+            format!("x {hash}\n"),
+            format!("7 {}\n", "A".repeat(64)),
+            format!("7 {}\n", "a".repeat(63)),
+            format!("7  {hash}\n"),
+            String::new(),
+        ] {
+            assert!(parse_head(&bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn problems_read_as_sentences() {
+        assert_eq!(
+            broken(10, AuditProblem::TruncatedTail { head_seq: 10, last_seq: 9 }).to_string(),
+            "audit log broken at entry 10: the log ends at entry 9 but the head file records \
+             entry 10 (entries at the end were deleted)"
+        );
+        assert_eq!(
+            AuditProblem::MissingEntry { expected_seq: 5 }.to_string(),
+            "entry 5 is missing (the numbering skips it, so it was deleted)"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! The one configuration file, `config.toml`, with documented defaults.
+//!
+//! Every key is optional: a missing file or a missing key means the default that
+//! [`DEFAULT_CONFIG_TOML`] shows (a test keeps that text and [`Config::default`] equal).
+//! Unknown keys are an error rather than silently ignored, so a typo never weakens a setting.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The documented default configuration, as `sov config init` writes it.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
+
+/// Sovereign's whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Logging.
+    pub log: LogConfig,
+    /// The sandbox (`sov sbox`).
+    pub sandbox: SandboxConfig,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Default log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive);
+    /// `RUST_LOG` and `-v` override it.
+    pub level: String,
+}
+
+/// `[sandbox]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// The bubblewrap program: a name looked up on `PATH`, or an absolute path.
+    pub bwrap: PathBuf,
+    /// Run even where the kernel cannot enforce Landlock (the bubblewrap namespaces and seccomp
+    /// still apply). Off by default: a protection that cannot be enforced is refused, not skipped.
+    pub insecure_allow_without_landlock: bool,
+    /// Named sets of grants; `sbox --profile NAME` picks one, and `default` applies otherwise.
+    pub profiles: BTreeMap<String, SandboxProfile>,
+}
+
+/// What one sandbox profile grants on top of the minimal system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxProfile {
+    /// Paths visible read-only, at the same path. `~/` is the user's home.
+    pub ro: Vec<PathBuf>,
+    /// Paths visible read-write, at the same path. `~/` is the user's home.
+    pub rw: Vec<PathBuf>,
+    /// Host loopback TCP ports reachable from inside (relayed into the sandbox's own loopback).
+    pub ports: Vec<u16>,
+    /// Environment variables passed through in addition to the built-in allowlist.
+    pub env: Vec<String>,
+    /// Bind the user's PipeWire and PulseAudio sockets.
+    pub audio: bool,
+    /// Bind GPU device nodes (`/dev/dri`, `/dev/nvidia*`, `/dev/kfd`).
+    pub gpu: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".to_owned() }
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        let agent = SandboxProfile { ports: vec![8080, 6000], ..SandboxProfile::default() };
+        Self {
+            bwrap: PathBuf::from("bwrap"),
+            insecure_allow_without_landlock: false,
+            profiles: BTreeMap::from([("default".to_owned(), SandboxProfile::default()), ("agent".to_owned(), agent)]),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`; a missing file yields the defaults. `home` expands `~/` in paths.
+    pub fn load(path: &Path, home: Option<&Path>) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path, home),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(Error::Io { action: "reading config file", path: path.to_owned(), source }),
+        }
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path, home: Option<&Path>) -> Result<Self> {
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| Error::ConfigInvalid { path: origin.to_owned(), message: e.to_string() })?;
+        config.validate(home)?;
+        Ok(config)
+    }
+
+    /// The effective configuration as TOML, for `sov config show`.
+    pub fn to_toml(&self) -> String {
+        // Serialising plain structs of strings, numbers, paths and maps cannot fail; fall back to
+        // Debug rather than panic if it ever does.
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not render config: {e}\n# {self:?}\n"))
+    }
+
+    /// The profile `name`, or a clear error listing the ones that exist.
+    pub fn sandbox_profile(&self, name: &str) -> Result<&SandboxProfile> {
+        self.sandbox.profiles.get(name).ok_or_else(|| Error::ConfigValue {
+            key: format!("sandbox.profiles.{name}"),
+            message: format!(
+                "no such sandbox profile; defined: {}",
+                self.sandbox.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+
+    fn validate(&mut self, home: Option<&Path>) -> Result<()> {
+        if let Err(message) = tracing_level_is_plausible(&self.log.level) {
+            return Err(Error::ConfigValue { key: "log.level".into(), message });
+        }
+        for (name, profile) in &mut self.sandbox.profiles {
+            let key = |field: &str| format!("sandbox.profiles.{name}.{field}");
+            for (field, paths) in [("ro", &mut profile.ro), ("rw", &mut profile.rw)] {
+                for path in paths.iter_mut() {
+                    *path =
+                        expand_home(path, home).map_err(|message| Error::ConfigValue { key: key(field), message })?;
+                }
+            }
+            if profile.ports.contains(&0) {
+                return Err(Error::ConfigValue {
+                    key: key("ports"),
+                    message: "port 0 is not a port; use 1-65535".into(),
+                });
+            }
+            if let Some(bad) = profile.env.iter().find(|n| !is_env_name(n)) {
+                return Err(Error::ConfigValue {
+                    key: key("env"),
+                    message: format!("`{bad}` is not an environment variable name (letters, digits, `_`)"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Expands a leading `~/` with `home` and insists on an absolute result.
+pub fn expand_home(path: &Path, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
+    let expanded = match (path.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        (Ok(_), None) => return Err(format!("{} starts with ~ but HOME is not set", path.display())),
+        (Err(_), _) => path.to_owned(),
+    };
+    if expanded.is_absolute() {
+        Ok(expanded)
+    } else {
+        Err(format!("{} is relative; write an absolute path or one starting with ~/", path.display()))
+    }
+}
+
+/// True for names a shell would accept as an environment variable.
+pub fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn tracing_level_is_plausible(level: &str) -> std::result::Result<(), String> {
+    if level.trim().is_empty() {
+        return Err("empty; use error, warn, info, debug or trace".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn documented_default_file_equals_builtin_defaults() {
+        let parsed = Config::parse(DEFAULT_CONFIG_TOML, Path::new("default_config.toml"), None).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn effective_config_round_trips_through_toml() {
+        let config = Config::default();
+        let again = Config::parse(&config.to_toml(), Path::new("shown"), None).unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn missing_file_means_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Config::load(&dir.path().join("none.toml"), None).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = Config::parse("[sandbox]\nport = [1]\n", Path::new("/c.toml"), None).unwrap_err().to_string();
+        assert!(err.contains("/c.toml") && err.contains("port") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn profile_paths_expand_home_and_reject_relative() {
+        let text = "[sandbox.profiles.notes]\nro = [\"~/notes\"]\n";
+        let config = Config::parse(text, Path::new("c"), Some(Path::new("/home/ada"))).unwrap();
+        assert_eq!(config.sandbox.profiles["notes"].ro, vec![PathBuf::from("/home/ada/notes")]);
+        let err = Config::parse("[sandbox.profiles.x]\nrw = [\"data\"]\n", Path::new("c"), None).unwrap_err();
+        assert!(err.to_string().contains("sandbox.profiles.x.rw") && err.to_string().contains("relative"), "{err}");
+    }
+
+    #[test]
+    fn bad_port_and_env_names_are_rejected() {
+        let err = Config::parse("[sandbox.profiles.x]\nports = [0]\n", Path::new("c"), None).unwrap_err();
+        assert!(err.to_string().contains("port 0"), "{err}");
+        let err = Config::parse("[sandbox.profiles.x]\nenv = [\"A=B\"]\n", Path::new("c"), None).unwrap_err();
+        assert!(err.to_string().contains("`A=B`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_profile_lists_known_ones() {
+        let err = Config::default().sandbox_profile("nope").unwrap_err().to_string();
+        assert!(err.contains("agent, default"), "{err}");
+    }
+}

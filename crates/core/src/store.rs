@@ -1,0 +1,301 @@
+//! The SQLite store: one database file, opened the same way everywhere, with its schema migrated
+//! forward on open.
+//!
+//! Guarantees of [`Store::open`]:
+//! - The parent directory is created with mode `0700` if missing, and the database file with mode
+//!   `0600` (an existing file is tightened to `0600`). SQLite gives its `-wal` and `-shm` files the
+//!   mode of the database file.
+//! - The connection runs in write-ahead-log mode with `synchronous=FULL` (a committed transaction
+//!   survives power loss), enforces foreign keys and waits up to five seconds for a lock held by
+//!   another process. If WAL cannot be enabled the open fails ([`Error::JournalMode`]).
+//! - The schema is brought to the newest version this build knows, one migration per
+//!   transaction, tracked in `PRAGMA user_version`. Concurrent openers are safe: each migration
+//!   re-reads the version under an exclusive write lock. A database written by a newer build is
+//!   refused with [`Error::SchemaTooNew`] and left untouched.
+
+use std::fs::{DirBuilder, OpenOptions, Permissions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::{Error, Result};
+
+/// Schema migrations, oldest first. Entry `i` takes the schema from version `i` to `i + 1`.
+/// Never edit a released entry; append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the hash-chained audit log (see `audit.rs`). The triggers make accidental UPDATE and
+    // DELETE fail loudly; they are no defence against someone with raw access to the file, which
+    // is what the hash chain is for.
+    "CREATE TABLE audit (
+        seq       INTEGER PRIMARY KEY,
+        ts_ms     INTEGER NOT NULL,
+        actor     TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        detail    TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+    ) STRICT;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+];
+
+/// How long a connection waits for another process's lock before reporting `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Path reported in errors for an in-memory store.
+const MEMORY_PATH: &str = ":memory:";
+
+/// An open, migrated SQLite database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it to the newest schema.
+    ///
+    /// Creates the parent directory with mode `0700` and the file with mode `0600`; see the
+    /// module documentation for the connection settings.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.exists()
+        {
+            DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|source| Error::Io {
+                action: "creating database directory",
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        // Create the file ourselves so it is never, even briefly, readable by others.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|source| Error::Io { action: "creating database file", path: path.to_path_buf(), source })?;
+        let mode = file
+            .metadata()
+            .map_err(|source| Error::Io {
+                action: "reading metadata of database file",
+                path: path.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o777 != 0o600 {
+            file.set_permissions(Permissions::from_mode(0o600)).map_err(|source| Error::Io {
+                action: "restricting permissions of database file",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        drop(file);
+
+        let conn = Connection::open(path).map_err(|source| Error::Database { path: path.to_path_buf(), source })?;
+        let mut store = Store { conn, path: path.to_path_buf() };
+        store.configure(true)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens a private, empty in-memory database with the newest schema, for tests.
+    /// Errors name the path `:memory:`.
+    pub fn open_in_memory() -> Result<Store> {
+        let conn = Connection::open_in_memory()
+            .map_err(|source| Error::Database { path: PathBuf::from(MEMORY_PATH), source })?;
+        let mut store = Store { conn, path: PathBuf::from(MEMORY_PATH) };
+        store.configure(false)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The connection, for queries.
+    pub fn conn(&self) -> &rusqlite::Connection {
+        &self.conn
+    }
+
+    /// The connection, mutably, for [`rusqlite::Connection::transaction`].
+    pub fn conn_mut(&mut self) -> &mut rusqlite::Connection {
+        &mut self.conn
+    }
+
+    /// The database file (`:memory:` for an in-memory store).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version recorded in the database (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(|e| self.db_error(e))
+    }
+
+    /// Wraps a SQLite error with this store's path.
+    pub(crate) fn db_error(&self, source: rusqlite::Error) -> Error {
+        Error::Database { path: self.path.clone(), source }
+    }
+
+    /// Applies the connection settings. `require_wal` is false only for in-memory databases,
+    /// which cannot use WAL.
+    fn configure(&self, require_wal: bool) -> Result<()> {
+        let db = |e| self.db_error(e);
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+        let mode: String =
+            self.conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(db)?;
+        if require_wal && !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::JournalMode { path: self.path.clone(), found: mode });
+        }
+        self.conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        self.conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        Ok(())
+    }
+
+    /// Brings the schema to `MIGRATIONS.len()`, one migration per IMMEDIATE transaction.
+    fn migrate(&mut self) -> Result<()> {
+        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        let path = self.path.clone();
+        let db = |source| Error::Database { path: path.clone(), source };
+        loop {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            // Read under the write lock, so two processes opening at once cannot both apply
+            // the same migration.
+            let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(db)?;
+            if found > known {
+                return Err(Error::SchemaTooNew { path: path.clone(), found, known });
+            }
+            let Some(sql) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
+                // Up to date. (A negative version can only come from a hand edit; we do not
+                // guess what it meant, and later queries will fail with "no such table".)
+                return tx.commit().map_err(db);
+            };
+            tx.execute_batch(sql).map_err(db)?;
+            tx.pragma_update(None, "user_version", found + 1).map_err(db)?;
+            tx.commit().map_err(db)?;
+            tracing::debug!(path = %path.display(), version = found + 1, "applied schema migration");
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    fn table_names(store: &Store) -> Vec<String> {
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'trigger') ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |row| row.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn in_memory_store_is_migrated() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(store.path(), Path::new(":memory:"));
+        assert_eq!(table_names(&store), vec!["audit", "audit_no_delete", "audit_no_update"]);
+    }
+
+    #[test]
+    fn open_creates_private_directory_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("nested").join("sov.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.path(), path);
+
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&dir.path().join("state")), 0o700);
+        // WAL side files inherit the database file's mode.
+        let wal = path.with_file_name("sov.db-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+    }
+
+    #[test]
+    fn open_tightens_existing_file_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sov.db");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
+        let _store = Store::open(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn connection_settings_are_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sov.db")).unwrap();
+        let conn = store.conn();
+        let journal: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        let synchronous: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
+        let foreign_keys: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        let busy: i64 = conn.pragma_query_value(None, "busy_timeout", |r| r.get(0)).unwrap();
+        assert_eq!((journal.as_str(), synchronous, foreign_keys, busy), ("wal", 2, 1, 5000));
+    }
+
+    #[test]
+    fn migrations_are_idempotent_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sov.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store.conn().execute("INSERT INTO audit VALUES (1, 0, 'a', 'b', '{}', 'p', 'h')", []).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let again = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(again.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let rows: i64 = store.conn().query_row("SELECT count(*) FROM audit", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 1, "reopening must keep data");
+    }
+
+    #[test]
+    fn newer_schema_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sov.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store.conn().pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = Store::open(&path).unwrap_err();
+        match err {
+            Error::SchemaTooNew { path: p, found, known } => {
+                assert_eq!((p, found, known), (path.clone(), 99, MIGRATIONS.len() as i64));
+            }
+            other => panic!("expected SchemaTooNew, got {other:?}"),
+        }
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, 99);
+    }
+
+    #[test]
+    fn sqlite_errors_carry_the_path() {
+        let store = Store::open_in_memory().unwrap();
+        let err = store.conn().execute("SELECT * FROM no_such_table", []).map_err(|e| store.db_error(e)).unwrap_err();
+        assert!(matches!(&err, Error::Database { path, .. } if path == Path::new(":memory:")), "{err:?}");
+    }
+
+    #[test]
+    fn audit_table_rejects_update_and_delete() {
+        let store = Store::open_in_memory().unwrap();
+        let conn = store.conn();
+        conn.execute("INSERT INTO audit VALUES (1, 0, 'a', 'b', '{}', 'p', 'h')", []).unwrap();
+        let update = conn.execute("UPDATE audit SET actor = 'x'", []);
+        let delete = conn.execute("DELETE FROM audit", []);
+        assert!(update.is_err(), "UPDATE must be refused");
+        assert!(delete.is_err(), "DELETE must be refused");
+    }
+}

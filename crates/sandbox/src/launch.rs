@@ -1,0 +1,171 @@
+//! The host side of `sbox`: checks that a sandbox can be built (and refuses otherwise), prepares
+//! the generated `/etc` and relay sockets, starts bubblewrap, forwards signals, and returns the
+//! command's exit status.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rustix::process::{Pid, Signal};
+use sov_core::config::SandboxConfig;
+use sov_core::paths::{Paths, ensure_private_dir};
+
+use crate::bwrap::{HostLayout, bwrap_args, write_etc_files};
+use crate::init::init_args;
+use crate::plan::Plan;
+use crate::{Error, Result, relay};
+
+/// A sandbox ready to start: the resolved plan, the bubblewrap program and its argv.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The resolved plan.
+    pub plan: Plan,
+    /// The bubblewrap executable.
+    pub bwrap: PathBuf,
+    /// bubblewrap's arguments.
+    pub args: Vec<OsString>,
+    ports_dir: Option<TempDir>,
+}
+
+/// Checks the host and prepares everything outside the sandbox. Nothing is started yet.
+pub fn prepare(plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<Prepared> {
+    let bwrap = find_program(&config.bwrap).ok_or_else(|| Error::BwrapMissing(config.bwrap.clone()))?;
+    check_user_namespaces()?;
+
+    ensure_private_dir(&paths.runtime_dir)?;
+    let etc_dir = paths.runtime_dir.join("etc");
+    ensure_private_dir(&etc_dir)?;
+    let (uid, gid) = ids();
+    let user = plan.env.iter().find(|(k, _)| k == "USER").map(|(_, v)| v.to_string_lossy().into_owned());
+    write_etc_files(&etc_dir, uid, gid, user.as_deref().unwrap_or("user"), &plan.home)
+        .map_err(Error::os(format!("writing sandbox /etc files in {}", etc_dir.display())))?;
+
+    let ports_dir = if plan.ports.is_empty() {
+        None
+    } else {
+        let dir = TempDir(paths.runtime_dir.join(format!("sbox-{}", std::process::id())));
+        ensure_private_dir(&dir.0)?;
+        relay::serve_host(&dir.0, &plan.ports)?;
+        Some(dir)
+    };
+
+    let init_exe = std::env::current_exe().map_err(Error::os("finding the sov executable"))?;
+    let layout = HostLayout::probe(init_exe, etc_dir, ports_dir.as_ref().map(|d| d.0.clone()));
+    let args = bwrap_args(&plan, &layout, &init_args(&plan, config.insecure_allow_without_landlock)?);
+    Ok(Prepared { plan, bwrap, args, ports_dir })
+}
+
+impl Prepared {
+    /// The command line as a shell would show it, for `--dry-run`.
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.bwrap.as_os_str())
+            .chain(self.args.iter().map(|a| a.as_os_str()))
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Runs the sandbox to completion and returns the command's exit status.
+    pub fn run(self) -> Result<i32> {
+        let (info_read, info_write) =
+            rustix::pipe::pipe().map_err(|e| Error::os("creating the info pipe")(e.into()))?;
+        rustix::io::fcntl_setfd(&info_read, rustix::io::FdFlags::CLOEXEC)
+            .map_err(|e| Error::os("configuring the info pipe")(e.into()))?;
+
+        // The write end has no O_CLOEXEC (rustix's `pipe`), so bubblewrap inherits it as `--info-fd`.
+        let info_fd = info_write.as_fd().as_raw_fd().to_string();
+        let mut child = Command::new(&self.bwrap)
+            .arg0("bwrap")
+            .args(["--info-fd", info_fd.as_str()])
+            .args(&self.args)
+            .env_clear()
+            .envs(self.plan.env.iter().map(|(k, v)| (k, v)))
+            // Own process group: a terminal's Ctrl-C reaches sbox, which forwards it to the
+            // command, instead of killing bubblewrap (and with it the whole sandbox) outright.
+            .process_group(0)
+            .spawn()
+            .map_err(Error::os(format!("starting {}", self.bwrap.display())))?;
+        drop(info_write);
+
+        let sandbox_pid = read_child_pid(info_read);
+        let forwarded =
+            [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
+        let mut signals =
+            signal_hook::iterator::Signals::new(forwarded).map_err(Error::os("installing signal handlers"))?;
+        let handle = signals.handle();
+        let forwarder = std::thread::spawn(move || {
+            for signal in signals.forever() {
+                if let (Some(pid), Some(sig)) = (sandbox_pid, Signal::from_named_raw(signal)) {
+                    let _ = rustix::process::kill_process(pid, sig);
+                }
+            }
+        });
+
+        let status = child.wait().map_err(Error::os("waiting for bubblewrap"))?;
+        handle.close();
+        let _ = forwarder.join();
+        drop(self.ports_dir);
+        use std::os::unix::process::ExitStatusExt;
+        Ok(status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(crate::init::EXIT_SANDBOX_FAILED))
+    }
+}
+
+/// Reads bubblewrap's `{"child-pid": N}`: the sandbox's PID 1 as the host sees it.
+fn read_child_pid(fd: OwnedFd) -> Option<Pid> {
+    let mut text = String::new();
+    std::fs::File::from(fd).read_to_string(&mut text).ok()?;
+    let info: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Pid::from_raw(i32::try_from(info.get("child-pid")?.as_i64()?).ok()?)
+}
+
+/// Refuses early, with the fix, where the kernel forbids the user namespaces bubblewrap needs.
+fn check_user_namespaces() -> Result<()> {
+    let read = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned());
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Err(Error::UserNamespacesDisabled(
+            "user.max_user_namespaces = 0".into(),
+            "`sudo sysctl -w user.max_user_namespaces=15000` (and persist it in /etc/sysctl.d/)",
+        ));
+    }
+    if ids().0 != 0 && read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Err(Error::UserNamespacesDisabled(
+            "kernel.unprivileged_userns_clone = 0".into(),
+            "`sudo sysctl -w kernel.unprivileged_userns_clone=1` (and persist it in /etc/sysctl.d/)",
+        ));
+    }
+    Ok(())
+}
+
+fn find_program(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_owned());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+}
+
+fn ids() -> (u32, u32) {
+    (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw())
+}
+
+fn shell_quote(arg: &std::ffi::OsStr) -> String {
+    let s = arg.to_string_lossy();
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// A directory removed when the sandbox ends.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

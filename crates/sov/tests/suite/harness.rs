@@ -1,0 +1,192 @@
+//! A small harness: a fresh working dir, a fake home with a planted SSH key, a private runtime
+//! dir, and a command builder for the real `sov` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const PLANTED_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY----- sov-test-planted-key";
+pub const HOST_SECRET: &str = "ghp_sovTestHostSecretToken0123456789";
+
+pub fn sov_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sov")
+}
+
+/// The escape probe, built beside `sov` by `cargo nextest run --workspace`.
+pub fn probe_bin() -> PathBuf {
+    let probe = Path::new(sov_bin()).with_file_name("sov-escape-probe");
+    assert!(probe.exists(), "{} is missing: build the workspace (cargo nextest run --workspace)", probe.display());
+    probe
+}
+
+pub struct World {
+    pub workdir: tempfile::TempDir,
+    pub home: tempfile::TempDir,
+    pub runtime: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let world = Self {
+            workdir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+            runtime: tempfile::tempdir().unwrap(),
+        };
+        let ssh = world.home.path().join(".ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        std::fs::write(ssh.join("id_ed25519"), PLANTED_KEY).unwrap();
+        world
+    }
+
+    pub fn work(&self) -> &Path {
+        self.workdir.path()
+    }
+
+    /// `sov ARGS` run from the working dir, with the fake home and a host secret in the env.
+    pub fn sov(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(sov_bin());
+        cmd.args(args)
+            .current_dir(self.work())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env("HOME", self.home.path())
+            .env("XDG_RUNTIME_DIR", self.runtime.path())
+            .env("SOV_CONFIG", self.home.path().join("config.toml"))
+            .env("SOV_DATA_DIR", self.home.path().join("data"))
+            .env("GITHUB_TOKEN", HOST_SECRET)
+            .env("SOV_TEST_SECRET", HOST_SECRET)
+            .env("TERM", "xterm");
+        cmd
+    }
+
+    /// `sov sbox [grants] -- sh -c SCRIPT`, with the probe bound read-only.
+    pub fn sbox_sh(&self, grants: &[&str], script: &str) -> Output {
+        let probe = probe_bin();
+        let mut args = vec!["sbox", "--ro", probe.to_str().unwrap()];
+        args.extend_from_slice(grants);
+        args.extend_from_slice(&["--", "sh", "-c", script]);
+        self.sov(&args).output().unwrap()
+    }
+
+    /// Runs the probe inside the sandbox with `grants`.
+    pub fn probe_inside(&self, grants: &[&str], attack: &[&str]) -> Probe {
+        let probe = probe_bin();
+        let mut args = vec!["sbox", "--ro", probe.to_str().unwrap()];
+        args.extend_from_slice(grants);
+        args.push("--");
+        args.push(probe.to_str().unwrap());
+        args.extend_from_slice(attack);
+        Probe::from(self.sov(&args).output().unwrap())
+    }
+}
+
+/// Runs the probe on the host, unsandboxed: the control that shows the attack would work.
+pub fn probe_outside(attack: &[&str]) -> Probe {
+    Probe::from(Command::new(probe_bin()).args(attack).output().unwrap())
+}
+
+#[derive(Debug)]
+pub struct Probe {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Probe {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Probe {
+    #[track_caller]
+    pub fn assert_contained(&self) {
+        assert!(self.code == Some(0) && self.stdout.starts_with("CONTAINED"), "attack was not contained: {self:?}");
+    }
+
+    #[track_caller]
+    pub fn assert_escaped(&self) {
+        assert!(
+            self.code == Some(1) && self.stdout.starts_with("ESCAPED"),
+            "control attack did not work (exit {:?}): {}{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn is_root() -> bool {
+    rustix::process::getuid().is_root()
+}
+
+/// A loopback TCP server that answers every connection with `PONG:<what it received>` and
+/// counts connections.
+pub struct EchoServer {
+    pub port: u16,
+    pub connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl EchoServer {
+    pub fn start() -> Self {
+        Self::on(std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    pub fn on(listener: std::net::TcpListener) -> Self {
+        use std::io::{Read, Write};
+        let port = listener.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = connections.clone();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    conn.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok();
+                    let mut buf = [0u8; 4096];
+                    let mut got = Vec::new();
+                    while let Ok(n) = conn.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                        if got.ends_with(b"\n") {
+                            break;
+                        }
+                    }
+                    let _ = conn.write_all(format!("PONG:{}", String::from_utf8_lossy(&got)).as_bytes());
+                });
+            }
+        });
+        Self { port, connections }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Two listeners on adjacent loopback ports (p, p+1).
+pub fn adjacent_servers() -> (EchoServer, EchoServer) {
+    for _ in 0..50 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port == u16::MAX {
+            continue;
+        }
+        if let Ok(second) = std::net::TcpListener::bind(("127.0.0.1", port + 1)) {
+            return (EchoServer::on(first), EchoServer::on(second));
+        }
+    }
+    panic!("no two adjacent free loopback ports");
+}

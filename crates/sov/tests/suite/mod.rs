@@ -1,0 +1,4 @@
+mod cli;
+mod escape;
+mod harness;
+mod sbox;

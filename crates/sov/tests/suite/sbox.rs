@@ -1,0 +1,158 @@
+//! The positive side of `sbox`: what a sandboxed command is meant to be able to do, exit codes,
+//! signals, and the clear refusals.
+
+use super::harness::*;
+
+#[test]
+fn a_granted_port_works_both_ways() {
+    let world = World::new();
+    let server = EchoServer::start();
+    let port = server.port.to_string();
+    let probe = probe_bin();
+    let out = world
+        .sov(&[
+            "sbox",
+            "--port",
+            &port,
+            "--ro",
+            probe.to_str().unwrap(),
+            "--",
+            probe.to_str().unwrap(),
+            "talk",
+            &port,
+            "hello from inside\n",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "PONG:hello from inside\n\n", "{}", stderr(&out));
+    assert_eq!(server.connection_count(), 1);
+}
+
+#[test]
+fn the_working_directory_is_writable_at_its_own_path() {
+    let world = World::new();
+    let out = world.sbox_sh(&[], "pwd; echo made-inside > result.txt");
+    assert_eq!(stdout(&out).trim(), world.work().to_str().unwrap());
+    assert_eq!(std::fs::read_to_string(world.work().join("result.txt")).unwrap(), "made-inside\n");
+}
+
+#[test]
+fn whitelisted_paths_are_readable_and_rw_grants_writable() {
+    let world = World::new();
+    let ro = tempfile::tempdir().unwrap();
+    let rw = tempfile::tempdir().unwrap();
+    std::fs::write(ro.path().join("manual.txt"), "read me").unwrap();
+    let script = format!("cat {}/manual.txt; echo saved > {}/out", ro.path().display(), rw.path().display());
+    let out = world.sbox_sh(&["--ro", ro.path().to_str().unwrap(), "--rw", rw.path().to_str().unwrap()], &script);
+    assert_eq!(stdout(&out), "read me");
+    assert_eq!(std::fs::read_to_string(rw.path().join("out")).unwrap(), "saved\n");
+}
+
+#[test]
+fn profiles_from_the_config_file_grant_paths() {
+    let world = World::new();
+    let notes = tempfile::tempdir().unwrap();
+    std::fs::write(notes.path().join("n.md"), "note").unwrap();
+    std::fs::write(
+        world.home.path().join("config.toml"),
+        format!("[sandbox.profiles.notes]\nro = [\"{}\"]\n", notes.path().display()),
+    )
+    .unwrap();
+    let cat = format!("{}/n.md", notes.path().display());
+    let out = world.sov(&["sbox", "--profile", "notes", "--", "cat", &cat]).output().unwrap();
+    assert_eq!(stdout(&out), "note", "{}", stderr(&out));
+    let out = world.sov(&["sbox", "--", "cat", &cat]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "without the profile the path is not granted");
+    let out = world.sov(&["sbox", "--profile", "nope", "--", "true"]).output().unwrap();
+    assert!(stderr(&out).contains("no such sandbox profile") && stderr(&out).contains("notes"), "{}", stderr(&out));
+}
+
+#[test]
+fn exit_codes_pass_through() {
+    let world = World::new();
+    assert_eq!(world.sov(&["sbox", "--", "sh", "-c", "exit 42"]).status().unwrap().code(), Some(42));
+    assert_eq!(world.sov(&["sbox", "--", "true"]).status().unwrap().code(), Some(0));
+    assert_eq!(world.sov(&["sbox", "--", "sh", "-c", "kill -TERM $$"]).status().unwrap().code(), Some(143));
+    let out = world.sov(&["sbox", "--", "no-such-command-xyz"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    assert!(stderr(&out).contains("no-such-command-xyz: command not found"), "{}", stderr(&out));
+}
+
+#[test]
+fn signals_reach_the_sandboxed_command() {
+    let world = World::new();
+    let mut child = world
+        .sov(&["sbox", "--", "sh", "-c", "trap 'exit 7' TERM; echo ready; while :; do sleep 0.1; done"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(7));
+}
+
+#[test]
+fn stdin_and_stdout_pass_through() {
+    use std::io::Write;
+    let world = World::new();
+    let mut child = world
+        .sov(&["sbox", "--", "tr", "a-z", "A-Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"sovereign\n").unwrap();
+    assert_eq!(stdout(&child.wait_with_output().unwrap()), "SOVEREIGN\n");
+}
+
+#[test]
+fn missing_bubblewrap_is_refused_with_the_fix() {
+    let world = World::new();
+    std::fs::write(world.home.path().join("config.toml"), "[sandbox]\nbwrap = \"/nonexistent/bwrap\"\n").unwrap();
+    let out = world.sov(&["sbox", "--", "touch", "ran-unsandboxed"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("apt install bubblewrap") && stderr(&out).contains("never runs a command unsandboxed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!world.work().join("ran-unsandboxed").exists());
+}
+
+#[test]
+fn bad_grants_are_named() {
+    let world = World::new();
+    let out = world.sov(&["sbox", "--ro", "/no/such/dir", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("--ro /no/such/dir"), "{}", stderr(&out));
+    let out = world.sov(&["sbox", "--port", "0", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap rejects port 0: {}", stderr(&out));
+}
+
+#[test]
+fn dry_run_shows_the_bubblewrap_command_line() {
+    let world = World::new();
+    let out = world.sov(&["sbox", "--dry-run", "--port", "8080", "--", "true"]).output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("--unshare-all") && text.contains("--die-with-parent") && text.contains("granted ports: [8080]"),
+        "{text}"
+    );
+    assert!(!text.contains(HOST_SECRET), "dry-run printed a secret");
+}
+
+#[test]
+fn the_sbox_name_works_like_sov_sbox() {
+    let world = World::new();
+    let sbox = std::path::Path::new(sov_bin()).with_file_name("sbox");
+    let cmd = world.sov(&[]);
+    let out = std::process::Command::new(sbox)
+        .args(["--", "sh", "-c", "echo $SOV_SANDBOX"])
+        .current_dir(world.work())
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "1\n", "{}", stderr(&out));
+}
