@@ -34,6 +34,15 @@ pub struct Prepared {
 pub fn prepare(plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<Prepared> {
     let bwrap = find_program(&config.bwrap).ok_or_else(|| Error::BwrapMissing(config.bwrap.clone()))?;
     check_user_namespaces()?;
+    if let Some(port) = plan.ports.iter().find(|p| **p < 1024).filter(|_| ids().0 != 0) {
+        return Err(Error::BadGrant {
+            what: "--port".into(),
+            path: port.to_string().into(),
+            reason: "ports below 1024 can be granted only when sbox runs as root (unprivileged bubblewrap \
+                     cannot bind them in the sandbox's network namespace); serve it on a port from 1024 up"
+                .into(),
+        });
+    }
 
     ensure_private_dir(&paths.runtime_dir)?;
     let etc_dir = paths.runtime_dir.join("etc");

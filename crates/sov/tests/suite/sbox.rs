@@ -156,3 +156,15 @@ fn the_sbox_name_works_like_sov_sbox() {
         .unwrap();
     assert_eq!(stdout(&out), "1\n", "{}", stderr(&out));
 }
+
+#[test]
+fn privileged_ports_work_for_root_and_are_refused_clearly_otherwise() {
+    let world = World::new();
+    let out = world.sbox_sh(&["--port", "9"], "echo inside");
+    if is_root() {
+        assert_eq!(stdout(&out), "inside\n", "{}", stderr(&out));
+    } else {
+        assert_eq!(out.status.code(), Some(125));
+        assert!(stderr(&out).contains("below 1024") && stderr(&out).contains("from 1024 up"), "{}", stderr(&out));
+    }
+}

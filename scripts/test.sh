@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Everything the tests need, then every test: fmt, clippy -D warnings, the whole workspace with
+# cargo-nextest, and the sandbox escape suite a second time under the other privilege level
+# (as an unprivileged user `sovtest` when run as root; as root through sudo otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+apt_install bubblewrap build-essential ca-certificates util-linux procps
+require_rust
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest"
+  cargo install --locked --quiet cargo-nextest
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all --check
+echo "==> cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "==> building"
+# The escape probe is a plain binary the suite runs inside the sandbox: build all bins first.
+cargo build --workspace --bins --quiet
+cargo nextest run --workspace --no-run --cargo-quiet
+
+suite=$(cargo test -p sov --test all --no-run --message-format=json 2>/dev/null \
+  | grep '"executable":"[^"]*"' | grep '"name":"all"' | sed 's/.*"executable":"\([^"]*\)".*/\1/' | tail -n1)
+[ -x "$suite" ] || { echo "could not find the escape suite binary" >&2; exit 1; }
+
+scratch=$(mktemp -d /tmp/sov-escape-XXXXXX)
+chmod 0755 "$scratch"
+trap 'rm -rf "$scratch"' EXIT
+if [ "$(id -u)" -eq 0 ]; then
+  id sovtest >/dev/null 2>&1 || useradd --create-home --shell /bin/sh sovtest
+  echo "==> escape suite as the unprivileged user sovtest"
+  (cd "$scratch" && runuser -u sovtest -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/sovtest \
+    "$suite" --test-threads 2 --quiet)
+elif sudo -n true 2>/dev/null; then
+  echo "==> escape suite as root"
+  (cd "$scratch" && sudo -n env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$suite" --test-threads 2 --quiet)
+else
+  echo "==> NOTE: the escape suite ran only as $(id -un); run this script as root (or with passwordless sudo) to run it as root too"
+fi
+
+echo "==> all tests"
+cargo nextest run --workspace --no-fail-fast
