@@ -256,6 +256,7 @@ mod tests {
             gpu: false,
             env: vec![],
             command: vec!["true".into()],
+            terminal: false,
         }
     }
 

@@ -120,6 +120,7 @@ mod tests {
             gpu: false,
             env: vec![],
             command: vec![],
+            terminal: false,
         };
         let rules = path_rules(&plan);
         assert!(rules.contains(&("/w".into(), true)));

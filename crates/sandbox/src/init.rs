@@ -70,6 +70,13 @@ fn run(args: &[OsString]) -> Result<i32> {
     let mut signals =
         signal_hook::iterator::Signals::new(forwarded).map_err(Error::os("installing signal handlers"))?;
 
+    if plan.terminal {
+        // bubblewrap made us a session leader; take the sandbox's own pty as our terminal so the
+        // command gets job control.
+        rustix::process::ioctl_tiocsctty(std::io::stdin())
+            .map_err(|e| Error::os("taking the sandbox terminal")(e.into()))?;
+    }
+
     let Some((program, rest)) = plan.command.split_first() else {
         return Err(Error::Os { action: "starting the command".into(), source: ErrorKind::InvalidInput.into() });
     };

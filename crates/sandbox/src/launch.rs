@@ -31,7 +31,8 @@ pub struct Prepared {
 }
 
 /// Checks the host and prepares everything outside the sandbox. Nothing is started yet.
-pub fn prepare(plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<Prepared> {
+pub fn prepare(mut plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<Prepared> {
+    plan.terminal = crate::pty::interactive();
     let bwrap = find_program(&config.bwrap).ok_or_else(|| Error::BwrapMissing(config.bwrap.clone()))?;
     check_user_namespaces()?;
     if let Some(port) = plan.ports.iter().find(|p| **p < 1024).filter(|_| ids().0 != 0) {
@@ -85,8 +86,10 @@ impl Prepared {
             .map_err(|e| Error::os("configuring the info pipe")(e.into()))?;
 
         // The write end has no O_CLOEXEC (rustix's `pipe`), so bubblewrap inherits it as `--info-fd`.
+        let mut pty = if self.plan.terminal { Some(crate::pty::Pty::open()?) } else { None };
         let info_fd = info_write.as_fd().as_raw_fd().to_string();
-        let mut child = Command::new(&self.bwrap)
+        let mut command = Command::new(&self.bwrap);
+        command
             .arg0("bwrap")
             .args(["--info-fd", info_fd.as_str()])
             .args(&self.args)
@@ -94,9 +97,17 @@ impl Prepared {
             .envs(self.plan.env.iter().map(|(k, v)| (k, v)))
             // Own process group: a terminal's Ctrl-C reaches sbox, which forwards it to the
             // command, instead of killing bubblewrap (and with it the whole sandbox) outright.
-            .process_group(0)
-            .spawn()
-            .map_err(Error::os(format!("starting {}", self.bwrap.display())))?;
+            .process_group(0);
+        if let Some(slave) = pty.as_mut().and_then(|p| p.slave.take()) {
+            let clone = |fd: &OwnedFd| fd.try_clone().map_err(Error::os("sharing the pty"));
+            command.stdin(clone(&slave)?).stdout(clone(&slave)?).stderr(slave);
+        }
+        let spawned = command.spawn().map_err(Error::os(format!("starting {}", self.bwrap.display())));
+        // Our copies of the terminal's slave end must close, or its output never reaches EOF.
+        drop(command);
+        let mut child = spawned?;
+        let output = pty.as_mut().map(|p| p.start()).transpose()?;
+        let resize = pty.as_ref().map(|p| p.resizer()).transpose()?;
         drop(info_write);
 
         let sandbox_pid = read_child_pid(info_read);
@@ -107,7 +118,9 @@ impl Prepared {
         let handle = signals.handle();
         let forwarder = std::thread::spawn(move || {
             for signal in signals.forever() {
-                if let (Some(pid), Some(sig)) = (sandbox_pid, Signal::from_named_raw(signal)) {
+                if let (libc::SIGWINCH, Some(resize)) = (signal, &resize) {
+                    resize();
+                } else if let (Some(pid), Some(sig)) = (sandbox_pid, Signal::from_named_raw(signal)) {
                     let _ = rustix::process::kill_process(pid, sig);
                 }
             }
@@ -116,6 +129,10 @@ impl Prepared {
         let status = child.wait().map_err(Error::os("waiting for bubblewrap"))?;
         handle.close();
         let _ = forwarder.join();
+        if let Some(output) = output {
+            let _ = output.join();
+        }
+        drop(pty);
         drop(self.ports_dir);
         use std::os::unix::process::ExitStatusExt;
         Ok(status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(crate::init::EXIT_SANDBOX_FAILED))

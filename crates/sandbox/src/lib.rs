@@ -22,6 +22,7 @@ mod error;
 pub mod init;
 pub mod launch;
 pub mod plan;
+pub mod pty;
 pub mod relay;
 pub mod seccomp;
 

@@ -77,6 +77,8 @@ pub struct Plan {
     pub env: Vec<(String, OsString)>,
     /// The command to run inside.
     pub command: Vec<OsString>,
+    /// Whether the command gets a terminal of its own ([`crate::pty`]), as its controlling terminal.
+    pub terminal: bool,
 }
 
 /// The host environment a plan is resolved against (pure input, so resolution is testable).
@@ -212,6 +214,7 @@ pub fn resolve(request: &Request, profile: &SandboxProfile, host: &HostEnv) -> R
         gpu: request.gpu || profile.gpu,
         env,
         command,
+        terminal: false,
     })
 }
 

@@ -147,6 +147,14 @@ fn host_processes_cannot_be_traced_signalled_or_read() {
     let mut victim =
         std::process::Command::new("sleep").arg("60").env("SOV_VICTIM_SECRET", HOST_SECRET).spawn().unwrap();
     let pid = victim.id().to_string();
+    // Until `sleep` has been exec'd, /proc/PID/environ still shows the test's own environment.
+    for _ in 0..250 {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if String::from_utf8_lossy(&environ).contains(HOST_SECRET) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     probe_outside(&["environ", &pid, HOST_SECRET]).assert_escaped();
     world.probe_inside(&[], &["ptrace", &pid]).assert_contained();
     world.probe_inside(&[], &["kill", &pid]).assert_contained();

@@ -168,3 +168,65 @@ fn privileged_ports_work_for_root_and_are_refused_clearly_otherwise() {
         assert!(stderr(&out).contains("below 1024") && stderr(&out).contains("from 1024 up"), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn an_interactive_shell_works_on_a_terminal() {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    use std::io::{Read, Write};
+    let world = World::new();
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let slave_path = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new().read(true).write(true).open(slave_path.to_str().unwrap()).unwrap();
+    let mut child = world
+        .sov(&["sbox", "--", "sh", "-i"])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut terminal = std::fs::File::from(master);
+    let mut reader = terminal.try_clone().unwrap();
+    let output = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        // Reading the master ends with EIO once the last slave fd is closed.
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&seen).contains("answer=42") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    // /dev/tty opens only where the shell has a controlling terminal: the sandbox's own pty.
+    terminal.write_all(b"test -t 0 && : < /dev/tty && echo \"answer=$((6*7))\"\n").unwrap();
+    let seen = output.join().unwrap();
+    assert!(seen.contains("answer=42"), "terminal output: {seen:?}");
+    terminal.write_all(b"exit 5\n").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(5));
+}
+
+#[test]
+fn sound_is_reachable_only_with_audio() {
+    let world = World::new();
+    let pulse = world.runtime.path().join("pulse");
+    std::fs::create_dir_all(&pulse).unwrap();
+    let _server = std::os::unix::net::UnixListener::bind(pulse.join("native")).unwrap();
+    let check = format!("test -S {}/native && echo visible:$XDG_RUNTIME_DIR || echo hidden", pulse.display());
+    assert_eq!(stdout(&world.sbox_sh(&[], &check)), "hidden\n");
+    let out = world.sbox_sh(&["--audio"], &check);
+    assert_eq!(stdout(&out), format!("visible:{}\n", world.runtime.path().display()), "{}", stderr(&out));
+}
+
+#[test]
+fn audio_without_a_sound_server_is_refused_clearly() {
+    let world = World::new();
+    let out = world.sov(&["sbox", "--audio", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("no PipeWire") && stderr(&out).contains("sound server"), "{}", stderr(&out));
+}
