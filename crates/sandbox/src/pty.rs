@@ -65,32 +65,16 @@ impl Pty {
             let _ = tcsetattr(&stdin, OptionalActions::Now, &raw);
             self.saved = Some(saved);
         }
-        let mut to_sandbox = self.master.try_clone().map_err(Error::os("cloning the pty"))?;
+        let to_sandbox = self.master.try_clone().map_err(Error::os("cloning the pty"))?;
         std::thread::Builder::new()
             .name("pty-in".into())
-            .spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut stdin = std::io::stdin().lock();
-                while let Ok(n) = stdin.read(&mut buf) {
-                    if n == 0 || to_sandbox.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            })
+            .spawn(move || copy_until_closed(std::io::stdin().lock(), to_sandbox))
             .map_err(Error::os("starting the pty input thread"))?;
-        let mut from_sandbox = self.master.try_clone().map_err(Error::os("cloning the pty"))?;
+        let from_sandbox = self.master.try_clone().map_err(Error::os("cloning the pty"))?;
         std::thread::Builder::new()
             .name("pty-out".into())
-            .spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut stdout = std::io::stdout().lock();
-                // EIO here means every process inside has closed the terminal.
-                while let Ok(n) = from_sandbox.read(&mut buf) {
-                    if n == 0 || stdout.write_all(&buf[..n]).and_then(|()| stdout.flush()).is_err() {
-                        break;
-                    }
-                }
-            })
+            // Reading the master fails with EIO once every process inside has closed the terminal.
+            .spawn(move || copy_until_closed(from_sandbox, std::io::stdout().lock()))
             .map_err(Error::os("starting the pty output thread"))
     }
 
@@ -103,6 +87,17 @@ impl Pty {
                 let _ = tcsetwinsize(master.as_fd(), size);
             }
         })
+    }
+}
+
+/// Copies with a flush per read (interactive output must not wait for a full buffer) until either
+/// side closes or fails.
+fn copy_until_closed(mut from: impl Read, mut to: impl Write) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 || to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
+            break;
+        }
     }
 }
 

@@ -192,13 +192,8 @@ fn mount_unshare_and_setns_cannot_regain_privileges() {
 
 #[test]
 fn tiocsti_cannot_inject_into_the_terminal() {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     let world = World::new();
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    grantpt(&master).unwrap();
-    unlockpt(&master).unwrap();
-    let slave_path = ptsname(&master, Vec::new()).unwrap();
-    let slave = std::fs::OpenOptions::new().read(true).write(true).open(slave_path.to_str().unwrap()).unwrap();
+    let (_master, slave) = open_pty();
     let probe = probe_bin();
     let out = world
         .sov(&["sbox", "--ro", probe.to_str().unwrap(), "--", probe.to_str().unwrap(), "tiocsti"])

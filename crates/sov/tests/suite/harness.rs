@@ -190,3 +190,14 @@ pub fn adjacent_servers() -> (EchoServer, EchoServer) {
     }
     panic!("no two adjacent free loopback ports");
 }
+
+/// A fresh pseudo-terminal: the master end and the terminal (slave) end, as a test's "host terminal".
+pub fn open_pty() -> (std::os::fd::OwnedFd, std::fs::File) {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let slave_path = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new().read(true).write(true).open(slave_path.to_str().unwrap()).unwrap();
+    (master, slave)
+}

@@ -171,14 +171,9 @@ fn privileged_ports_work_for_root_and_are_refused_clearly_otherwise() {
 
 #[test]
 fn an_interactive_shell_works_on_a_terminal() {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     use std::io::{Read, Write};
     let world = World::new();
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    grantpt(&master).unwrap();
-    unlockpt(&master).unwrap();
-    let slave_path = ptsname(&master, Vec::new()).unwrap();
-    let slave = std::fs::OpenOptions::new().read(true).write(true).open(slave_path.to_str().unwrap()).unwrap();
+    let (master, slave) = open_pty();
     let mut child = world
         .sov(&["sbox", "--", "sh", "-i"])
         .stdin(slave.try_clone().unwrap())
