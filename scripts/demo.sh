@@ -23,7 +23,9 @@ echo "==> sbox in $project"
   echo "your SSH key:"; cat ~/.ssh/id_ed25519 2>&1 | head -n1
   echo "/etc/shadow:"; cat /etc/shadow 2>&1
   echo "network interfaces:"; ls /sys/class/net 2>/dev/null || cat /proc/net/dev | tail -n +3 | cut -d: -f1
-  echo "a new user namespace:"; unshare -r true 2>&1
+  echo "a new user namespace:"; unshare -r true 2>&1 || echo "(refused)"
 '
-echo "==> exit status passes through: sbox -- sh -c \"exit 3\" exits $("$sbox" -- sh -c 'exit 3'; echo $?)" || true
+status=0
+"$sbox" -- sh -c 'exit 3' || status=$?
+echo "==> exit status passes through: sbox -- sh -c \"exit 3\" exited $status"
 echo "==> done. Try: cd your-project && sbox   (a shell), or sbox --port 8080 -- your-agent"
