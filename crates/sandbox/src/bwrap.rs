@@ -73,8 +73,8 @@ pub struct HostLayout {
 }
 
 impl HostLayout {
-    /// Looks at the real host's `/` (a handful of `lstat`s).
-    pub fn probe(init_exe: PathBuf, etc_dir: PathBuf, ports_dir: Option<PathBuf>) -> Self {
+    /// Looks at the real host's `/` (a handful of `lstat`s; `/dev` is listed only when `gpu`).
+    pub fn probe(init_exe: PathBuf, etc_dir: PathBuf, ports_dir: Option<PathBuf>, gpu: bool) -> Self {
         let top_dirs = SYSTEM_TOP_DIRS
             .iter()
             .filter_map(|dir| {
@@ -83,7 +83,7 @@ impl HostLayout {
                 Some((PathBuf::from(dir), target))
             })
             .collect();
-        let gpu_devices = gpu_device_nodes();
+        let gpu_devices = if gpu { gpu_device_nodes() } else { Vec::new() };
         Self { top_dirs, nix: Path::new("/nix").exists(), init_exe, etc_dir, ports_dir, gpu_devices }
     }
 }

@@ -76,6 +76,12 @@ impl Error {
         let action = action.into();
         move |source| Self::Os { action, source }
     }
+
+    /// As [`Error::os`], for the `Errno` that rustix returns.
+    pub(crate) fn sys(action: impl Into<String>) -> impl FnOnce(rustix::io::Errno) -> Self {
+        let action = action.into();
+        move |errno| Self::Os { action, source: errno.into() }
+    }
 }
 
 /// Result with the sandbox [`Error`].

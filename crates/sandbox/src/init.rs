@@ -20,6 +20,10 @@ use crate::{Error, Result, bwrap, confine, relay, seccomp};
 /// The hidden subcommand that marks an init invocation.
 pub const INIT_SUBCOMMAND: &str = "__sbox-init";
 
+/// Signals passed on to the command, by `sbox` outside and by the init inside.
+pub const FORWARDED_SIGNALS: [i32; 7] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
+
 /// Exit status when the sandbox itself fails (as `env` and container runtimes use it).
 pub const EXIT_SANDBOX_FAILED: i32 = 125;
 /// Exit status when the command exists but cannot be executed.
@@ -65,16 +69,13 @@ fn run(args: &[OsString]) -> Result<i32> {
         relay::serve_sandbox(&bwrap::ports_path(), &plan.ports)?;
     }
 
-    let forwarded =
-        [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
     let mut signals =
-        signal_hook::iterator::Signals::new(forwarded).map_err(Error::os("installing signal handlers"))?;
+        signal_hook::iterator::Signals::new(FORWARDED_SIGNALS).map_err(Error::os("installing signal handlers"))?;
 
     if plan.terminal {
         // bubblewrap made us a session leader; take the sandbox's own pty as our terminal so the
         // command gets job control.
-        rustix::process::ioctl_tiocsctty(std::io::stdin())
-            .map_err(|e| Error::os("taking the sandbox terminal")(e.into()))?;
+        rustix::process::ioctl_tiocsctty(std::io::stdin()).map_err(Error::sys("taking the sandbox terminal"))?;
     }
 
     let Some((program, rest)) = plan.command.split_first() else {

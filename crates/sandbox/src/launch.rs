@@ -53,17 +53,12 @@ pub fn prepare(mut plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<
     write_etc_files(&etc_dir, uid, gid, user.as_deref().unwrap_or("user"), &plan.home)
         .map_err(Error::os(format!("writing sandbox /etc files in {}", etc_dir.display())))?;
 
-    let ports_dir = if plan.ports.is_empty() {
-        None
-    } else {
-        let dir = TempDir(paths.runtime_dir.join(format!("sbox-{}", std::process::id())));
-        ensure_private_dir(&dir.0)?;
-        relay::serve_host(&dir.0, &plan.ports)?;
-        Some(dir)
-    };
+    // Created, and its sockets bound, only when the sandbox really starts (not for --dry-run).
+    let ports_dir =
+        (!plan.ports.is_empty()).then(|| TempDir(paths.runtime_dir.join(format!("sbox-{}", std::process::id()))));
 
     let init_exe = std::env::current_exe().map_err(Error::os("finding the sov executable"))?;
-    let layout = HostLayout::probe(init_exe, etc_dir, ports_dir.as_ref().map(|d| d.0.clone()));
+    let layout = HostLayout::probe(init_exe, etc_dir, ports_dir.as_ref().map(|d| d.0.clone()), plan.gpu);
     let args = bwrap_args(&plan, &layout, &init_args(&plan, config.insecure_allow_without_landlock)?);
     Ok(Prepared { plan, bwrap, args, ports_dir })
 }
@@ -80,10 +75,13 @@ impl Prepared {
 
     /// Runs the sandbox to completion and returns the command's exit status.
     pub fn run(self) -> Result<i32> {
-        let (info_read, info_write) =
-            rustix::pipe::pipe().map_err(|e| Error::os("creating the info pipe")(e.into()))?;
+        if let Some(dir) = &self.ports_dir {
+            ensure_private_dir(&dir.0)?;
+            relay::serve_host(&dir.0, &self.plan.ports)?;
+        }
+        let (info_read, info_write) = rustix::pipe::pipe().map_err(Error::sys("creating the info pipe"))?;
         rustix::io::fcntl_setfd(&info_read, rustix::io::FdFlags::CLOEXEC)
-            .map_err(|e| Error::os("configuring the info pipe")(e.into()))?;
+            .map_err(Error::sys("configuring the info pipe"))?;
 
         // The write end has no O_CLOEXEC (rustix's `pipe`), so bubblewrap inherits it as `--info-fd`.
         let mut pty = if self.plan.terminal { Some(crate::pty::Pty::open()?) } else { None };
@@ -111,10 +109,8 @@ impl Prepared {
         drop(info_write);
 
         let sandbox_pid = read_child_pid(info_read);
-        let forwarded =
-            [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
-        let mut signals =
-            signal_hook::iterator::Signals::new(forwarded).map_err(Error::os("installing signal handlers"))?;
+        let mut signals = signal_hook::iterator::Signals::new(crate::init::FORWARDED_SIGNALS)
+            .map_err(Error::os("installing signal handlers"))?;
         let handle = signals.handle();
         let forwarder = std::thread::spawn(move || {
             for signal in signals.forever() {

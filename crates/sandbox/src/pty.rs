@@ -34,12 +34,11 @@ pub fn interactive() -> bool {
 impl Pty {
     /// Opens a pseudo-terminal sized like the user's terminal.
     pub fn open() -> Result<Self> {
-        let err = |what: &'static str| move |e: rustix::io::Errno| Error::os(what)(e.into());
-        let master =
-            openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).map_err(err("opening a pty"))?;
-        grantpt(&master).map_err(err("granting the pty"))?;
-        unlockpt(&master).map_err(err("unlocking the pty"))?;
-        let name = ptsname(&master, Vec::new()).map_err(err("naming the pty"))?;
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .map_err(Error::sys("opening a pty"))?;
+        grantpt(&master).map_err(Error::sys("granting the pty"))?;
+        unlockpt(&master).map_err(Error::sys("unlocking the pty"))?;
+        let name = ptsname(&master, Vec::new()).map_err(Error::sys("naming the pty"))?;
         let slave: OwnedFd = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
