@@ -22,6 +22,78 @@ pub struct Config {
     pub log: LogConfig,
     /// The sandbox (`sov sbox`).
     pub sandbox: SandboxConfig,
+    /// The API daemon (`sov serve`).
+    pub serve: ServeConfig,
+    /// The local inference engine.
+    pub engine: EngineConfig,
+    /// Models by name, beyond the `*.gguf` files found in the models directory.
+    pub models: BTreeMap<String, ModelConfig>,
+}
+
+/// `[serve]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address and port of the OpenAI/Anthropic-compatible API.
+    pub listen: String,
+    /// A file holding the API key clients must send; empty: no key. `SOV_API_KEY` overrides it.
+    pub api_key_file: PathBuf,
+    /// Browser origins allowed besides loopback pages (CORS), e.g. `https://chat.example`.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), api_key_file: PathBuf::new(), cors_origins: Vec::new() }
+    }
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Where GGUF files are found by name; empty: `<data dir>/models`.
+    pub models_dir: PathBuf,
+    /// The model for requests that name none; empty: the first by name.
+    pub default_model: String,
+    /// At most this many models in memory; loading another unloads the least recently used.
+    pub max_resident: usize,
+    /// Unload a model after this many seconds without requests; 0: never.
+    pub idle_unload_secs: u64,
+    /// Requests that may wait per model before new ones are answered "busy".
+    pub queue: usize,
+    /// CPU threads for models that do not set their own; 0: all CPUs (at most 16).
+    pub threads: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            models_dir: PathBuf::new(),
+            default_model: String::new(),
+            max_resident: 1,
+            idle_unload_secs: 600,
+            queue: 8,
+            threads: 0,
+        }
+    }
+}
+
+/// `[models.NAME]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// The GGUF file: absolute, `~/`-relative, or relative to the models directory.
+    pub file: PathBuf,
+    /// Context size in tokens; 0: the trained context, at most 4096.
+    pub context: u32,
+    /// CPU threads; 0: all CPUs (at most 16).
+    pub threads: u32,
+    /// Layers offloaded to the GPU (CUDA or Vulkan builds only).
+    pub gpu_layers: u32,
+    /// Chat template instead of the GGUF's own: a llama.cpp name (`chatml`, `gemma`, `llama3`…)
+    /// or the template text; empty: the GGUF's, else ChatML.
+    pub template: String,
 }
 
 /// `[log]`
@@ -118,6 +190,37 @@ impl Config {
     }
 
     fn validate(&mut self, home: Option<&Path>) -> Result<()> {
+        if self.serve.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Error::ConfigValue {
+                key: "serve.listen".into(),
+                message: format!(
+                    "`{}` is not an address and port, e.g. 127.0.0.1:8080 or [::1]:8080",
+                    self.serve.listen
+                ),
+            });
+        }
+        for (key, path) in
+            [("serve.api_key_file", &mut self.serve.api_key_file), ("engine.models_dir", &mut self.engine.models_dir)]
+        {
+            if !path.as_os_str().is_empty() {
+                *path = expand_home(path, home).map_err(|message| Error::ConfigValue { key: key.into(), message })?;
+            }
+        }
+        if self.engine.queue == 0 || self.engine.max_resident == 0 {
+            return Err(Error::ConfigValue {
+                key: "engine".into(),
+                message: "`queue` and `max_resident` must be at least 1".into(),
+            });
+        }
+        for (name, model) in &mut self.models {
+            let key = format!("models.{name}.file");
+            if model.file.as_os_str().is_empty() {
+                return Err(Error::ConfigValue { key, message: "is missing: name the GGUF file".into() });
+            }
+            if model.file.starts_with("~") {
+                model.file = expand_home(&model.file, home).map_err(|message| Error::ConfigValue { key, message })?;
+            }
+        }
         if let Err(message) = tracing_level_is_plausible(&self.log.level) {
             return Err(Error::ConfigValue { key: "log.level".into(), message });
         }

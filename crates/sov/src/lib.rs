@@ -16,6 +16,8 @@ use sov_core::config::{Config, DEFAULT_CONFIG_TOML};
 use sov_core::paths::Paths;
 use sov_core::store::Store;
 
+pub mod llm;
+
 /// Sovereign: a self-sovereign, local-first, private and secure LLM setup.
 ///
 /// Everything runs on this machine; agents and tools run sandboxed; risky actions need both an AI
@@ -58,6 +60,24 @@ pub enum Command {
     /// Inspect and verify the hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Serve local GGUF models on an OpenAI- and Anthropic-compatible API (127.0.0.1:8080).
+    ///
+    /// One daemon instead of llama-server plus llama-swap: models load by the name a request
+    /// asks for, at most `engine.max_resident` stay in memory, idle ones unload.
+    Serve(llm::ServeArgs),
+    /// Chat with a model of the running `sov serve` in the terminal.
+    Chat(llm::ClientArgs),
+    /// Ask the running `sov serve` one question; the answer streams to stdout.
+    Ask {
+        /// The question.
+        question: String,
+        /// Which server and model, and how to sample.
+        #[command(flatten)]
+        client: llm::ClientArgs,
+    },
+    /// List, add or remove models.
+    #[command(subcommand)]
+    Models(llm::ModelsCommand),
 }
 
 /// `sov sbox` flags.
@@ -161,6 +181,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sbox(args) => sbox(args, &config, &paths),
         Command::Config(cmd) => config_command(cmd, &config, &paths),
         Command::Audit(cmd) => audit_command(cmd, &paths),
+        Command::Serve(args) => llm::serve(args, &config, &paths),
+        Command::Chat(args) => llm::chat(&args, &config),
+        Command::Ask { question, client } => llm::ask(&client, &question, &config),
+        Command::Models(cmd) => llm::models(cmd, &config, &paths),
     }
 }
 
@@ -171,6 +195,8 @@ fn init_logging(config: &Config, verbose: u8) {
         1 => "debug".into(),
         _ => "trace".into(),
     };
+    // llama.cpp reports every tensor it loads at info level; its warnings are what a user needs.
+    let level = if level.contains("llama") { level } else { format!("{level},llama-cpp-2=warn") };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -1,0 +1,342 @@
+//! The Anthropic-compatible `/v1/messages`, so Claude Code and other Anthropic clients work with
+//! `ANTHROPIC_BASE_URL=http://127.0.0.1:8080`.
+
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sov_engine::{ChatMessage, Event, FinishReason, Generate, Prompt, Sampling, Usage};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::error::{ApiError, Dialect};
+use crate::tools::{self, Tool, ToolChoice, ToolOutput};
+use crate::{AppState, complete, parse_body, random_hex, start};
+
+const D: Dialect = Dialect::Anthropic;
+
+#[derive(Debug, Deserialize)]
+struct MessagesRequest {
+    #[serde(default)]
+    model: String,
+    max_tokens: u32,
+    messages: Vec<Message>,
+    system: Option<Content>,
+    #[serde(default)]
+    stop_sequences: Vec<String>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    top_k: Option<i32>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    tools: Vec<ToolDef>,
+    tool_choice: Option<ToolChoiceDef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Message {
+    role: String,
+    content: Content,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Blocks(Vec<Block>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        #[serde(default)]
+        content: Option<Content>,
+    },
+    #[serde(other)]
+    Unsupported,
+}
+
+#[derive(Debug, Deserialize)]
+struct ToolDef {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    input_schema: Value,
+}
+
+#[derive(Debug, Deserialize)]
+struct ToolChoiceDef {
+    #[serde(rename = "type")]
+    kind: String,
+    name: Option<String>,
+}
+
+fn flatten(content: Content) -> Result<String, ApiError> {
+    match content {
+        Content::Text(t) => Ok(t),
+        Content::Blocks(blocks) => {
+            let mut out = String::new();
+            for block in blocks {
+                match block {
+                    Block::Text { text } => out.push_str(&text),
+                    Block::ToolUse { name, input } => out.push_str(&tools::render_call(&name, &input)),
+                    Block::ToolResult { tool_use_id, content } => {
+                        let result = match content {
+                            Some(c) => flatten(c)?,
+                            None => String::new(),
+                        };
+                        out.push_str(&tools::render_result(&tool_use_id, &result));
+                    }
+                    Block::Unsupported => {
+                        return Err(ApiError::invalid(
+                            D,
+                            "a content block type is not supported; send text, tool_use and tool_result blocks",
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn stop_reason(finish: FinishReason) -> &'static str {
+    match finish {
+        FinishReason::Stop => "end_turn",
+        FinishReason::StopString => "stop_sequence",
+        FinishReason::Length => "max_tokens",
+    }
+}
+
+fn usage_json(usage: &Usage) -> Value {
+    json!({
+        "input_tokens": usage.prompt_tokens.saturating_sub(usage.cached_tokens),
+        "cache_read_input_tokens": usage.cached_tokens,
+        "output_tokens": usage.completion_tokens,
+    })
+}
+
+fn content_blocks(text: String, tools_in_play: bool) -> (Vec<Value>, bool) {
+    if tools_in_play {
+        match tools::parse(&text) {
+            ToolOutput::Call { name, arguments } => {
+                let block =
+                    json!({ "type": "tool_use", "id": tools::call_id("toolu_"), "name": name, "input": arguments });
+                return (vec![block], true);
+            }
+            ToolOutput::Text(text) => return (vec![json!({ "type": "text", "text": text })], false),
+        }
+    }
+    (vec![json!({ "type": "text", "text": text })], false)
+}
+
+/// `POST /v1/messages`
+pub(crate) async fn messages(State(state): State<AppState>, body: Bytes) -> Response {
+    let request: MessagesRequest = match parse_body(D, &body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let (generate, tools_in_play, streaming) = match build(request) {
+        Ok(parts) => parts,
+        Err(e) => return e.into_response(),
+    };
+    let mut generate = generate;
+    generate.model = match state.engine.resolve(&generate.model) {
+        Ok(name) => name,
+        Err(e) => return ApiError::engine(D, &e).into_response(),
+    };
+    let model = generate.model.clone();
+    let id = format!("msg_{}", random_hex(12));
+    if !streaming {
+        return match complete(&state.engine, generate).await {
+            Ok(answer) => {
+                let (content, called) = content_blocks(answer.text, tools_in_play);
+                let reason = if called { "tool_use" } else { stop_reason(answer.finish) };
+                axum::Json(json!({
+                    "id": id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": content,
+                    "stop_reason": reason,
+                    "stop_sequence": null,
+                    "usage": usage_json(&answer.usage),
+                }))
+                .into_response()
+            }
+            Err(e) => ApiError::engine(D, &e).into_response(),
+        };
+    }
+    let (prompt_tokens, events) = match start(&state.engine, generate).await {
+        Ok(started) => started,
+        Err(e) => return ApiError::engine(D, &e).into_response(),
+    };
+    let mut opening = vec![(
+        "message_start",
+        json!({
+            "type": "message_start",
+            "message": {
+                "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
+                "stop_reason": null, "stop_sequence": null,
+                "usage": { "input_tokens": prompt_tokens, "output_tokens": 0 },
+            }
+        }),
+    )];
+    if !tools_in_play {
+        opening.push((
+            "content_block_start",
+            json!({ "type": "content_block_start", "index": 0, "content_block": { "type": "text", "text": "" } }),
+        ));
+    }
+    let mut buffered = String::new();
+    let body = UnboundedReceiverStream::new(events).flat_map(move |event| {
+        let items: Vec<(&'static str, Value)> = match event {
+            Event::Text(text) if tools_in_play => {
+                buffered.push_str(&text);
+                vec![]
+            }
+            Event::Text(text) => vec![(
+                "content_block_delta",
+                json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": text } }),
+            )],
+            Event::Done { finish, usage } => {
+                let mut items = Vec::new();
+                let mut reason = stop_reason(finish);
+                if tools_in_play {
+                    let (blocks, called) = content_blocks(std::mem::take(&mut buffered), true);
+                    if called {
+                        reason = "tool_use";
+                    }
+                    for (index, block) in blocks.into_iter().enumerate() {
+                        let (start_block, delta) = match block["type"].as_str() {
+                            Some("tool_use") => (
+                                json!({ "type": "tool_use", "id": block["id"], "name": block["name"], "input": {} }),
+                                json!({ "type": "input_json_delta", "partial_json": block["input"].to_string() }),
+                            ),
+                            _ => (
+                                json!({ "type": "text", "text": "" }),
+                                json!({ "type": "text_delta", "text": block["text"] }),
+                            ),
+                        };
+                        items.push((
+                            "content_block_start",
+                            json!({ "type": "content_block_start", "index": index, "content_block": start_block }),
+                        ));
+                        items.push((
+                            "content_block_delta",
+                            json!({ "type": "content_block_delta", "index": index, "delta": delta }),
+                        ));
+                        items.push(("content_block_stop", json!({ "type": "content_block_stop", "index": index })));
+                    }
+                } else {
+                    items.push(("content_block_stop", json!({ "type": "content_block_stop", "index": 0 })));
+                }
+                items.push((
+                    "message_delta",
+                    json!({
+                        "type": "message_delta",
+                        "delta": { "stop_reason": reason, "stop_sequence": null },
+                        "usage": { "output_tokens": usage.completion_tokens },
+                    }),
+                ));
+                items.push(("message_stop", json!({ "type": "message_stop" })));
+                items
+            }
+            Event::Failed(e) => vec![("error", ApiError::engine(D, &e).body())],
+            Event::Started { .. } => vec![],
+        };
+        stream::iter(items)
+    });
+    let events = stream::iter(opening)
+        .chain(body)
+        .map(|(name, data)| Ok::<_, Infallible>(SseEvent::default().event(name).data(data.to_string())));
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+}
+
+fn build(request: MessagesRequest) -> Result<(Generate, bool, bool), ApiError> {
+    if request.max_tokens == 0 {
+        return Err(ApiError::invalid(D, "`max_tokens` is 0; ask for at least 1 token"));
+    }
+    if request.messages.is_empty() {
+        return Err(ApiError::invalid(D, "`messages` is empty; send at least one message"));
+    }
+    let mut messages = Vec::new();
+    if let Some(system) = request.system {
+        messages.push(ChatMessage { role: "system".into(), content: flatten(system)? });
+    }
+    for message in request.messages {
+        let role = match message.role.as_str() {
+            "user" | "assistant" => message.role.clone(),
+            other => {
+                return Err(ApiError::invalid(D, format!("message role `{other}` is unknown; use user or assistant")));
+            }
+        };
+        messages.push(ChatMessage { role, content: flatten(message.content)? });
+    }
+    let tools: Vec<Tool> = request
+        .tools
+        .into_iter()
+        .map(|t| Tool { name: t.name, description: t.description, parameters: t.input_schema })
+        .collect();
+    let choice = match request.tool_choice {
+        _ if tools.is_empty() => None,
+        None => Some(ToolChoice::Auto),
+        Some(c) => match (c.kind.as_str(), c.name) {
+            ("auto", _) => Some(ToolChoice::Auto),
+            ("any", _) => Some(ToolChoice::Required),
+            ("none", _) => None,
+            ("tool", Some(name)) if tools.iter().any(|t| t.name == name) => Some(ToolChoice::Named(name)),
+            ("tool", name) => {
+                return Err(ApiError::invalid(D, format!("`tool_choice` names {name:?}, which is not in `tools`")));
+            }
+            (other, _) => {
+                return Err(ApiError::invalid(
+                    D,
+                    format!("`tool_choice.type` is `{other}`; use auto, any, tool or none"),
+                ));
+            }
+        },
+    };
+    let mut constraint = None;
+    if let Some(choice) = &choice {
+        let instructions = tools::instructions(&tools, choice);
+        match messages.iter_mut().find(|m| m.role == "system") {
+            Some(system) => system.content = format!("{}\n\n{instructions}", system.content),
+            None => messages.insert(0, ChatMessage { role: "system".into(), content: instructions }),
+        }
+        constraint = Some(tools::constraint(&tools, choice));
+    }
+    let d = Sampling::default();
+    let sampling = Sampling {
+        temperature: request.temperature.unwrap_or(d.temperature),
+        top_p: request.top_p.unwrap_or(d.top_p),
+        top_k: request.top_k.unwrap_or(d.top_k),
+        ..d
+    };
+    let generate = Generate {
+        model: request.model,
+        prompt: Prompt::Chat(messages),
+        sampling,
+        max_tokens: Some(request.max_tokens),
+        stop: request.stop_sequences,
+        constraint,
+        ignore_eos: false,
+    };
+    Ok((generate, choice.is_some(), request.stream))
+}

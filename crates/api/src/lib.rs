@@ -1,0 +1,313 @@
+//! Sovereign's HTTP API over the local engine: OpenAI-compatible (`/v1/chat/completions`,
+//! `/v1/completions`, `/v1/models`) and Anthropic-compatible (`/v1/messages`), plus `/health` and
+//! Prometheus `/metrics`, so tools pointed at llama-server or at Anthropic work unchanged.
+//!
+//! Only loopback web pages may call it from a browser (CORS), requests must name a loopback host
+//! when it listens on loopback (so a DNS-rebinding page cannot reach it), and an API key can be
+//! required.
+
+mod anthropic;
+mod error;
+mod openai;
+mod tools;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use sov_engine::{Engine, EngineError, Event, FinishReason, Generate, Residency, Usage};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::error::{ApiError, Dialect};
+
+/// How the API is exposed.
+#[derive(Debug, Clone, Default)]
+pub struct ApiOptions {
+    /// Required in `Authorization: Bearer …` or `x-api-key`; `None`: no key needed.
+    pub api_key: Option<String>,
+    /// Browser origins allowed besides loopback ones (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`).
+    pub cors_origins: Vec<String>,
+    /// Accept only `Host` headers naming loopback (set when listening on loopback).
+    pub loopback_host_only: bool,
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) engine: Engine,
+    options: Arc<ApiOptions>,
+}
+
+/// The router with every endpoint and the security layers.
+pub fn router(engine: Engine, options: ApiOptions) -> Router {
+    let cors_extra = options.cors_origins.clone();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| is_loopback_origin(o) || cors_extra.iter().any(|e| e == o))
+        }))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("anthropic-version"),
+        ]);
+    let state = AppState { engine, options: Arc::new(options) };
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/models", get(openai::models))
+        .route("/models", get(openai::models))
+        .route("/v1/chat/completions", post(openai::chat))
+        .route("/chat/completions", post(openai::chat))
+        .route("/v1/completions", post(openai::completions))
+        .route("/completions", post(openai::completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/messages", post(anthropic::messages))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(cors)
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Engine,
+    options: ApiOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(engine, options)).with_graceful_shutdown(shutdown).await
+}
+
+/// Whether a listen address is loopback-only.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+fn is_loopback_origin(origin: &str) -> bool {
+    let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
+        return false;
+    };
+    is_loopback_host(rest)
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]`, each with an optional port.
+fn is_loopback_host(host_and_port: &str) -> bool {
+    let host = if let Some(v6) = host_and_port.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((addr, rest)) if rest.is_empty() || rest.starts_with(':') => return addr == "::1",
+            _ => return false,
+        }
+    } else {
+        host_and_port.split(':').next().unwrap_or_default()
+    };
+    let port_ok = host_and_port.split_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_ok());
+    port_ok && (host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1")
+}
+
+/// Rejects requests with a non-loopback `Host` (DNS rebinding) or without the API key.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let dialect = if request.uri().path() == "/v1/messages" { Dialect::Anthropic } else { Dialect::OpenAi };
+    if request.method() == Method::OPTIONS {
+        return next.run(request).await;
+    }
+    if state.options.loopback_host_only {
+        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        if !is_loopback_host(host) {
+            tracing::warn!(host = %host.escape_debug(), "refused a request for a non-loopback Host");
+            return ApiError {
+                status: StatusCode::MISDIRECTED_REQUEST,
+                message: "this server answers only requests addressed to localhost, 127.0.0.1 or [::1]".into(),
+                param: None,
+                dialect,
+            }
+            .into_response();
+        }
+    }
+    if let Some(key) = &state.options.api_key
+        && request.uri().path() != "/health"
+        && !presented_key(request.headers()).is_some_and(|k| constant_time_eq(k.as_bytes(), key.as_bytes()))
+    {
+        return ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "missing or wrong API key: send it as `Authorization: Bearer KEY` or `x-api-key: KEY`".into(),
+            param: None,
+            dialect,
+        }
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(bearer) = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()) {
+        return bearer.strip_prefix("Bearer ").map(str::trim);
+    }
+    headers.get("x-api-key").and_then(|h| h.to_str().ok()).map(str::trim)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = state.engine.metrics();
+    let per_second = |tokens: u64, micros: u64| if micros == 0 { 0.0 } else { tokens as f64 * 1e6 / micros as f64 };
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        out.push_str(&format!("# HELP sov_{name} {help}\n# TYPE sov_{name} {kind}\nsov_{name} {value}\n"));
+    };
+    metric("requests_total", "counter", "Generations finished.", m.requests.to_string());
+    metric(
+        "prompt_tokens_total",
+        "counter",
+        "Prompt tokens processed, cached ones included.",
+        m.prompt_tokens.to_string(),
+    );
+    metric(
+        "prompt_tokens_cached_total",
+        "counter",
+        "Prompt tokens taken from the KV cache.",
+        m.cached_tokens.to_string(),
+    );
+    metric("tokens_predicted_total", "counter", "Tokens generated.", m.completion_tokens.to_string());
+    metric(
+        "prompt_tokens_per_second",
+        "gauge",
+        "Average prompt throughput.",
+        format!("{:.3}", per_second(m.prompt_tokens - m.cached_tokens, m.prompt_micros)),
+    );
+    metric(
+        "predicted_tokens_per_second",
+        "gauge",
+        "Average generation throughput.",
+        format!("{:.3}", per_second(m.completion_tokens, m.generation_micros)),
+    );
+    metric("queue_depth", "gauge", "Requests waiting for their model.", m.queued.to_string());
+    out.push_str("# HELP sov_model_loaded Whether a model is in memory.\n# TYPE sov_model_loaded gauge\n");
+    for model in state.engine.models() {
+        let loaded = matches!(state.engine.residency(&model.name), Residency::Loaded(_));
+        out.push_str(&format!("sov_model_loaded{{model=\"{}\"}} {}\n", model.name.escape_default(), u8::from(loaded)));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// Parses a JSON body, answering a malformed one with a 400 that says what is wrong where.
+pub(crate) fn parse_body<T: DeserializeOwned>(dialect: Dialect, body: &[u8]) -> Result<T, ApiError> {
+    let mut parser = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut parser).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if path == "." { String::new() } else { format!(" at `{path}`") };
+        ApiError::invalid(dialect, format!("the request body is not valid{at}: {inner}"))
+    })
+}
+
+/// The whole answer of a generation.
+pub(crate) struct Answer {
+    pub(crate) text: String,
+    pub(crate) finish: FinishReason,
+    pub(crate) usage: Usage,
+}
+
+/// Queues `request` and waits until the model has accepted the prompt (or refused it), so that
+/// refusals become HTTP errors rather than errors inside a 200 stream.
+pub(crate) async fn start(
+    engine: &Engine,
+    request: Generate,
+) -> Result<(usize, UnboundedReceiver<Event>), EngineError> {
+    let mut events = engine.generate(request.clone())?;
+    match events.recv().await {
+        Some(Event::Started { prompt_tokens }) => Ok((prompt_tokens, events)),
+        Some(Event::Failed(e)) => Err(e),
+        _ => Err(EngineError::WorkerGone { model: request.model }),
+    }
+}
+
+/// Runs a generation to its end.
+pub(crate) async fn complete(engine: &Engine, request: Generate) -> Result<Answer, EngineError> {
+    let model = request.model.clone();
+    let (_, mut events) = start(engine, request).await?;
+    let mut text = String::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Text(piece) => text.push_str(&piece),
+            Event::Done { finish, usage } => return Ok(Answer { text, finish, usage }),
+            Event::Failed(e) => return Err(e),
+            Event::Started { .. } => {}
+        }
+    }
+    Err(EngineError::WorkerGone { model })
+}
+
+/// llama-server's `timings` object, so tools (and our benchmark) can read both servers alike.
+pub(crate) fn timings(usage: &Usage) -> serde_json::Value {
+    let evaluated = usage.prompt_tokens.saturating_sub(usage.cached_tokens);
+    let rate = |n: usize, ms: f64| if ms > 0.0 { n as f64 * 1e3 / ms } else { 0.0 };
+    serde_json::json!({
+        "cache_n": usage.cached_tokens,
+        "prompt_n": evaluated,
+        "prompt_ms": usage.prompt_ms,
+        "prompt_per_second": rate(evaluated, usage.prompt_ms),
+        "predicted_n": usage.completion_tokens,
+        "predicted_ms": usage.generation_ms,
+        "predicted_per_second": rate(usage.completion_tokens, usage.generation_ms),
+    })
+}
+
+pub(crate) fn unix_time() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Random hex for response and tool-call identifiers.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_ok();
+    if !filled {
+        // Identifiers need to be unique, not secret: fall back to the clock.
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (nanos >> ((i % 16) * 8)) as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_hosts_and_origins_pass() {
+        for ok in ["localhost", "localhost:8080", "127.0.0.1:8080", "[::1]:8080", "[::1]", "LOCALHOST"] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in ["evil.example", "127.0.0.1.evil.example", "localhost.evil:80", "[::2]:80", "", "127.0.0.1:x"] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+        assert!(is_loopback_origin("http://localhost:5173"));
+        assert!(!is_loopback_origin("http://evil.example"));
+        assert!(!is_loopback_origin("null"));
+    }
+
+    #[test]
+    fn keys_compare_whole() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+    }
+}

