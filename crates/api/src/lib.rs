@@ -246,7 +246,7 @@ pub(crate) async fn complete(engine: &Engine, request: Generate) -> Result<Answe
             Event::Text(piece) => text.push_str(&piece),
             Event::Done { finish, usage } => return Ok(Answer { text, finish, usage }),
             Event::Failed(e) => return Err(e),
-            Event::Started { .. } => {}
+            Event::Started { .. } | Event::Embeddings { .. } => {}
         }
     }
     Err(EngineError::WorkerGone { model })

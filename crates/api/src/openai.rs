@@ -436,7 +436,7 @@ pub(crate) async fn chat(State(state): State<AppState>, body: Bytes) -> Response
                 items
             }
             Event::Failed(e) => vec![ApiError::engine(D, &e).body()],
-            Event::Started { .. } => vec![],
+            Event::Started { .. } | Event::Embeddings { .. } => vec![],
         };
         stream::iter(items)
     });
@@ -537,7 +537,7 @@ pub(crate) async fn completions(State(state): State<AppState>, body: Bytes) -> R
                 vec![last]
             }
             Event::Failed(e) => vec![ApiError::engine(D, &e).body()],
-            Event::Started { .. } => vec![],
+            Event::Started { .. } | Event::Embeddings { .. } => vec![],
         };
         stream::iter(items)
     });
@@ -567,13 +567,48 @@ pub(crate) async fn models(State(state): State<AppState>) -> impl IntoResponse {
     axum::Json(json!({ "object": "list", "data": data }))
 }
 
-/// `POST /v1/embeddings`
-pub(crate) async fn embeddings() -> Response {
-    ApiError {
-        status: axum::http::StatusCode::NOT_IMPLEMENTED,
-        message: "embeddings are not served yet by this version of Sovereign".into(),
-        param: None,
-        dialect: D,
+#[derive(Debug, Deserialize)]
+struct EmbeddingRequest {
+    #[serde(default)]
+    model: String,
+    input: OneOrMany,
+    encoding_format: Option<String>,
+}
+
+/// `POST /v1/embeddings`: mean-pooled, unit-length vectors from any GGUF model.
+pub(crate) async fn embeddings(State(state): State<AppState>, body: Bytes) -> Response {
+    let request: EmbeddingRequest = match parse_body(D, &body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(format) = request.encoding_format.as_deref().filter(|f| *f != "float") {
+        // The official clients ask for base64 by default and accept floats in its place.
+        tracing::debug!(format, "answering an embedding request with floats");
     }
-    .into_response()
+    let model = match state.engine.resolve(&request.model) {
+        Ok(name) => name,
+        Err(e) => return ApiError::engine(D, &e).into_response(),
+    };
+    let mut events = match state.engine.embed(&model, request.input.into_vec()) {
+        Ok(events) => events,
+        Err(e) => return ApiError::engine(D, &e).into_response(),
+    };
+    match events.recv().await {
+        Some(Event::Embeddings { vectors, prompt_tokens }) => {
+            let data: Vec<Value> = vectors
+                .into_iter()
+                .enumerate()
+                .map(|(index, embedding)| json!({ "object": "embedding", "index": index, "embedding": embedding }))
+                .collect();
+            axum::Json(json!({
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": { "prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens },
+            }))
+            .into_response()
+        }
+        Some(Event::Failed(e)) => ApiError::engine(D, &e).into_response(),
+        _ => ApiError::engine(D, &sov_engine::EngineError::WorkerGone { model }).into_response(),
+    }
 }

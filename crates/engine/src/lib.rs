@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use error::{EngineError, ErrorClass};
 pub use request::{ChatMessage, Constraint, Event, FinishReason, Generate, Prompt, Sampling, Usage};
-use worker::{Job, LoadState, ProgressFn, Worker};
+use worker::{Job, LoadState, ProgressFn, Task, Worker};
 
 /// Context size used when neither the config nor the request sets one (capped by what the model
 /// was trained for).
@@ -276,17 +276,34 @@ impl Engine {
         }
         request.model = self.resolve(&request.model)?;
         let name = request.model.clone();
+        self.submit(name, Task::Generate(request))
+    }
+
+    /// Queues an embedding of each input (mean-pooled, unit length); the answer arrives as one
+    /// [`Event::Embeddings`].
+    pub fn embed(&self, model: &str, inputs: Vec<String>) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
+        if inputs.is_empty() || inputs.iter().any(String::is_empty) {
+            return Err(EngineError::invalid("input", "is empty; send one or more non-empty strings"));
+        }
+        let name = self.resolve(model)?;
+        self.submit(name, Task::Embed(inputs))
+    }
+
+    fn submit(&self, name: String, task: Task) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
         let jobs = self.inner.resident(&name);
         let (events, receiver) = mpsc::unbounded_channel();
         self.inner.metrics.enqueued();
-        match jobs.try_send(Job { request, events }) {
+        match jobs.try_send(Job { task, events }) {
             Ok(()) => Ok(receiver),
             Err(TrySendError::Full(_)) => {
                 self.inner.metrics.dequeued();
                 Err(EngineError::Busy { model: name, queued: self.inner.options.queue })
             }
             Err(TrySendError::Disconnected(_)) => {
+                // The worker is gone (it can only end by panicking while its queue is open); forget
+                // it so the next request starts a fresh one.
                 self.inner.metrics.dequeued();
+                self.inner.lock().remove(&name);
                 Err(EngineError::WorkerGone { model: name })
             }
         }

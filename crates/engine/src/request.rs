@@ -174,6 +174,13 @@ pub enum Event {
     },
     /// The generation failed; nothing follows.
     Failed(EngineError),
+    /// The answer to an embedding request: one unit-length vector per input, in order.
+    Embeddings {
+        /// The vectors.
+        vectors: Vec<Vec<f32>>,
+        /// Tokens in all inputs together.
+        prompt_tokens: usize,
+    },
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
@@ -28,8 +28,13 @@ use crate::{
 /// A queued generation and where its events go. A closed `events` channel means the client went
 /// away, which cancels the job.
 pub(crate) struct Job {
-    pub(crate) request: Generate,
+    pub(crate) task: Task,
     pub(crate) events: mpsc::UnboundedSender<Event>,
+}
+
+pub(crate) enum Task {
+    Generate(Generate),
+    Embed(Vec<String>),
 }
 
 /// Where a worker is in its life.
@@ -131,18 +136,43 @@ impl Worker {
             None => model.chat_template(None).ok(),
         };
         let mut cached: Vec<LlamaToken> = Vec::new();
+        // Created on the first embedding request: generative models rarely get one.
+        let mut embedding_context: Option<LlamaContext<'_>> = None;
         for job in self.jobs.iter() {
             self.metrics.dequeued();
             if job.events.is_closed() {
                 continue;
             }
-            let mut session = Session { model: &model, context: &mut context, cached: &mut cached, name: &name };
-            match session.generate(&job, template.as_ref()) {
-                Ok(usage) => self.metrics.record(&usage),
-                Err(error) => {
-                    tracing::warn!(model = %name, "{error}");
-                    let _ = job.events.send(Event::Failed(error));
+            let outcome = match &job.task {
+                Task::Generate(request) => {
+                    let mut session =
+                        Session { model: &model, context: &mut context, cached: &mut cached, name: &name };
+                    session.generate(request, &job.events, template.as_ref()).map(|usage| self.metrics.record(&usage))
                 }
+                Task::Embed(inputs) => {
+                    if embedding_context.is_none() {
+                        let params = LlamaContextParams::default()
+                            .with_n_ctx(NonZeroU32::new(context_size))
+                            .with_n_batch(context_size)
+                            .with_n_ubatch(context_size)
+                            .with_embeddings(true)
+                            .with_pooling_type(LlamaPoolingType::Mean)
+                            .with_n_threads(threads)
+                            .with_n_threads_batch(threads);
+                        embedding_context = model.new_context(self.backend, params).ok();
+                    }
+                    match embedding_context.as_mut() {
+                        Some(context) => embed(&model, context, &name, inputs, &job.events),
+                        None => Err(EngineError::Inference {
+                            model: name.clone(),
+                            problem: "cannot create an embedding context".into(),
+                        }),
+                    }
+                }
+            };
+            if let Err(error) = outcome {
+                tracing::warn!(model = %name, "{error}");
+                let _ = job.events.send(Event::Failed(error));
             }
         }
         tracing::info!(model = %name, "model unloaded");
@@ -250,8 +280,12 @@ impl Session<'_, '_> {
         Ok(LlamaSampler::chain_simple(chain))
     }
 
-    fn generate(&mut self, job: &Job, template: Option<&LlamaChatTemplate>) -> Result<Usage, EngineError> {
-        let request = &job.request;
+    fn generate(
+        &mut self,
+        request: &Generate,
+        events: &mpsc::UnboundedSender<Event>,
+        template: Option<&LlamaChatTemplate>,
+    ) -> Result<Usage, EngineError> {
         let text = self.render(&request.prompt, template)?;
         let tokens = self.model.vocab().tokenize(text.as_bytes(), true, true);
         if tokens.is_empty() {
@@ -267,7 +301,7 @@ impl Session<'_, '_> {
             });
         }
         let mut sampler = self.sampler(request)?;
-        if job.events.send(Event::Started { prompt_tokens: tokens.len() }).is_err() {
+        if events.send(Event::Started { prompt_tokens: tokens.len() }).is_err() {
             return Ok(Usage::default());
         }
 
@@ -297,7 +331,7 @@ impl Session<'_, '_> {
             }
             self.context.decode(&mut batch).map_err(|e| self.inference_error(e))?;
             self.cached.extend_from_slice(chunk);
-            if job.events.is_closed() {
+            if events.is_closed() {
                 return Ok(Usage { prompt_tokens: tokens.len(), cached_tokens: reuse, ..Usage::default() });
             }
         }
@@ -323,14 +357,14 @@ impl Session<'_, '_> {
             vocab.token_to_piece_into(token, &mut piece, false, None);
             let stopped = match assembler.push(&piece) {
                 Pushed::Text(text) => {
-                    if !text.is_empty() && job.events.send(Event::Text(text)).is_err() {
+                    if !text.is_empty() && events.send(Event::Text(text)).is_err() {
                         break FinishReason::Stop;
                     }
                     false
                 }
                 Pushed::Stopped(text) => {
                     if !text.is_empty() {
-                        let _ = job.events.send(Event::Text(text));
+                        let _ = events.send(Event::Text(text));
                     }
                     true
                 }
@@ -346,7 +380,7 @@ impl Session<'_, '_> {
         };
         let rest = assembler.finish();
         if !rest.is_empty() {
-            let _ = job.events.send(Event::Text(rest));
+            let _ = events.send(Event::Text(rest));
         }
         let usage = Usage {
             prompt_tokens: tokens.len(),
@@ -355,7 +389,7 @@ impl Session<'_, '_> {
             prompt_ms,
             generation_ms: generation_started.elapsed().as_secs_f64() * 1e3,
         };
-        let _ = job.events.send(Event::Done { finish, usage });
+        let _ = events.send(Event::Done { finish, usage });
         Ok(usage)
     }
 }
@@ -371,4 +405,41 @@ fn random_seed() -> u32 {
     hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     // Truncation is the point: any 32 bits of a random 64-bit hash are random.
     hasher.finish() as u32
+}
+
+/// Mean-pooled, unit-length embeddings of `inputs`, each evaluated on its own.
+fn embed(
+    model: &LlamaModel,
+    context: &mut LlamaContext<'_>,
+    name: &str,
+    inputs: &[String],
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<(), EngineError> {
+    let failed = |problem: String| EngineError::Inference { model: name.to_owned(), problem };
+    let context_len = usize::try_from(context.n_ctx()).unwrap_or(usize::MAX);
+    let mut vectors = Vec::with_capacity(inputs.len());
+    let mut prompt_tokens = 0;
+    for input in inputs {
+        let tokens = model.vocab().tokenize(input.as_bytes(), true, false);
+        if tokens.len() > context_len {
+            return Err(EngineError::ContextOverflow {
+                model: name.to_owned(),
+                prompt_tokens: tokens.len(),
+                context: context.n_ctx(),
+            });
+        }
+        prompt_tokens += tokens.len();
+        context.clear_kv_cache();
+        let mut batch = LlamaBatch::new(tokens.len(), 1);
+        batch.add_sequence(&tokens, 0, true).map_err(|e| failed(e.to_string()))?;
+        context.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
+        let pooled = context.embeddings_seq_ith(0).map_err(|e| failed(e.to_string()))?;
+        let norm = pooled.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        vectors.push(pooled.iter().map(|x| x / norm).collect());
+        if events.is_closed() {
+            return Ok(());
+        }
+    }
+    let _ = events.send(Event::Embeddings { vectors, prompt_tokens });
+    Ok(())
 }

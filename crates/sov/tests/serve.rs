@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 fn models_dir() -> PathBuf {
     let dir = std::env::var_os("SOV_TEST_MODELS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/sovereign-test-models"));
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/sovereign/test-models"));
     for model in ["smollm2.gguf", "gemma3.gguf"] {
         assert!(
             dir.join(model).exists(),
@@ -687,12 +687,63 @@ fn sov_ask_and_sov_chat_talk_to_the_server() {
 fn the_official_openai_and_anthropic_python_clients_read_our_answers_and_streams() {
     let server = Server::start("");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/official_clients.py");
-    let out = Command::new("python3").arg(&script).arg(&server.base).output().expect("python3");
+    // scripts/test.sh installs the clients into a private venv and names its interpreter here.
+    let python = std::env::var("SOV_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python).arg(&script).arg(&server.base).output().expect("python");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains("No module named"),
-        "the Python clients are missing: pip install openai anthropic (scripts/test.sh does)\n{stderr}"
+        "the Python clients are missing from {python}: pip install openai anthropic (scripts/test.sh does)\n{stderr}"
     );
     assert!(out.status.success(), "{stderr}\n{}", server.log());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "official clients: ok");
+}
+
+#[test]
+fn an_idle_model_is_unloaded_and_reloads_on_demand() {
+    let server = Server::start("idle_unload_secs = 1\n");
+    server.chat(json!({"max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]}));
+    assert_eq!(server.metric("sov_model_loaded{model=\"smollm2\"}"), 1.0);
+    let mut unloaded = false;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        if server.metric("sov_model_loaded{model=\"smollm2\"}") == 0.0 {
+            unloaded = true;
+            break;
+        }
+    }
+    assert!(unloaded, "still loaded after 10 s with a 1 s idle limit\n{}", server.log());
+    assert!(server.log().contains("unloading idle model"));
+    let reply = server.chat(json!({"max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]}));
+    assert!(!content(&reply).is_empty());
+}
+
+#[test]
+fn embeddings_are_unit_vectors_that_place_paraphrases_closer() {
+    let server = Server::start("");
+    let inputs =
+        ["The cat sat on the mat.", "A cat was sitting on the mat.", "Quarterly revenue rose by four percent."];
+    let (status, reply) = server.post("/v1/embeddings", json!({"model": "smollm2", "input": inputs}));
+    assert_eq!(status, 200, "{reply}");
+    let vectors: Vec<Vec<f64>> = reply["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .collect();
+    assert_eq!(vectors.len(), 3);
+    assert!(vectors.iter().all(|v| v.len() == vectors[0].len() && v.len() >= 64));
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    for v in &vectors {
+        assert!((dot(v, v) - 1.0).abs() < 1e-3, "not unit length");
+    }
+    assert!(dot(&vectors[0], &vectors[1]) > dot(&vectors[0], &vectors[2]), "a paraphrase should be closer");
+    assert!(reply["usage"]["prompt_tokens"].as_u64().unwrap() > 10);
+    let (_, again) = server.post("/v1/embeddings", json!({"input": inputs[0]}));
+    assert_eq!(again["data"][0]["embedding"], reply["data"][0]["embedding"], "the same text, the same vector");
+    let (status, error) = server.post("/v1/embeddings", json!({"input": []}));
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["error"]["param"], "input");
+    // Generation still works beside the embedding context.
+    server.chat(json!({"max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]}));
 }

@@ -34,6 +34,9 @@ assert finish in ("stop", "length"), finish
 completion = oa.completions.create(model="smollm2", prompt="The sea is", max_tokens=8, temperature=0)
 assert completion.choices[0].text, completion
 
+embedded = oa.embeddings.create(model="smollm2", input=["first text", "second text"])
+assert len(embedded.data) == 2 and len(embedded.data[0].embedding) > 0, embedded
+
 models = [m.id for m in oa.models.list()]
 assert "smollm2" in models, models
 
