@@ -313,15 +313,7 @@ fn build(request: MessagesRequest) -> Result<(Generate, bool, bool), ApiError> {
             }
         },
     };
-    let mut constraint = None;
-    if let Some(choice) = &choice {
-        let instructions = tools::instructions(&tools, choice);
-        match messages.iter_mut().find(|m| m.role == "system") {
-            Some(system) => system.content = format!("{}\n\n{instructions}", system.content),
-            None => messages.insert(0, ChatMessage { role: "system".into(), content: instructions }),
-        }
-        constraint = Some(tools::constraint(&tools, choice));
-    }
+    let constraint = choice.as_ref().map(|choice| tools::offer(&mut messages, &tools, choice));
     let d = Sampling::default();
     let sampling = Sampling {
         temperature: request.temperature.unwrap_or(d.temperature),

@@ -295,12 +295,7 @@ fn chat_request(request: ChatRequest) -> Result<ChatPlan, ApiError> {
     }
     let tools_in_play = match choice {
         Some(choice) => {
-            let instructions = tools::instructions(&tools, &choice);
-            match messages.iter_mut().find(|m| m.role == "system") {
-                Some(system) => system.content = format!("{}\n\n{instructions}", system.content),
-                None => messages.insert(0, ChatMessage { role: "system".into(), content: instructions }),
-            }
-            constraint = Some(tools::constraint(&tools, &choice));
+            constraint = Some(tools::offer(&mut messages, &tools, &choice));
             true
         }
         None => false,

@@ -3,7 +3,7 @@
 //! model whose chat template knows nothing of tools produces a well-formed call.
 
 use serde_json::{Value, json};
-use sov_engine::Constraint;
+use sov_engine::{ChatMessage, Constraint};
 
 /// A tool the model may call.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,8 +29,19 @@ pub(crate) enum ToolOutput {
     Text(String),
 }
 
+/// Tells the model about `tools` in the system message (creating one if needed) and returns the
+/// constraint its answer must follow.
+pub(crate) fn offer(messages: &mut Vec<ChatMessage>, tools: &[Tool], choice: &ToolChoice) -> Constraint {
+    let instructions = instructions(tools, choice);
+    match messages.iter_mut().find(|m| m.role == "system") {
+        Some(system) => system.content = format!("{}\n\n{instructions}", system.content),
+        None => messages.insert(0, ChatMessage { role: "system".into(), content: instructions }),
+    }
+    constraint(tools, choice)
+}
+
 /// The system-prompt text that tells the model about the tools.
-pub(crate) fn instructions(tools: &[Tool], choice: &ToolChoice) -> String {
+fn instructions(tools: &[Tool], choice: &ToolChoice) -> String {
     let mut out = String::from("You can call these tools:\n");
     for tool in tools {
         out.push_str(&format!(
@@ -48,7 +59,7 @@ pub(crate) fn instructions(tools: &[Tool], choice: &ToolChoice) -> String {
 }
 
 /// The grammar (as a JSON schema) every answer must follow.
-pub(crate) fn constraint(tools: &[Tool], choice: &ToolChoice) -> Constraint {
+fn constraint(tools: &[Tool], choice: &ToolChoice) -> Constraint {
     let mut options: Vec<Value> = tools
         .iter()
         .filter(|t| match choice {

@@ -136,6 +136,9 @@ impl Worker {
             None => model.chat_template(None).ok(),
         };
         let mut cached: Vec<LlamaToken> = Vec::new();
+        // Found once: scanning a 150k-token vocabulary per request would cost milliseconds.
+        let vocab = model.vocab();
+        let end_of_generation: Vec<LlamaToken> = vocab.tokens().filter(|t| vocab.is_eog(*t)).collect();
         // Created on the first embedding request: generative models rarely get one.
         let mut embedding_context: Option<LlamaContext<'_>> = None;
         for job in self.jobs.iter() {
@@ -145,8 +148,13 @@ impl Worker {
             }
             let outcome = match &job.task {
                 Task::Generate(request) => {
-                    let mut session =
-                        Session { model: &model, context: &mut context, cached: &mut cached, name: &name };
+                    let mut session = Session {
+                        model: &model,
+                        context: &mut context,
+                        cached: &mut cached,
+                        name: &name,
+                        end_of_generation: &end_of_generation,
+                    };
                     session.generate(request, &job.events, template.as_ref()).map(|usage| self.metrics.record(&usage))
                 }
                 Task::Embed(inputs) => {
@@ -195,6 +203,8 @@ struct Session<'m, 'c> {
     /// The tokens whose keys and values are in the context's cache, in order.
     cached: &'c mut Vec<LlamaToken>,
     name: &'c str,
+    /// The vocabulary's end-of-generation tokens, banned by `ignore_eos`.
+    end_of_generation: &'c [LlamaToken],
 }
 
 impl Session<'_, '_> {
@@ -238,12 +248,8 @@ impl Session<'_, '_> {
         let (sampling, constraint) = (&request.sampling, request.constraint.as_ref());
         let mut chain = Vec::new();
         if request.ignore_eos {
-            let vocab = self.model.vocab();
-            let banned: Vec<LlamaLogitBias> = vocab
-                .tokens()
-                .filter(|t| vocab.is_eog(*t))
-                .map(|t| LlamaLogitBias::new(t, f32::NEG_INFINITY))
-                .collect();
+            let banned: Vec<LlamaLogitBias> =
+                self.end_of_generation.iter().map(|t| LlamaLogitBias::new(*t, f32::NEG_INFINITY)).collect();
             chain.push(LlamaSampler::logit_bias(self.model.n_vocab(), &banned));
         }
         if let Some(constraint) = constraint {
