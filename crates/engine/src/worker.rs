@@ -154,8 +154,9 @@ impl Worker {
                         cached: &mut cached,
                         name: &name,
                         end_of_generation: &end_of_generation,
+                        metrics: &self.metrics,
                     };
-                    session.generate(request, &job.events, template.as_ref()).map(|usage| self.metrics.record(&usage))
+                    session.generate(request, &job.events, template.as_ref())
                 }
                 Task::Embed(inputs) => {
                     if embedding_context.is_none() {
@@ -205,6 +206,7 @@ struct Session<'m, 'c> {
     name: &'c str,
     /// The vocabulary's end-of-generation tokens, banned by `ignore_eos`.
     end_of_generation: &'c [LlamaToken],
+    metrics: &'c Metrics,
 }
 
 impl Session<'_, '_> {
@@ -291,7 +293,7 @@ impl Session<'_, '_> {
         request: &Generate,
         events: &mpsc::UnboundedSender<Event>,
         template: Option<&LlamaChatTemplate>,
-    ) -> Result<Usage, EngineError> {
+    ) -> Result<(), EngineError> {
         let text = self.render(&request.prompt, template)?;
         let tokens = self.model.vocab().tokenize(text.as_bytes(), true, true);
         if tokens.is_empty() {
@@ -308,7 +310,7 @@ impl Session<'_, '_> {
         }
         let mut sampler = self.sampler(request)?;
         if events.send(Event::Started { prompt_tokens: tokens.len() }).is_err() {
-            return Ok(Usage::default());
+            return Ok(());
         }
 
         // Reuse the cached prefix; at least the last prompt token is evaluated again, for its logits.
@@ -338,7 +340,8 @@ impl Session<'_, '_> {
             self.context.decode(&mut batch).map_err(|e| self.inference_error(e))?;
             self.cached.extend_from_slice(chunk);
             if events.is_closed() {
-                return Ok(Usage { prompt_tokens: tokens.len(), cached_tokens: reuse, ..Usage::default() });
+                self.metrics.record(&Usage { prompt_tokens: tokens.len(), cached_tokens: reuse, ..Usage::default() });
+                return Ok(());
             }
         }
         let prompt_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -395,8 +398,10 @@ impl Session<'_, '_> {
             prompt_ms,
             generation_ms: generation_started.elapsed().as_secs_f64() * 1e3,
         };
+        // Counted before the client hears of it, so /metrics never lags a finished answer.
+        self.metrics.record(&usage);
         let _ = events.send(Event::Done { finish, usage });
-        Ok(usage)
+        Ok(())
     }
 }
 
