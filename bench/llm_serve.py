@@ -129,6 +129,9 @@ def main():
     short_sov, short_llama = med(short["sov serve"]), med(short["llama-server"])
     print(f"TTFT, short prompt    sov {short_sov:.2f} ms, llama-server {short_llama:.2f} ms: overhead {short_sov - short_llama:+.2f} ms   (goal <= 2 ms; median of {args.short_runs})")
     print(f"resident memory       sov/llama-server = {s['rss'] / l['rss']:.3f}  ({s['rss']:.0f} vs {l['rss']:.0f} MiB)")
+    pairs = sorted(a / b for a, b in zip(results["sov serve"]["gen"], results["llama-server"]["gen"]))
+    q = statistics.quantiles(pairs, n=4) if len(pairs) >= 4 else [pairs[0], med(pairs), pairs[-1]]
+    print(f"generation ratio per request pair: median {med(pairs):.3f}, quartiles {q[0]:.3f}..{q[2]:.3f}, range {pairs[0]:.3f}..{pairs[-1]:.3f}")
     same = results["sov serve"]["text"] == results["llama-server"]["text"]
     print(f"greedy output identical across servers: {same}")
 

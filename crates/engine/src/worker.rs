@@ -99,7 +99,10 @@ impl Worker {
             model.n_ctx_train().min(crate::DEFAULT_CONTEXT)
         });
         let threads = self.spec.threads.unwrap_or_else(default_threads);
+        // swa_full off, as in llama-server: sliding-window layers keep only their window, which
+        // saves memory and time on long prompts (a prefix then cannot always be reused; see generate).
         let context_params = LlamaContextParams::default()
+            .with_swa_full(false)
             .with_n_ctx(NonZeroU32::new(context_size))
             .with_n_threads(threads)
             .with_n_threads_batch(threads);

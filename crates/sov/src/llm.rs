@@ -172,7 +172,9 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
         queue: config.engine.queue,
     };
     let engine = Engine::new(models, default_model, options, load_progress())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?;
+    // One async thread is plenty for HTTP on loopback; every other core belongs to llama.cpp, and a
+    // second runtime thread measurably competes with it for generation (bench/llm-serve.sh).
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(1).build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
