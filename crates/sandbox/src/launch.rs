@@ -57,10 +57,19 @@ pub fn prepare(mut plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<
     let ports_dir =
         (!plan.ports.is_empty()).then(|| TempDir(paths.runtime_dir.join(format!("sbox-{}", std::process::id()))));
 
-    let init_exe = std::env::current_exe().map_err(Error::os("finding the sov executable"))?;
+    let init_exe = init_executable()?;
     let layout = HostLayout::probe(init_exe, etc_dir, ports_dir.as_ref().map(|d| d.0.clone()), plan.gpu);
     let args = bwrap_args(&plan, &layout, &init_args(&plan, config.insecure_allow_without_landlock)?);
     Ok(Prepared { plan, bwrap, args, ports_dir })
+}
+
+/// The program that becomes the sandbox's init: the small `sbox` installed beside the running
+/// binary when there is one (`sov` links llama.cpp and would load its libraries into every
+/// sandbox start), else the running binary itself. Both carry the same init.
+fn init_executable() -> Result<PathBuf> {
+    let current = std::env::current_exe().map_err(Error::os("finding the running executable"))?;
+    let sibling = current.with_file_name("sbox");
+    Ok(if sibling.is_file() { sibling } else { current })
 }
 
 impl Prepared {

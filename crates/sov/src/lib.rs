@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use sov_core::audit::{AuditLog, AuditVerdict};
 use sov_core::config::{Config, DEFAULT_CONFIG_TOML};
 use sov_core::paths::Paths;
@@ -53,7 +53,7 @@ pub enum Command {
     /// Also installed as `sbox`. Exit status: the command's own; 125 if the sandbox failed,
     /// 126 if the command could not run, 127 if it was not found.
     #[command(visible_alias = "sandbox")]
-    Sbox(SboxArgs),
+    Sbox(sov_sbox::SboxArgs),
     /// Show or create the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -78,41 +78,6 @@ pub enum Command {
     /// List, add or remove models.
     #[command(subcommand)]
     Models(llm::ModelsCommand),
-}
-
-/// `sov sbox` flags.
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  sbox                          an interactive shell in a sandbox of the current directory\n  sbox -- make test             run a command\n  sbox --port 8080 -- pi        an agent that may reach only the local LLM API\n  sbox --ro ~/notes -- grep -r TODO ~/notes\n  sbox --dry-run -- true        show the bubblewrap command line instead of running it"
-)]
-pub struct SboxArgs {
-    /// Start from this profile of the config file (default: the profile named "default").
-    #[arg(long, short = 'P', value_name = "NAME")]
-    pub profile: Option<String>,
-    /// Make PATH visible read-only at the same path (repeatable).
-    #[arg(long, value_name = "PATH")]
-    pub ro: Vec<PathBuf>,
-    /// Make PATH visible read-write at the same path (repeatable).
-    #[arg(long, value_name = "PATH")]
-    pub rw: Vec<PathBuf>,
-    /// Grant the host loopback TCP PORT (repeatable): 127.0.0.1:PORT inside reaches 127.0.0.1:PORT outside.
-    #[arg(long, short = 'p', value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-    pub port: Vec<u16>,
-    /// Pass the host's environment variable NAME in (repeatable); by default only a small allowlist passes.
-    #[arg(long, short = 'e', value_name = "NAME")]
-    pub env: Vec<String>,
-    /// Let the sandbox play and record sound (binds the PipeWire/PulseAudio socket).
-    #[arg(long)]
-    pub audio: bool,
-    /// Let the sandbox use the GPU (binds /dev/dri, /dev/nvidia*, /dev/kfd).
-    #[arg(long)]
-    pub gpu: bool,
-    /// Print the bubblewrap command line and the environment names instead of running.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// The command and its arguments (default: your $SHELL, else /bin/sh).
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
 }
 
 /// `sov config …`
@@ -169,16 +134,11 @@ fn exit_code(code: i32) -> ExitCode {
 
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> Result<i32> {
-    let mut paths = Paths::from_env()?;
-    if let Some(file) = &cli.config {
-        paths.config_file = file.clone();
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let config = Config::load(&paths.config_file, home.as_deref())?;
+    let (config, paths) = sov_sbox::load_config(cli.config.as_deref())?;
     init_logging(&config, cli.verbose);
 
     match cli.command {
-        Command::Sbox(args) => sbox(args, &config, &paths),
+        Command::Sbox(args) => Ok(sov_sbox::run(args, &config, &paths)),
         Command::Config(cmd) => config_command(cmd, &config, &paths),
         Command::Audit(cmd) => audit_command(cmd, &paths),
         Command::Serve(args) => llm::serve(args, &config, &paths),
@@ -189,59 +149,10 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 fn init_logging(config: &Config, verbose: u8) {
-    use tracing_subscriber::EnvFilter;
-    let level = match verbose {
-        0 => config.log.level.clone(),
-        1 => "debug".into(),
-        _ => "trace".into(),
-    };
+    let level = sov_sbox::log_level(config, verbose);
     // llama.cpp reports every tensor it loads at info level; its warnings are what a user needs.
     let level = if level.contains("llama") { level } else { format!("{level},llama-cpp-2=warn") };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
-
-fn sbox(args: SboxArgs, config: &Config, paths: &Paths) -> Result<i32> {
-    let profile_name = args.profile.as_deref().unwrap_or("default");
-    let default_profile = sov_core::config::SandboxProfile::default();
-    let profile = match config.sandbox_profile(profile_name) {
-        Ok(profile) => profile,
-        Err(_) if args.profile.is_none() => &default_profile,
-        Err(e) => return Err(e.into()),
-    };
-    let request = sov_sandbox::Request {
-        ro: args.ro,
-        rw: args.rw,
-        ports: args.port,
-        env: args.env,
-        audio: args.audio,
-        gpu: args.gpu,
-        command: args.command,
-    };
-    let prepared = match sov_sandbox::HostEnv::current()
-        .and_then(|host| sov_sandbox::resolve(&request, profile, &host))
-        .and_then(|plan| sov_sandbox::prepare(plan, &config.sandbox, paths))
-    {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            eprintln!("sbox: {e}");
-            return Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED);
-        }
-    };
-    if args.dry_run {
-        let names: Vec<&str> = prepared.plan.env.iter().map(|(k, _)| k.as_str()).collect();
-        println!("# environment passed in: {}", names.join(" "));
-        println!("# granted ports: {:?}", prepared.plan.ports);
-        println!("{}", prepared.command_line());
-        return Ok(0);
-    }
-    match prepared.run() {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            eprintln!("sbox: {e}");
-            Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED)
-        }
-    }
+    sov_sbox::init_logging(&level);
 }
 
 fn config_command(cmd: ConfigCommand, config: &Config, paths: &Paths) -> Result<i32> {

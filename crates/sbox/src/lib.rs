@@ -1,0 +1,127 @@
+//! `sbox`: run any command in a sandbox of the current directory. The same as `sov sbox`, as a
+//! small program of its own: it links neither llama.cpp nor the API server, so starting it (and
+//! the sandbox's init, which is this binary re-entered inside) stays fast.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use sov_core::config::Config;
+use sov_core::paths::Paths;
+
+/// `sbox` / `sov sbox` flags.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  sbox                          an interactive shell in a sandbox of the current directory\n  sbox -- make test             run a command\n  sbox --port 8080 -- pi        an agent that may reach only the local LLM API\n  sbox --ro ~/notes -- grep -r TODO ~/notes\n  sbox --dry-run -- true        show the bubblewrap command line instead of running it"
+)]
+pub struct SboxArgs {
+    /// Start from this profile of the config file (default: the profile named "default").
+    #[arg(long, short = 'P', value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Make PATH visible read-only at the same path (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub ro: Vec<PathBuf>,
+    /// Make PATH visible read-write at the same path (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub rw: Vec<PathBuf>,
+    /// Grant the host loopback TCP PORT (repeatable): 127.0.0.1:PORT inside reaches 127.0.0.1:PORT outside.
+    #[arg(long, short = 'p', value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Vec<u16>,
+    /// Pass the host's environment variable NAME in (repeatable); by default only a small allowlist passes.
+    #[arg(long, short = 'e', value_name = "NAME")]
+    pub env: Vec<String>,
+    /// Let the sandbox play and record sound (binds the PipeWire/PulseAudio socket).
+    #[arg(long)]
+    pub audio: bool,
+    /// Let the sandbox use the GPU (binds /dev/dri, /dev/nvidia*, /dev/kfd).
+    #[arg(long)]
+    pub gpu: bool,
+    /// Print the bubblewrap command line and the environment names instead of running.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The command and its arguments (default: your $SHELL, else /bin/sh).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// The effective configuration and paths; `config_override` replaces the config file's location.
+pub fn load_config(config_override: Option<&Path>) -> anyhow::Result<(Config, Paths)> {
+    let mut paths = Paths::from_env()?;
+    if let Some(file) = config_override {
+        paths.config_file = file.to_owned();
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let config = Config::load(&paths.config_file, home.as_deref())?;
+    Ok((config, paths))
+}
+
+/// The log filter for `-v` count and the config's level.
+pub fn log_level(config: &Config, verbose: u8) -> String {
+    match verbose {
+        0 => config.log.level.clone(),
+        1 => "debug".into(),
+        _ => "trace".into(),
+    }
+}
+
+/// Logs to stderr with `level` (a tracing filter), unless `RUST_LOG` says otherwise.
+pub fn init_logging(level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Runs `sbox` with parsed flags; returns the exit status (the command's own, or 125 when the
+/// sandbox could not be built).
+pub fn run(args: SboxArgs, config: &Config, paths: &Paths) -> i32 {
+    match sandbox(args, config, paths) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sbox: {e}");
+            sov_sandbox::init::EXIT_SANDBOX_FAILED
+        }
+    }
+}
+
+fn sandbox(args: SboxArgs, config: &Config, paths: &Paths) -> anyhow::Result<i32> {
+    let profile_name = args.profile.as_deref().unwrap_or("default");
+    let default_profile = sov_core::config::SandboxProfile::default();
+    let profile = match config.sandbox_profile(profile_name) {
+        Ok(profile) => profile,
+        Err(_) if args.profile.is_none() => &default_profile,
+        Err(e) => return Err(e.into()),
+    };
+    let request = sov_sandbox::Request {
+        ro: args.ro,
+        rw: args.rw,
+        ports: args.port,
+        env: args.env,
+        audio: args.audio,
+        gpu: args.gpu,
+        command: args.command,
+    };
+    let prepared = match sov_sandbox::HostEnv::current()
+        .and_then(|host| sov_sandbox::resolve(&request, profile, &host))
+        .and_then(|plan| sov_sandbox::prepare(plan, &config.sandbox, paths))
+    {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            eprintln!("sbox: {e}");
+            return Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED);
+        }
+    };
+    if args.dry_run {
+        let names: Vec<&str> = prepared.plan.env.iter().map(|(k, _)| k.as_str()).collect();
+        println!("# environment passed in: {}", names.join(" "));
+        println!("# granted ports: {:?}", prepared.plan.ports);
+        println!("{}", prepared.command_line());
+        return Ok(0);
+    }
+    match prepared.run() {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("sbox: {e}");
+            Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED)
+        }
+    }
+}
