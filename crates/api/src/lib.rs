@@ -11,7 +11,6 @@ mod error;
 mod openai;
 mod tools;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -85,11 +84,6 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(engine, options)).with_graceful_shutdown(shutdown).await
-}
-
-/// Whether a listen address is loopback-only.
-pub fn is_loopback(addr: &SocketAddr) -> bool {
-    addr.ip().is_loopback()
 }
 
 fn is_loopback_origin(origin: &str) -> bool {
@@ -228,11 +222,12 @@ pub(crate) async fn start(
     engine: &Engine,
     request: Generate,
 ) -> Result<(usize, UnboundedReceiver<Event>), EngineError> {
-    let mut events = engine.generate(request.clone())?;
+    let model = request.model.clone();
+    let mut events = engine.generate(request)?;
     match events.recv().await {
         Some(Event::Started { prompt_tokens }) => Ok((prompt_tokens, events)),
         Some(Event::Failed(e)) => Err(e),
-        _ => Err(EngineError::WorkerGone { model: request.model }),
+        _ => Err(EngineError::WorkerGone { model }),
     }
 }
 

@@ -174,7 +174,6 @@ struct Part {
 
 #[derive(Debug, Deserialize)]
 struct ToolCall {
-    id: Option<String>,
     function: CalledFunction,
 }
 
@@ -275,7 +274,6 @@ fn chat_request(request: ChatRequest) -> Result<ChatPlan, ApiError> {
             "assistant" if !message.tool_calls.is_empty() => {
                 for call in message.tool_calls {
                     let arguments: Value = serde_json::from_str(&call.function.arguments).unwrap_or(json!({}));
-                    let _ = call.id;
                     content.push_str(&tools::render_call(&call.function.name, &arguments));
                 }
                 messages.push(ChatMessage { role: role.into(), content });

@@ -207,7 +207,6 @@ impl Reader {
     /// Reads one value of type `kind`; integers come back as `u64` (what the caller needs:
     /// lengths and alignment), everything else is skipped.
     fn value(&mut self, kind: u32, what: &str) -> Result<Option<u64>, GgufError> {
-        let fixed = |n: u64| Ok::<_, GgufError>(n);
         match kind {
             U8 | I8 | BOOL => {
                 let mut b = [0u8; 1];
@@ -220,9 +219,9 @@ impl Reader {
                 Ok(Some(u64::from(u16::from_le_bytes(b))))
             }
             U32 | I32 => Ok(Some(u64::from(self.u32(what)?))),
-            F32 => self.skip(fixed(4)?, what).map(|()| None),
+            F32 => self.skip(4, what).map(|()| None),
             U64 | I64 => Ok(Some(self.u64(what)?)),
-            F64 => self.skip(fixed(8)?, what).map(|()| None),
+            F64 => self.skip(8, what).map(|()| None),
             STRING => {
                 let len = self.string_len(what)?;
                 self.skip(len, what).map(|()| None)

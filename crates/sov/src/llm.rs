@@ -123,11 +123,11 @@ fn load_progress() -> impl Fn(&str, f32) + Send + Sync + 'static {
     let terminal = std::io::stderr().is_terminal();
     let bar: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>> = std::sync::Mutex::new(None);
     move |name: &str, fraction: f32| {
-        let mut bar = bar.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let percent = (fraction.clamp(0.0, 1.0) * 100.0).round() as u64;
         if !terminal {
             return;
         }
+        let mut bar = bar.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let percent = (fraction.clamp(0.0, 1.0) * 100.0).round() as u64;
         let fresh = !matches!(&*bar, Some((n, b)) if n == name && !b.is_finished());
         if fresh {
             let b = indicatif::ProgressBar::new(100);
@@ -152,10 +152,7 @@ fn load_progress() -> impl Fn(&str, f32) + Send + Sync + 'static {
 pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
     let models = catalog(config, paths);
     if models.is_empty() {
-        bail!(
-            "no models: add one with `sov models add FILE.gguf`, or put .gguf files in {}",
-            models_dir(config, paths).display()
-        );
+        return Err(sov_engine::EngineError::NoModels { dir: models_dir(config, paths) }.into());
     }
     let listen: SocketAddr = match args.listen {
         Some(addr) => addr,
