@@ -268,17 +268,11 @@ pub(crate) fn unix_time() -> u64 {
 
 /// Random hex for response and tool-call identifiers.
 pub(crate) fn random_hex(bytes: usize) -> String {
-    use std::io::Read;
-    let mut buf = vec![0u8; bytes];
-    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_ok();
-    if !filled {
-        // Identifiers need to be unique, not secret: fall back to the clock.
+    sov_core::random_hex(bytes).unwrap_or_else(|_| {
+        // Response ids need to be unique, not secret: fall back to the clock.
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (nanos >> ((i % 16) * 8)) as u8;
-        }
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+        (0..bytes).map(|i| format!("{:02x}", (nanos >> ((i % 16) * 8)) as u8)).collect()
+    })
 }
 
 #[cfg(test)]

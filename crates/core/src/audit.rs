@@ -46,7 +46,6 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::Type;
 use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -54,7 +53,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::store::Store;
-use crate::{Error, Result};
+use crate::{Error, Result, now_ms};
 
 /// `prev_hash` of the first entry: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -217,13 +216,30 @@ impl<'a> AuditLog<'a> {
     pub fn append(&self, actor: &str, action: &str, detail: &serde_json::Value) -> Result<AuditEntry> {
         let db = |e| self.store.db_error(e);
         let tx = Transaction::new_unchecked(self.store.conn(), TransactionBehavior::Immediate).map_err(db)?;
+        let entry = self.record(&tx, actor, action, detail)?;
+        tx.commit().map_err(db)?;
+        self.anchor(&entry)?;
+        Ok(entry)
+    }
+
+    /// Appends an entry inside the caller's transaction `tx`, so the entry commits (or rolls
+    /// back) together with the change it records. `tx` must be IMMEDIATE (or already hold the
+    /// write lock) and be on this log's store. After committing, call [`AuditLog::anchor`] with
+    /// the entry to move the head file forward.
+    pub fn record(
+        &self,
+        tx: &Transaction<'_>,
+        actor: &str,
+        action: &str,
+        detail: &serde_json::Value,
+    ) -> Result<AuditEntry> {
+        let db = |e| self.store.db_error(e);
+        // Cached statements: the gate records an entry with every decision, on its hot path.
         let last: Option<(i64, String)> = tx
-            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .optional()
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .and_then(|mut stmt| stmt.query_row([], |row| Ok((row.get(0)?, row.get(1)?))).optional())
             .map_err(db)?;
-        self.check_head_before_append(&tx, last.as_ref().map_or(0, |(seq, _)| *seq))?;
+        self.check_head_before_append(tx, last.as_ref().map_or(0, |(seq, _)| *seq))?;
 
         let (seq, prev_hash) = match last {
             Some((seq, hash)) => (seq + 1, hash),
@@ -232,17 +248,10 @@ impl<'a> AuditLog<'a> {
         let ts_ms = now_ms();
         let detail_json = canonical_json(detail);
         let hash = entry_hash(&prev_hash, seq, ts_ms, actor, action, &detail_json);
-        tx.execute(
-            &format!("INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-            params![seq, ts_ms, actor, action, detail_json, prev_hash, hash],
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
-
-        if let Some(path) = &self.head_file {
-            write_head(path, seq, &hash)?;
-        }
-        tracing::debug!(seq, actor, action, "audit entry appended");
+        tx.prepare_cached(&format!("INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))
+            .and_then(|mut stmt| stmt.execute(params![seq, ts_ms, actor, action, detail_json, prev_hash, hash]))
+            .map_err(db)?;
+        tracing::debug!(seq, actor, action, "audit entry recorded");
         Ok(AuditEntry {
             seq,
             ts_ms,
@@ -252,6 +261,16 @@ impl<'a> AuditLog<'a> {
             prev_hash,
             hash,
         })
+    }
+
+    /// Moves the head file to `entry` once the transaction that recorded it has committed.
+    /// Anchoring an older entry than the head already names is a no-op, so callers that commit
+    /// concurrently cannot move the head backwards.
+    pub fn anchor(&self, entry: &AuditEntry) -> Result<()> {
+        match &self.head_file {
+            Some(path) => anchor_head(path, entry),
+            None => Ok(()),
+        }
     }
 
     /// Up to `limit` entries with `seq > after_seq`, in `seq` order. Does not verify them.
@@ -333,8 +352,8 @@ impl<'a> AuditLog<'a> {
             return Ok(());
         };
         let stored: Option<String> = if head_seq <= last_seq {
-            tx.query_row("SELECT hash FROM audit WHERE seq = ?1", [head_seq], |row| row.get(0))
-                .optional()
+            tx.prepare_cached("SELECT hash FROM audit WHERE seq = ?1")
+                .and_then(|mut stmt| stmt.query_row([head_seq], |row| row.get(0)).optional())
                 .map_err(|e| self.store.db_error(e))?
         } else {
             None
@@ -348,6 +367,15 @@ impl<'a> AuditLog<'a> {
         };
         Err(Error::AuditTampered { seq: head_seq.min(last_seq + 1), problem })
     }
+}
+
+/// Moves the head file `path` to `entry` (committed), unless it already names that entry or a
+/// later one. For writers that anchor off their hot path; see [`AuditLog::anchor`].
+pub fn anchor_head(path: &Path, entry: &AuditEntry) -> Result<()> {
+    if read_head(path)?.is_some_and(|(seq, _)| seq >= entry.seq) {
+        return Ok(());
+    }
+    write_head(path, entry.seq, &entry.hash)
 }
 
 /// The conventional head file for the database at `db_path`: [`HEAD_FILE_NAME`] in the same
@@ -456,10 +484,6 @@ fn canonical_json(value: &serde_json::Value) -> String {
         }
     }
     sorted(value).to_string()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Reads the head file: `None` if it does not exist.

@@ -24,6 +24,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// The API daemon (`sov serve`).
     pub serve: ServeConfig,
+    /// The gate: Tool API, human console and policy.
+    pub gate: GateConfig,
     /// The local inference engine.
     pub engine: EngineConfig,
     /// Models by name, beyond the `*.gguf` files found in the models directory.
@@ -45,6 +47,31 @@ pub struct ServeConfig {
 impl Default for ServeConfig {
     fn default() -> Self {
         Self { listen: "127.0.0.1:8080".into(), api_key_file: PathBuf::new(), cors_origins: Vec::new() }
+    }
+}
+
+/// `[gate]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateConfig {
+    /// Address and port of the Tool API that sandboxed agents call.
+    pub tool_listen: String,
+    /// Address and port of the human console (never granted to a sandbox).
+    pub console_listen: String,
+    /// The policy file; empty: `policy.toml` beside the config file.
+    pub policy_file: PathBuf,
+    /// The model that reviews actions; empty: the default model.
+    pub reviewer_model: String,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        Self {
+            tool_listen: "127.0.0.1:6000".into(),
+            console_listen: "127.0.0.1:7000".into(),
+            policy_file: PathBuf::new(),
+            reviewer_model: String::new(),
+        }
     }
 }
 
@@ -190,18 +217,23 @@ impl Config {
     }
 
     fn validate(&mut self, home: Option<&Path>) -> Result<()> {
-        if self.serve.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(Error::ConfigValue {
-                key: "serve.listen".into(),
-                message: format!(
-                    "`{}` is not an address and port, e.g. 127.0.0.1:8080 or [::1]:8080",
-                    self.serve.listen
-                ),
-            });
+        for (key, listen) in [
+            ("serve.listen", &self.serve.listen),
+            ("gate.tool_listen", &self.gate.tool_listen),
+            ("gate.console_listen", &self.gate.console_listen),
+        ] {
+            if listen.parse::<std::net::SocketAddr>().is_err() {
+                return Err(Error::ConfigValue {
+                    key: key.into(),
+                    message: format!("`{listen}` is not an address and port, e.g. 127.0.0.1:8080 or [::1]:8080"),
+                });
+            }
         }
-        for (key, path) in
-            [("serve.api_key_file", &mut self.serve.api_key_file), ("engine.models_dir", &mut self.engine.models_dir)]
-        {
+        for (key, path) in [
+            ("serve.api_key_file", &mut self.serve.api_key_file),
+            ("engine.models_dir", &mut self.engine.models_dir),
+            ("gate.policy_file", &mut self.gate.policy_file),
+        ] {
             if !path.as_os_str().is_empty() {
                 *path = expand_home(path, home).map_err(|message| Error::ConfigValue { key: key.into(), message })?;
             }

@@ -41,6 +41,44 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // 2: the gate (crate `sov-gate`): sandbox sessions with their taint, actions with their
+    // review and approval state, and the spending that counts against the daily caps.
+    "CREATE TABLE gate_sessions (
+        id          TEXT PRIMARY KEY,
+        token_hash  TEXT NOT NULL UNIQUE,
+        created_ms  INTEGER NOT NULL,
+        side        TEXT NOT NULL,
+        labels      TEXT NOT NULL,
+        origin      TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE gate_actions (
+        id              TEXT PRIMARY KEY,
+        created_ms      INTEGER NOT NULL,
+        kind            TEXT NOT NULL,
+        request         TEXT NOT NULL,
+        session         TEXT NOT NULL,
+        decision        TEXT NOT NULL,
+        reasons         TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        ai_verdict      TEXT,
+        ai_reason       TEXT,
+        ai_ms           INTEGER,
+        human           TEXT,
+        human_ms        INTEGER,
+        expires_ms      INTEGER NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        outcome         TEXT,
+        finished_ms     INTEGER
+    ) STRICT;
+    CREATE INDEX gate_actions_by_state ON gate_actions (state, created_ms);
+    CREATE TABLE gate_spend (
+        action_id      TEXT PRIMARY KEY REFERENCES gate_actions (id),
+        ts_ms          INTEGER NOT NULL,
+        value_usd      REAL NOT NULL,
+        calldata_bytes INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX gate_spend_by_time ON gate_spend (ts_ms);",
 ];
 
 /// How long a connection waits for another process's lock before reporting `SQLITE_BUSY`.
@@ -201,7 +239,10 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(store.path(), Path::new(":memory:"));
-        assert_eq!(table_names(&store), vec!["audit", "audit_no_delete", "audit_no_update"]);
+        assert_eq!(
+            table_names(&store),
+            vec!["audit", "audit_no_delete", "audit_no_update", "gate_actions", "gate_sessions", "gate_spend"]
+        );
     }
 
     #[test]

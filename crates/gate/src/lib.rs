@@ -1,0 +1,74 @@
+//! The gate: every side effect an agent asks for is an [`ActionRequest`], decided by the
+//! [`Policy`] (with built-in rules it cannot loosen), stored durably, reviewed by the AI
+//! reviewer, approved or denied by the human, and executed exactly once; every step is in the
+//! hash-chained audit log.
+//!
+//! Security properties (each has an adversarial test):
+//! - Nothing in a `confirm` action runs before both the AI reviewer and the human approved it;
+//!   an AI "deny" can be overridden only after a delay and by typing the recipient again.
+//! - A message to anyone but the user's own accounts is never allowed without confirmation;
+//!   settings never change from a sandbox.
+//! - A session that read private data cannot reach the internet unconfirmed; a session on the
+//!   internet side cannot read private data. Taint only grows.
+//! - Spend caps are rolling 24-hour sums in the database: splitting a transfer does not help,
+//!   and restarting does not reset them.
+//! - A decided action cannot be decided again, so a replayed approval does nothing; an approved
+//!   action runs at most once even across `kill -9` (see [`queue`]).
+
+pub mod action;
+pub mod crash;
+pub mod exec;
+pub mod policy;
+pub mod queue;
+pub mod review;
+
+use std::path::PathBuf;
+
+pub use action::{ActionRequest, Kind, Label, Provenance, Session, Side};
+pub use policy::{Policy, Rule};
+pub use queue::{ActionRecord, Decision, Executor, Gate, State};
+pub use review::{Reviewer, Verdict};
+
+/// What can go wrong in the gate; each message names the problem and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// A request field is malformed.
+    #[error("{field} {message}")]
+    Invalid {
+        /// The field, e.g. `recipients[0]`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The policy file is malformed or tries to loosen a built-in rule.
+    #[error("policy file {path}: {message}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// No action has this id.
+    #[error("no action {0}")]
+    NotFound(String),
+    /// The action was already decided.
+    #[error("action {id} is already {}: it cannot be decided again", state.as_str())]
+    AlreadyDecided {
+        /// The action.
+        id: String,
+        /// Its state.
+        state: State,
+    },
+    /// The request is well-formed but not permitted now.
+    #[error("{0}")]
+    Refused(String),
+    /// A session token no session has.
+    #[error("unknown session token: it is not one sbox issued, or the database was replaced")]
+    UnknownSession,
+    /// The database failed.
+    #[error("gate database: {0}")]
+    Database(String),
+    /// The store or audit log failed.
+    #[error(transparent)]
+    Core(#[from] sov_core::Error),
+}

@@ -1,0 +1,372 @@
+//! The gate's guarantees, each tested by trying to break it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use sov_core::audit::{AuditLog, AuditVerdict};
+use sov_core::store::Store;
+use sov_gate::queue::{Clock, Executor};
+use sov_gate::{
+    ActionRecord, ActionRequest, Decision, Gate, GateError, Kind, Label, Policy, Rule, Side, State, Verdict,
+};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    head: PathBuf,
+    now: Arc<AtomicI64>,
+    gate: Gate,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sov.db");
+    let head = dir.path().join("audit.head");
+    let now = Arc::new(AtomicI64::new(1_800_000_000_000));
+    let gate = open_gate(&db, &head, &now);
+    Fixture { _dir: dir, db, head, now, gate }
+}
+
+fn open_gate(db: &Path, head: &Path, now: &Arc<AtomicI64>) -> Gate {
+    let clock_now = now.clone();
+    let clock: Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
+    Gate::with_clock(Store::open(db).unwrap(), Some(head.to_owned()), Policy::default(), clock)
+}
+
+impl Fixture {
+    fn advance_secs(&self, secs: i64) {
+        self.now.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+
+    fn audit_actions(&self) -> Vec<String> {
+        let store = Store::open(&self.db).unwrap();
+        let log = AuditLog::new(&store, Some(self.head.clone()));
+        assert!(matches!(log.verify().unwrap(), AuditVerdict::Intact { .. }));
+        log.entries(0, 10_000).unwrap().into_iter().map(|e| e.action).collect()
+    }
+}
+
+fn send_to(to: &str) -> ActionRequest {
+    let mut req = ActionRequest::new(Kind::MessageSend);
+    req.summary = format!("email to {to}");
+    req.recipients = vec![to.into()];
+    req.params.insert("body".into(), json!("hello"));
+    req
+}
+
+fn transfer(usd: f64) -> ActionRequest {
+    let mut req = ActionRequest::new(Kind::WalletTransfer);
+    req.recipients = vec!["0x1111111111111111111111111111111111111111".into()];
+    req.value_usd = Some(usd);
+    req
+}
+
+fn fetch(url: &str) -> ActionRequest {
+    let mut req = ActionRequest::new(Kind::WebFetch);
+    req.params.insert("url".into(), json!(url));
+    req
+}
+
+/// Records every call; idempotent or not as asked.
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<String>>,
+    idempotent: bool,
+}
+
+impl Executor for Recorder {
+    fn execute(&self, action: &ActionRecord, key: &str) -> Result<Value, String> {
+        self.calls.lock().unwrap().push(format!("{} {key}", action.id));
+        Ok(json!({"done": action.id}))
+    }
+    fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+}
+
+fn executors(kind: Kind, exec: Arc<Recorder>) -> BTreeMap<Kind, Arc<dyn Executor>> {
+    BTreeMap::from([(kind, exec as Arc<dyn Executor>)])
+}
+
+fn human(approve: bool) -> Decision {
+    Decision { approve, confirm_text: None, by: "terminal".into() }
+}
+
+#[test]
+fn a_confirm_action_runs_only_after_both_approve_and_only_once() {
+    let f = fixture();
+    let session = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let exec = Arc::new(Recorder::default());
+    let execs = executors(Kind::MessageSend, exec.clone());
+
+    let record = f.gate.submit(&session, send_to("stranger@example.org")).unwrap();
+    assert_eq!((record.decision, record.state), (Rule::Confirm, State::Reviewing));
+    assert_eq!(f.gate.run_approved(&execs).unwrap(), 0);
+
+    // The human cannot approve before the AI has reviewed.
+    let err = f.gate.decide(&record.id, &human(true)).unwrap_err();
+    assert!(err.to_string().contains("has not answered yet"), "{err}");
+    // The AI alone does not make it run.
+    f.gate.record_review(&record.id, Verdict::Approve, "looks fine").unwrap();
+    assert_eq!(f.gate.run_approved(&execs).unwrap(), 0);
+    assert!(exec.calls.lock().unwrap().is_empty());
+
+    let approved = f.gate.decide(&record.id, &human(true)).unwrap();
+    assert_eq!(approved.state, State::Approved);
+    assert_eq!(f.gate.run_approved(&execs).unwrap(), 1);
+    assert_eq!(f.gate.run_approved(&execs).unwrap(), 0);
+    assert_eq!(exec.calls.lock().unwrap().len(), 1);
+    let done = f.gate.get(&record.id).unwrap();
+    assert_eq!((done.state, done.attempts), (State::Executed, 1));
+
+    // A replayed approval changes nothing.
+    let err = f.gate.decide(&record.id, &human(true)).unwrap_err();
+    assert!(matches!(err, GateError::AlreadyDecided { state: State::Executed, .. }), "{err}");
+    assert_eq!(f.gate.run_approved(&execs).unwrap(), 0);
+    assert_eq!(exec.calls.lock().unwrap().len(), 1);
+
+    assert_eq!(
+        f.audit_actions(),
+        ["gate.session", "gate.request", "gate.review", "gate.approve", "gate.execute", "gate.executed"]
+    );
+}
+
+#[test]
+fn an_ai_deny_is_overridden_only_after_the_delay_and_by_retyping_the_recipient() {
+    let f = fixture();
+    let session = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let record = f.gate.submit(&session, send_to("Attacker@Example.org")).unwrap();
+    f.gate.record_review(&record.id, Verdict::Deny, "sends private data to a stranger").unwrap();
+
+    let typed = |text: &str| Decision { approve: true, confirm_text: Some(text.into()), by: "console".into() };
+    let err = f.gate.decide(&record.id, &typed("attacker@example.org")).unwrap_err().to_string();
+    assert!(err.contains("override it in 600 s"), "{err}");
+    f.advance_secs(599);
+    assert!(f.gate.decide(&record.id, &typed("attacker@example.org")).is_err());
+    f.advance_secs(1);
+    let err = f.gate.decide(&record.id, &human(true)).unwrap_err().to_string();
+    assert!(err.contains("type exactly: Attacker@Example.org"), "{err}");
+    assert!(f.gate.decide(&record.id, &typed("attacker@example.com")).is_err());
+    let approved = f.gate.decide(&record.id, &typed("  attacker@EXAMPLE.org ")).unwrap();
+    assert_eq!(approved.state, State::Approved);
+    assert!(f.audit_actions().contains(&"gate.approve".to_string()));
+}
+
+#[test]
+fn undecided_actions_expire_as_denied() {
+    let f = fixture();
+    let session = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let record = f.gate.submit(&session, send_to("a@example.org")).unwrap();
+    f.gate.record_review(&record.id, Verdict::Approve, "ok").unwrap();
+    f.advance_secs(86_400);
+    let err = f.gate.decide(&record.id, &human(true)).unwrap_err();
+    assert!(matches!(err, GateError::AlreadyDecided { state: State::Expired, .. }), "{err}");
+    assert!(f.audit_actions().contains(&"gate.expire".to_string()));
+}
+
+#[test]
+fn splitting_a_transfer_under_the_cap_stops_at_the_cap_and_survives_restart() {
+    let f = fixture();
+    let session = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let mut allowed = 0;
+    for _ in 0..10 {
+        let r = f.gate.submit(&session, transfer(30.0)).unwrap();
+        if r.state == State::Approved {
+            allowed += 1;
+        } else {
+            assert_eq!(r.state, State::Reviewing);
+        }
+    }
+    assert_eq!(allowed, 3, "100 USD cap admits three 30 USD transfers");
+    // A restarted gate remembers the spending.
+    let again = open_gate(&f.db, &f.head, &f.now);
+    assert_eq!(again.submit(&session, transfer(10.0)).unwrap().state, State::Approved, "exactly at the cap");
+    assert_eq!(again.submit(&session, transfer(0.01)).unwrap().state, State::Reviewing);
+    // The window rolls: a day later the cap is free again.
+    f.advance_secs(86_401);
+    assert_eq!(again.submit(&session, transfer(30.0)).unwrap().state, State::Approved);
+}
+
+#[test]
+fn reading_private_data_makes_the_internet_need_confirmation_and_taint_persists() {
+    let f = fixture();
+    let mut policy = Policy::default();
+    policy.actions.web_fetch = Rule::Allow;
+    f.gate.set_policy(policy);
+    let new = f.gate.create_session(Side::Open, "test").unwrap();
+    let mut session = f.gate.session(Some(&new.token)).unwrap();
+    assert_eq!(f.gate.submit(&session, fetch("http://127.0.0.1:9/a")).unwrap().state, State::Approved);
+    f.gate.note_read(&mut session, Label::Messages).unwrap();
+    let exfil = f.gate.submit(&session, fetch("http://127.0.0.1:9/?d=secret")).unwrap();
+    assert_eq!(exfil.state, State::Reviewing);
+    assert!(exfil.reasons[0].contains("has read private data (messages)"), "{:?}", exfil.reasons);
+    // The taint is in the database: looking the session up again keeps it.
+    let reloaded = f.gate.session(Some(&new.token)).unwrap();
+    assert_eq!(f.gate.submit(&reloaded, fetch("http://127.0.0.1:9/b")).unwrap().state, State::Reviewing);
+    // No token: the anonymous session, treated as tainted.
+    assert_eq!(
+        f.gate.submit(&f.gate.session(None).unwrap(), fetch("http://127.0.0.1:9/c")).unwrap().state,
+        State::Reviewing
+    );
+    // A forged token is refused, not mistaken for a fresh session.
+    assert!(matches!(f.gate.session(Some("00ff")), Err(GateError::UnknownSession)));
+}
+
+#[test]
+fn an_internet_side_session_cannot_read_private_data() {
+    let f = fixture();
+    let mut session = f.gate.create_session(Side::Internet, "test").unwrap().session;
+    let err = f.gate.note_read(&mut session, Label::Messages).unwrap_err().to_string();
+    assert!(err.contains("internet-facing tools") && err.contains("messages"), "{err}");
+    assert!(session.labels.is_empty());
+}
+
+#[test]
+fn settings_change_and_malformed_requests_are_refused_and_logged() {
+    let f = fixture();
+    let session = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let mut change = ActionRequest::new(Kind::SettingsChange);
+    change.params.insert("caps.daily_usd".into(), json!(1e9));
+    let r = f.gate.submit(&session, change).unwrap();
+    assert_eq!(r.state, State::Denied);
+    // A denied action cannot be approved.
+    assert!(matches!(f.gate.decide(&r.id, &human(true)), Err(GateError::AlreadyDecided { .. })));
+    let mut bad = send_to("me@example.org");
+    bad.recipients.push("x@example.org\nBcc: y@example.org".into());
+    assert!(matches!(f.gate.submit(&session, bad), Err(GateError::Invalid { .. })));
+    // The denied request is logged (with its decision); the malformed one never became an action.
+    assert_eq!(f.audit_actions(), ["gate.session", "gate.request"]);
+}
+
+#[test]
+fn an_interrupted_execution_is_resumed_only_for_idempotent_executors() {
+    let f = fixture();
+    let session = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let mut to_self = send_to("me@example.org");
+    to_self.to_self = true;
+    let a = f.gate.submit(&session, to_self.clone()).unwrap();
+    let b = f.gate.submit(&session, to_self).unwrap();
+    // Simulate a process that died while running both.
+    let conn = rusqlite::Connection::open(&f.db).unwrap();
+    conn.execute("UPDATE gate_actions SET state = 'executing', attempts = 1", []).unwrap();
+
+    let idempotent = Arc::new(Recorder { idempotent: true, ..Recorder::default() });
+    assert_eq!(f.gate.recover(&executors(Kind::MessageSend, idempotent.clone())).unwrap(), 2);
+    assert_eq!(f.gate.run_approved(&executors(Kind::MessageSend, idempotent.clone())).unwrap(), 2);
+    let calls = idempotent.calls.lock().unwrap().clone();
+    assert!(calls.contains(&format!("{} {}", a.id, a.idempotency_key)), "same key on the re-run: {calls:?}");
+    assert_eq!(f.gate.get(&b.id).unwrap().attempts, 2);
+
+    let c = f
+        .gate
+        .submit(&session, {
+            let mut r = send_to("me@example.org");
+            r.to_self = true;
+            r
+        })
+        .unwrap();
+    conn.execute("UPDATE gate_actions SET state = 'executing' WHERE id = ?1", [&c.id]).unwrap();
+    let once_only = Arc::new(Recorder::default());
+    f.gate.recover(&executors(Kind::MessageSend, once_only.clone())).unwrap();
+    f.gate.run_approved(&executors(Kind::MessageSend, once_only.clone())).unwrap();
+    assert!(once_only.calls.lock().unwrap().is_empty());
+    let c = f.gate.get(&c.id).unwrap();
+    assert_eq!(c.state, State::Failed);
+    assert!(c.outcome.unwrap()["error"].as_str().unwrap().contains("interrupted"));
+}
+
+// ---- kill -9 at every step ----
+
+const CHILD_ENV: &str = "SOV_GATE_TEST_CHILD_DIR";
+
+/// An executor whose effect is a row keyed by the idempotency key in its own database: running
+/// it twice with one key has one effect, like a mail server deduplicating by Message-ID.
+struct KeyedEffect {
+    db: PathBuf,
+}
+
+impl Executor for KeyedEffect {
+    fn execute(&self, action: &ActionRecord, key: &str) -> Result<Value, String> {
+        let conn = rusqlite::Connection::open(&self.db).map_err(|e| e.to_string())?;
+        conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, action TEXT, runs INTEGER)", [])
+            .map_err(|e| e.to_string())?;
+        conn.execute(
+            "INSERT INTO effects VALUES (?1, ?2, 1) ON CONFLICT(key) DO UPDATE SET runs = runs + 1",
+            [key, &action.id],
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(json!({"ok": true}))
+    }
+    fn idempotent(&self) -> bool {
+        true
+    }
+}
+
+/// Run in a child process: one action through submit, review, approval and execution; the
+/// crash point named in the environment kills the process with SIGKILL on the way.
+#[test]
+fn child_process_drives_one_action() {
+    let Some(dir) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else { return };
+    let now = Arc::new(AtomicI64::new(1_800_000_000_000));
+    let gate = open_gate(&dir.join("sov.db"), &dir.join("audit.head"), &now);
+    let execs: BTreeMap<Kind, Arc<dyn Executor>> = BTreeMap::from([(
+        Kind::MessageSend,
+        Arc::new(KeyedEffect { db: dir.join("effects.db") }) as Arc<dyn Executor>,
+    )]);
+    gate.recover(&execs).unwrap();
+    let pending = gate.list(&[], 10).unwrap();
+    let record = match pending.first() {
+        Some(r) => r.clone(),
+        None => gate.submit(&sov_gate::Session::anonymous(), send_to("friend@example.org")).unwrap(),
+    };
+    if gate.get(&record.id).unwrap().state == State::Reviewing {
+        gate.record_review(&record.id, Verdict::Approve, "fine").unwrap();
+    }
+    if gate.get(&record.id).unwrap().state == State::AwaitingHuman {
+        gate.decide(&record.id, &human(true)).unwrap();
+    }
+    gate.run_approved(&execs).unwrap();
+}
+
+#[test]
+fn kill_9_at_every_step_executes_the_approved_action_exactly_once() {
+    for step in sov_gate::crash::STEPS {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |crash: Option<&str>| {
+            let mut cmd = Command::new(std::env::current_exe().unwrap());
+            cmd.args(["child_process_drives_one_action", "--exact", "--nocapture", "--test-threads=1"]);
+            cmd.env(CHILD_ENV, dir.path());
+            match crash {
+                Some(step) => cmd.env(sov_gate::crash::CRASH_ENV, step),
+                None => cmd.env_remove(sov_gate::crash::CRASH_ENV),
+            };
+            cmd.output().unwrap()
+        };
+        let crashed = run(Some(step));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(crashed.status.signal(), Some(9), "{step}: the child should die by SIGKILL: {crashed:?}");
+        let finished = run(None);
+        assert!(finished.status.success(), "{step}: {}", String::from_utf8_lossy(&finished.stderr));
+
+        let effects = rusqlite::Connection::open(dir.path().join("effects.db")).unwrap();
+        let (keys, runs): (i64, i64) =
+            effects.query_row("SELECT COUNT(*), SUM(runs) FROM effects", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!(keys, 1, "{step}: exactly one effect");
+        let expected_runs = if *step == "after-effect" { 2 } else { 1 };
+        assert_eq!(runs, expected_runs, "{step}: executor runs (re-run only after a crash mid-execution)");
+        let now = Arc::new(AtomicI64::new(1_800_000_000_000));
+        let gate = open_gate(&dir.path().join("sov.db"), &dir.path().join("audit.head"), &now);
+        let all = gate.list(&[], 10).unwrap();
+        assert_eq!(all.len(), 1, "{step}: one action");
+        assert_eq!(all[0].state, State::Executed, "{step}");
+        let store = Store::open(&dir.path().join("sov.db")).unwrap();
+        let verdict = AuditLog::new(&store, Some(dir.path().join("audit.head"))).verify().unwrap();
+        assert!(matches!(verdict, AuditVerdict::Intact { .. }), "{step}: {verdict:?}");
+    }
+}
