@@ -93,8 +93,9 @@ fn is_loopback_origin(origin: &str) -> bool {
     is_loopback_host(rest)
 }
 
-/// `localhost`, `127.0.0.1` or `[::1]`, each with an optional port.
-fn is_loopback_host(host_and_port: &str) -> bool {
+/// `localhost`, `127.0.0.1` or `[::1]`, each with an optional port: the `Host` headers a
+/// loopback-only server accepts (anything else may be DNS rebinding).
+pub fn is_loopback_host(host_and_port: &str) -> bool {
     let host = if let Some(v6) = host_and_port.strip_prefix('[') {
         match v6.split_once(']') {
             Some((addr, rest)) if rest.is_empty() || rest.starts_with(':') => return addr == "::1",
@@ -148,7 +149,8 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-api-key").and_then(|h| h.to_str().ok()).map(str::trim)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares secrets without revealing through timing where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -398,6 +398,11 @@ impl Gate {
         Ok(value)
     }
 
+    /// Wakes everything waiting in [`Gate::wait_for_change`] (e.g. workers being stopped).
+    pub fn wake(&self) {
+        self.notify();
+    }
+
     fn notify(&self) {
         let (count, condvar) = &self.changes;
         *count.lock().unwrap_or_else(PoisonError::into_inner) += 1;

@@ -16,6 +16,7 @@ use sov_core::config::{Config, DEFAULT_CONFIG_TOML};
 use sov_core::paths::Paths;
 use sov_core::store::Store;
 
+pub mod gate;
 pub mod llm;
 
 /// Sovereign: a self-sovereign, local-first, private and secure LLM setup.
@@ -78,6 +79,17 @@ pub enum Command {
     /// List, add or remove models.
     #[command(subcommand)]
     Models(llm::ModelsCommand),
+    /// Decide actions waiting for your approval, from the terminal (the console's twin).
+    ///
+    /// Agents' risky actions (messages to others, payments above the caps, web access after
+    /// reading private data…) wait until the AI reviewer and you both approve.
+    #[command(subcommand)]
+    Confirm(gate::ConfirmCommand),
+    /// Print the link that logs your browser in to the console (http://127.0.0.1:7000).
+    Console,
+    /// Show or create the gate's policy file (what is allowed, confirmed or denied).
+    #[command(subcommand)]
+    Policy(gate::PolicyCommand),
 }
 
 /// `sov config …`
@@ -145,6 +157,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Chat(args) => llm::chat(&args, &config),
         Command::Ask { question, client } => llm::ask(&client, &question, &config),
         Command::Models(cmd) => llm::models(cmd, &config, &paths),
+        Command::Confirm(cmd) => gate::confirm(cmd, &config, &paths),
+        Command::Console => gate::console(&config, &paths),
+        Command::Policy(cmd) => gate::policy(cmd, &config, &paths),
     }
 }
 

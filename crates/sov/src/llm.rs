@@ -27,6 +27,12 @@ pub struct ServeArgs {
     /// Do not load any model until a request asks for one.
     #[arg(long, conflicts_with = "model")]
     pub lazy: bool,
+    /// The Tool API's address instead of `gate.tool_listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub tool_listen: Option<SocketAddr>,
+    /// The human console's address instead of `gate.console_listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub console_listen: Option<SocketAddr>,
 }
 
 /// `sov chat` / `sov ask` flags.
@@ -177,12 +183,33 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
             .await
             .with_context(|| format!("cannot listen on {listen} (is another server using the port?)"))?;
         let actual = listener.local_addr()?;
+        let bind = |addr: Option<SocketAddr>, configured: &str, key: &'static str| {
+            let addr = match addr {
+                Some(addr) => Ok(addr),
+                None => configured.parse::<SocketAddr>().context(key),
+            };
+            async move {
+                let addr = addr?;
+                if !addr.ip().is_loopback() {
+                    bail!("{key} = {addr}: the gate listens on loopback only");
+                }
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} for {key} (is another server using the port?)"))
+            }
+        };
+        let tool_listener = bind(args.tool_listen, &config.gate.tool_listen, "gate.tool_listen").await?;
+        let console_listener = bind(args.console_listen, &config.gate.console_listen, "gate.console_listen").await?;
+        let (tool_addr, console_addr) = (tool_listener.local_addr()?, console_listener.local_addr()?);
+        let gate = crate::gate::gate_servers(config, paths, engine.clone(), console_addr)?;
         if !args.lazy {
             let name = args.model.as_deref().or(engine.default_model()).unwrap_or("default").to_owned();
             let info = engine.load(&name).await?;
             tracing::info!(model = %info.name, architecture = %info.architecture, context = info.context, "ready");
         }
         // Scripts wait for this line (stdout) to know the port, which matters with port 0.
+        println!("sov serve: tool API on http://{tool_addr}");
+        println!("sov serve: console on http://{console_addr} (log in with the link `sov console` prints)");
         println!("sov serve: listening on http://{actual}");
         std::io::stdout().flush()?;
         let api_options = sov_api::ApiOptions {
@@ -190,7 +217,22 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
             cors_origins: config.serve.cors_origins.clone(),
             loopback_host_only: actual.ip().is_loopback(),
         };
-        sov_api::serve(listener, engine, api_options, shutdown_signal()).await?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let tool = axum::serve(tool_listener, gate.tool_api).with_graceful_shutdown(until_stopped());
+        let console = axum::serve(console_listener, gate.console).with_graceful_shutdown(until_stopped());
+        let llm = sov_api::serve(listener, engine, api_options, until_stopped());
+        tokio::try_join!(llm, tool.into_future(), console.into_future())?;
+        drop(gate.workers);
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;

@@ -1,0 +1,527 @@
+//! The human console: a web page on loopback, for the human only.
+//!
+//! Login: the console secret (a random token in a 0600 file in the data directory, which no
+//! sandbox can read) is posted once to `/login` and exchanged for a random session id in an
+//! `HttpOnly; SameSite=Strict` cookie. Every state change is a POST carrying that session's CSRF
+//! token, from the console's own origin. What an agent is handed (the action's URL) shows the
+//! action after login and approves nothing.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::extract::{Form, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use sov_core::audit::{AuditLog, AuditVerdict};
+use sov_core::store::Store;
+use sov_gate::queue::State as ActionState;
+use sov_gate::{ActionRecord, Decision, Gate, GateError, Verdict};
+
+use crate::html::{esc, page, time};
+use crate::loopback_host;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "sov_console";
+/// How long a console login lasts, ms.
+const LOGIN_LIFETIME_MS: i64 = 12 * 3600 * 1000;
+
+/// What the console needs.
+#[derive(Clone)]
+pub struct Console {
+    gate: Arc<Gate>,
+    secret: Arc<str>,
+    database: PathBuf,
+    audit_head: PathBuf,
+    logins: Arc<Mutex<HashMap<String, Login>>>,
+}
+
+#[derive(Clone)]
+struct Login {
+    csrf: String,
+    expires_ms: i64,
+}
+
+impl Console {
+    /// A console for `gate`; `secret` is the console secret's content; `database` and
+    /// `audit_head` locate the audit log for its page.
+    pub fn new(gate: Arc<Gate>, secret: String, database: PathBuf, audit_head: PathBuf) -> Console {
+        Console { gate, secret: secret.into(), database, audit_head, logins: Arc::default() }
+    }
+
+    /// The console's routes.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/", get(pending))
+            .route("/history", get(history))
+            .route("/actions/{id}", get(action_page))
+            .route("/actions/{id}/approve", post(approve))
+            .route("/actions/{id}/deny", post(deny))
+            .route("/audit", get(audit))
+            .route("/status", get(status))
+            .route("/login", get(login_page).post(login))
+            .route("/logout", post(logout))
+            .route("/static/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
+            .route("/static/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }))
+            .layer(middleware::from_fn(guard))
+            .with_state(self)
+    }
+
+    /// The login of the request's cookie, if it is valid.
+    fn login(&self, headers: &HeaderMap) -> Option<Login> {
+        let id = cookie(headers, COOKIE)?;
+        let mut logins = self.logins.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = sov_core::now_ms();
+        logins.retain(|_, l| l.expires_ms > now);
+        logins.get(id).cloned()
+    }
+}
+
+const CSS: &str = include_str!("../static/console.css");
+const JS: &str = include_str!("../static/console.js");
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+/// Loopback `Host` only; POSTs only from the console's own origin; strict headers on every page.
+async fn guard(request: Request, next: Next) -> Response {
+    let Some(host) = loopback_host(request.headers()).map(str::to_owned) else {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "the console answers only requests addressed to localhost, 127.0.0.1 or [::1]\n",
+        )
+            .into_response();
+    };
+    if request.method() == Method::POST && !same_origin(request.headers(), &host) {
+        tracing::warn!("refused a cross-origin POST to the console");
+        return (StatusCode::FORBIDDEN, "cross-site requests cannot change anything here\n").into_response();
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// A POST is same-origin when its `Origin` (or, lacking one, `Sec-Fetch-Site`) says so.
+/// Requests with neither come from non-browser clients, which hold no cookie to abuse.
+fn same_origin(headers: &HeaderMap, host: &str) -> bool {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        return origin == format!("http://{host}");
+    }
+    headers.get("sec-fetch-site").and_then(|s| s.to_str().ok()).is_none_or(|s| s == "same-origin" || s == "none")
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The login page, for requests without a valid login.
+fn to_login(next: &str) -> Response {
+    Redirect::to(&format!("/login?next={}", encode_path(next))).into_response()
+}
+
+fn encode_path(path: &str) -> String {
+    path.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"/-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_page(axum::extract::Query(q): axum::extract::Query<NextQuery>) -> Html<String> {
+    let next = safe_next(q.next.as_deref());
+    Html(page(
+        "Log in",
+        &format!(
+            "<p>Paste the console secret, or open the link <code>sov console</code> prints.</p>\
+             <form id=\"login\" method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
+             <input type=\"password\" name=\"secret\" autocomplete=\"off\" size=\"70\" aria-label=\"console secret\"> \
+             <button type=\"submit\">Log in</button></form>",
+            esc(&next)
+        ),
+    ))
+}
+
+/// Only a local path may follow a login: never another site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    secret: String,
+    next: Option<String>,
+}
+
+async fn login(State(console): State<Console>, Form(form): Form<LoginForm>) -> Response {
+    if !sov_api::constant_time_eq(form.secret.trim().as_bytes(), console.secret.as_bytes()) {
+        tracing::warn!("console login with a wrong secret");
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html(page(
+                "Log in",
+                "<p class=\"error\">That is not the console secret. <a href=\"/login\">Try again</a>.</p>",
+            )),
+        )
+            .into_response();
+    }
+    let (Ok(id), Ok(csrf)) = (sov_core::random_hex(32), sov_core::random_hex(32)) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "no randomness available\n").into_response();
+    };
+    console
+        .logins
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id.clone(), Login { csrf, expires_ms: sov_core::now_ms() + LOGIN_LIFETIME_MS });
+    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", LOGIN_LIFETIME_MS / 1000);
+    let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+    #[serde(default)]
+    confirm_text: Option<String>,
+}
+
+async fn logout(State(console): State<Console>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    if let Some(id) = cookie(&headers, COOKIE)
+        && console.login(&headers).is_some_and(|l| sov_api::constant_time_eq(l.csrf.as_bytes(), form.csrf.as_bytes()))
+    {
+        console.logins.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+    }
+    Redirect::to("/login").into_response()
+}
+
+/// Runs blocking gate work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, GateError> + Send + 'static,
+) -> Result<T, GateError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(GateError::Refused(format!("internal error: {e}"))))
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    (status, Html(page("Error", &format!("<p class=\"error\">{}</p>", esc(message))))).into_response()
+}
+
+fn gate_error(e: &GateError) -> Response {
+    let status = match e {
+        GateError::NotFound(_) => StatusCode::NOT_FOUND,
+        GateError::AlreadyDecided { .. } => StatusCode::CONFLICT,
+        GateError::Refused(_) | GateError::Invalid { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error_page(status, &e.to_string())
+}
+
+async fn pending(State(console): State<Console>, headers: HeaderMap) -> Response {
+    if console.login(&headers).is_none() {
+        return to_login("/");
+    }
+    let gate = console.gate.clone();
+    match blocking(move || gate.list(&[ActionState::Reviewing, ActionState::AwaitingHuman], 500)).await {
+        Ok(records) if records.is_empty() => {
+            Html(page("Pending", "<p id=\"empty\">Nothing is waiting for you.</p>")).into_response()
+        }
+        Ok(records) => Html(page("Pending", &action_table(&records))).into_response(),
+        Err(e) => gate_error(&e),
+    }
+}
+
+async fn history(State(console): State<Console>, headers: HeaderMap) -> Response {
+    if console.login(&headers).is_none() {
+        return to_login("/history");
+    }
+    let gate = console.gate.clone();
+    match blocking(move || gate.list(&[], 200)).await {
+        Ok(records) => Html(page("History", &action_table(&records))).into_response(),
+        Err(e) => gate_error(&e),
+    }
+}
+
+fn action_table(records: &[ActionRecord]) -> String {
+    let mut out = String::from(
+        "<table><thead><tr><th>Asked</th><th>Action</th><th>Session</th><th>AI reviewer</th><th>State</th></tr></thead><tbody>",
+    );
+    for r in records {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td><a href=\"/actions/{id}\">{kind}</a>: {summary}</td><td>{session}</td><td>{verdict}</td><td class=\"state\">{state}</td></tr>",
+            time(r.created_ms),
+            id = esc(&r.id),
+            kind = esc(r.request.kind.as_str()),
+            summary = esc(&describe(r)),
+            session = esc(&r.session),
+            verdict = r.review.as_ref().map_or_else(|| "…".to_owned(), |v| verdict_html(v.verdict)),
+            state = r.state.as_str(),
+        ));
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+fn describe(r: &ActionRecord) -> String {
+    let mut text =
+        if r.request.summary.is_empty() { r.request.kind.as_str().to_owned() } else { r.request.summary.clone() };
+    if !r.request.recipients.is_empty() {
+        text.push_str(&format!(" → {}", r.request.recipients.join(", ")));
+    }
+    if let Some(v) = r.request.value_usd {
+        text.push_str(&format!(" ({v:.2} USD)"));
+    }
+    text
+}
+
+fn verdict_html(v: Verdict) -> String {
+    format!("<span class=\"verdict-{0}\">{0}</span>", v.as_str())
+}
+
+async fn action_page(State(console): State<Console>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let Some(login) = console.login(&headers) else {
+        return to_login(&format!("/actions/{id}"));
+    };
+    let gate = console.gate.clone();
+    let record = match blocking(move || gate.get(&id)).await {
+        Ok(r) => r,
+        Err(e) => return gate_error(&e),
+    };
+    let policy = console.gate.policy();
+    let r = &record;
+    let mut body = format!(
+        "<table class=\"facts\">\
+         <tr><th>What</th><td id=\"summary\">{what}</td></tr>\
+         <tr><th>Kind</th><td>{kind}</td></tr>\
+         <tr><th>To</th><td id=\"recipients\">{to}</td></tr>\
+         <tr><th>Value</th><td>{value}</td></tr>\
+         <tr><th>Asked by</th><td>session {session}, {asked}</td></tr>\
+         <tr><th>Policy</th><td>{decision}: {reasons}</td></tr>\
+         <tr><th>AI reviewer</th><td id=\"verdict\">{verdict}</td></tr>\
+         <tr><th>State</th><td id=\"state\">{state}</td></tr>\
+         </table>\
+         <h2>Exactly what would be sent</h2><pre id=\"params\">{params}</pre>\
+         <h2>Where its data came from</h2><pre>{provenance}</pre>",
+        what = esc(&describe(r)),
+        kind = esc(r.request.kind.as_str()),
+        to = esc(&r.request.recipients.join(", ")),
+        value = r.request.value_usd.map_or_else(|| "—".to_owned(), |v| format!("{v:.2} USD")),
+        session = esc(&r.session),
+        asked = time(r.created_ms),
+        decision = r.decision.as_str(),
+        reasons = esc(&r.reasons.join(" ")),
+        verdict = r
+            .review
+            .as_ref()
+            .map_or_else(|| "reviewing…".to_owned(), |v| format!("{}: {}", verdict_html(v.verdict), esc(&v.reason))),
+        state = r.state.as_str(),
+        params = esc(&serde_json::to_string_pretty(&r.request.params).unwrap_or_default()),
+        provenance = esc(&serde_json::to_string_pretty(&r.request.provenance).unwrap_or_default()),
+    );
+    if let Some(outcome) = &r.outcome {
+        body.push_str(&format!(
+            "<h2>Outcome</h2><pre id=\"outcome\">{}</pre>",
+            esc(&serde_json::to_string_pretty(outcome).unwrap_or_default())
+        ));
+    }
+    if r.state.is_pending() {
+        let csrf = esc(&login.csrf);
+        let id = esc(&r.id);
+        match &r.review {
+            None => body.push_str("<p class=\"note\">The AI reviewer has not answered yet; reload in a moment.</p>"),
+            Some(review) if review.verdict == Verdict::Deny => {
+                let ready = review.at_ms + i64::try_from(policy.confirm.override_delay_secs).unwrap_or(i64::MAX / 1000) * 1000;
+                body.push_str(&format!(
+                    "<p class=\"note\">The AI reviewer denied this. You can still approve it from {ready} by typing \
+                     <code id=\"fact\">{fact}</code> below.</p>\
+                     <form class=\"inline\" method=\"post\" action=\"/actions/{id}/approve\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                     <input name=\"confirm_text\" autocomplete=\"off\" size=\"50\" aria-label=\"type to confirm\"> \
+                     <button class=\"approve\" type=\"submit\">Approve anyway</button></form>",
+                    ready = time(ready),
+                    fact = esc(&r.request.confirm_fact()),
+                ));
+            }
+            Some(_) => body.push_str(&format!(
+                "<form class=\"inline\" method=\"post\" action=\"/actions/{id}/approve\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <button id=\"approve\" class=\"approve\" type=\"submit\">Approve</button></form>"
+            )),
+        }
+        body.push_str(&format!(
+            "<form class=\"inline\" method=\"post\" action=\"/actions/{id}/deny\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <button id=\"deny\" class=\"deny\" type=\"submit\">Deny</button></form>"
+        ));
+    }
+    Html(page(&format!("Action {}", r.request.kind), &body)).into_response()
+}
+
+async fn approve(state: State<Console>, headers: HeaderMap, id: Path<String>, form: Form<CsrfForm>) -> Response {
+    decide(state, headers, id, form, true).await
+}
+
+async fn deny(state: State<Console>, headers: HeaderMap, id: Path<String>, form: Form<CsrfForm>) -> Response {
+    decide(state, headers, id, form, false).await
+}
+
+async fn decide(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+    approve: bool,
+) -> Response {
+    let Some(login) = console.login(&headers) else {
+        return error_page(StatusCode::UNAUTHORIZED, "not logged in: open the console with `sov console` first");
+    };
+    if !sov_api::constant_time_eq(login.csrf.as_bytes(), form.csrf.as_bytes()) {
+        tracing::warn!(id, "refused a console decision with a wrong CSRF token");
+        return error_page(StatusCode::FORBIDDEN, "this form is stale or forged (wrong CSRF token); reload the page");
+    }
+    let gate = console.gate.clone();
+    let decision =
+        Decision { approve, confirm_text: form.confirm_text.filter(|t| !t.is_empty()), by: "console".into() };
+    let target = format!("/actions/{id}");
+    match blocking(move || gate.decide(&id, &decision)).await {
+        Ok(_) => Redirect::to(&target).into_response(),
+        Err(e) => gate_error(&e),
+    }
+}
+
+async fn audit(State(console): State<Console>, headers: HeaderMap) -> Response {
+    if console.login(&headers).is_none() {
+        return to_login("/audit");
+    }
+    let (database, head) = (console.database.clone(), console.audit_head.clone());
+    let result = tokio::task::spawn_blocking(
+        move || -> Result<(AuditVerdict, Vec<sov_core::audit::AuditEntry>), sov_core::Error> {
+            let store = Store::open(&database)?;
+            let log = AuditLog::new(&store, Some(head));
+            let verdict = log.verify()?;
+            let total = match &verdict {
+                AuditVerdict::Intact { entries, .. } => i64::try_from(*entries).unwrap_or(i64::MAX),
+                AuditVerdict::Broken { .. } => 0,
+            };
+            Ok((verdict, log.entries((total - 500).max(0), 500)?))
+        },
+    )
+    .await;
+    let (verdict, entries) = match result {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let mut body = match verdict {
+        AuditVerdict::Intact { entries, .. } => {
+            format!("<p id=\"audit-verdict\">Intact: {entries} entries, every hash and link checked.</p>")
+        }
+        AuditVerdict::Broken { seq, problem } => {
+            format!("<p id=\"audit-verdict\" class=\"error\">BROKEN at entry #{seq}: {}</p>", esc(&problem.to_string()))
+        }
+    };
+    body.push_str(
+        "<table><thead><tr><th>#</th><th>When</th><th>Who</th><th>What</th><th>Detail</th></tr></thead><tbody>",
+    );
+    for e in entries.iter().rev() {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            e.seq,
+            time(e.ts_ms),
+            esc(&e.actor),
+            esc(&e.action),
+            esc(&e.detail.to_string())
+        ));
+    }
+    body.push_str("</tbody></table>");
+    Html(page("Audit log", &body)).into_response()
+}
+
+async fn status(State(console): State<Console>, headers: HeaderMap) -> Response {
+    if console.login(&headers).is_none() {
+        return to_login("/status");
+    }
+    let gate = console.gate.clone();
+    let status = match blocking(move || gate.status()).await {
+        Ok(s) => s,
+        Err(e) => return gate_error(&e),
+    };
+    let policy = console.gate.policy();
+    let mut body = String::from("<table>");
+    for (state, count) in &status.actions {
+        body.push_str(&format!("<tr><th>{}</th><td>{count}</td></tr>", esc(state)));
+    }
+    body.push_str(&format!(
+        "<tr><th>wallet, last 24 h</th><td>{:.2} of {:.2} USD, {} of {} actions</td></tr><tr><th>sandbox sessions</th><td>{}</td></tr></table>\
+         <h2>Policy in force</h2><pre>{}</pre>",
+        status.spent_usd_24h,
+        policy.caps.daily_usd,
+        status.wallet_actions_24h,
+        policy.caps.daily_count,
+        status.sessions,
+        esc(&policy.to_toml())
+    ));
+    Html(page("Status", &body)).into_response()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_follow_a_login() {
+        assert_eq!(safe_next(Some("/actions/ab")), "/actions/ab");
+        for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "actions"] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+    }
+
+    #[test]
+    fn cross_site_posts_are_recognised() {
+        let mut h = HeaderMap::new();
+        assert!(same_origin(&h, "127.0.0.1:7000"), "no browser headers: no cookie to abuse");
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:7000"));
+        assert!(same_origin(&h, "127.0.0.1:7000"));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert!(!same_origin(&h, "127.0.0.1:7000"));
+        let mut h = HeaderMap::new();
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(!same_origin(&h, "127.0.0.1:7000"));
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; sov_console=abc; b=2"));
+        assert_eq!(cookie(&h, COOKIE), Some("abc"));
+        h.insert(header::COOKIE, HeaderValue::from_static("sov_consolex=abc"));
+        assert_eq!(cookie(&h, COOKIE), None);
+    }
+}

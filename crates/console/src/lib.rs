@@ -1,0 +1,23 @@
+//! The gate over HTTP, and the daemon's workers that move actions along.
+//!
+//! - [`tool_api`]: the Tool API (default `127.0.0.1:6000`), which sandboxed agents are granted:
+//!   they ask for actions and read their state. Nothing here can approve anything.
+//! - [`console`]: the human console (default `127.0.0.1:7000`), never granted to a sandbox:
+//!   pending actions, Approve / Deny, the audit log, status. Approving needs the console secret
+//!   (a 0600 file outside every sandbox) exchanged for an HttpOnly, SameSite=Strict cookie, and
+//!   every state change is a POST with a CSRF token.
+//! - [`workers`]: the AI reviewer (the local model, JSON-schema constrained) and the executor,
+//!   each on its own thread.
+
+pub mod console;
+mod html;
+pub mod tool_api;
+pub mod workers;
+
+use axum::http::{HeaderMap, header};
+
+/// The `Host` header, if it names loopback; `None` means refuse (421), as DNS rebinding would
+/// otherwise let a web page reach these servers.
+fn loopback_host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| sov_api::is_loopback_host(h))
+}
