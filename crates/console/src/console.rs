@@ -104,7 +104,8 @@ async fn guard(request: Request, next: Next) -> Response {
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // `no-referrer` would make browsers send `Origin: null` on our own form posts.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     ] {
@@ -211,6 +212,7 @@ async fn login(State(console): State<Console>, Form(form): Form<LoginForm>) -> R
 
 #[derive(Deserialize)]
 struct CsrfForm {
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     confirm_text: Option<String>,

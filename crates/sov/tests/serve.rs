@@ -29,6 +29,9 @@ fn models_dir() -> PathBuf {
 struct Server {
     child: Child,
     base: String,
+    /// The gate's Tool API and console (`http://127.0.0.1:PORT`).
+    tool: String,
+    console: String,
     home: tempfile::TempDir,
 }
 
@@ -48,7 +51,16 @@ impl Server {
         std::fs::write(home.path().join("config.toml"), config).unwrap();
         let log = std::fs::File::create(home.path().join("serve.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sov"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--lazy"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--tool-listen",
+                "127.0.0.1:0",
+                "--console-listen",
+                "127.0.0.1:0",
+                "--lazy",
+            ])
             .env("HOME", home.path())
             .env("SOV_CONFIG", home.path().join("config.toml"))
             .env("SOV_DATA_DIR", home.path().join("data"))
@@ -58,13 +70,22 @@ impl Server {
             .stderr(log)
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let Some(base) = line.trim().strip_prefix("sov serve: listening on ") else {
-            let log = std::fs::read_to_string(home.path().join("serve.log")).unwrap_or_default();
-            panic!("sov serve did not start: {line:?}\n{log}");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut next_line = |prefix: &str| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            match line.trim().strip_prefix(prefix) {
+                Some(rest) => rest.split(' ').next().unwrap_or_default().to_owned(),
+                None => {
+                    let log = std::fs::read_to_string(home.path().join("serve.log")).unwrap_or_default();
+                    panic!("sov serve did not start: {line:?}\n{log}");
+                }
+            }
         };
-        Self { base: base.to_owned(), child, home }
+        let tool = next_line("sov serve: tool API on ");
+        let console = next_line("sov serve: console on ");
+        let base = next_line("sov serve: listening on ");
+        Self { base, tool, console, child, home }
     }
 
     fn log(&self) -> String {
@@ -746,4 +767,192 @@ fn embeddings_are_unit_vectors_that_place_paraphrases_closer() {
     assert_eq!(error["error"]["param"], "input");
     // Generation still works beside the embedding context.
     server.chat(json!({"max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]}));
+}
+
+// ---- the gate: Tool API, console, sandboxed agents ----
+
+/// A loopback HTTP server that counts the requests it gets by path, and serves `/attack`: a page
+/// that auto-submits an approval form to `attack_target` (another origin than the console's).
+struct Sink {
+    base: String,
+    hits: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Sink {
+    fn start(attack_target: String) -> Sink {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                        break;
+                    }
+                }
+                let path = request_line.split(' ').nth(1).unwrap_or_default().to_owned();
+                let body = if path.starts_with("/attack") {
+                    format!(
+                        "<!doctype html><form id=f method=post action=\"{attack_target}\"><input name=csrf value=guess></form>\
+                         <script>document.getElementById('f').submit()</script>"
+                    )
+                } else {
+                    seen.lock().unwrap().push(path);
+                    "fetched".to_owned()
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Sink { base, hits }
+    }
+
+    fn hits(&self) -> Vec<String> {
+        self.hits.lock().unwrap().clone()
+    }
+}
+
+impl Server {
+    /// Runs `sov` with this server's config and data.
+    fn sov(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_sov"))
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("SOV_CONFIG", self.home.path().join("config.toml"))
+            .env("SOV_DATA_DIR", self.home.path().join("data"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn tool(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let url = format!("{}{path}", self.tool);
+        let mut response = match body {
+            Some(body) => agent.post(&url).header("content-type", "application/json").send(body.to_string()),
+            None if method == "GET" => agent.get(&url).call(),
+            None => agent.post(&url).send(""),
+        }
+        .unwrap();
+        let text = response.body_mut().read_to_string().unwrap();
+        (response.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn audit_actions(&self) -> Vec<String> {
+        let out = self.sov(&["audit", "show", "--limit", "10000"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["action"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// A policy for the gate tests: AI denials can be overridden at once (the typed confirmation
+/// is still required), so the tests need not wait ten minutes.
+const GATE_TEST_POLICY: &str = "[confirm]\noverride_delay_secs = 0\n";
+
+fn gate_server() -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, GATE_TEST_POLICY).unwrap();
+    (Server::start(&format!("[gate]\npolicy_file = \"{}\"\n", policy.display())), dir)
+}
+
+fn wait_reviewed(server: &Server, id: &str) -> Value {
+    for _ in 0..120 {
+        let (status, view) = server.tool("GET", &format!("/v1/actions/{id}?wait=1"), None);
+        assert_eq!(status, 200, "{view}");
+        if view["state"] != "reviewing" {
+            return view;
+        }
+    }
+    panic!("the AI reviewer never answered\n{}", server.log());
+}
+
+#[test]
+fn the_console_in_chromium_approves_once_and_refuses_forgeries() {
+    let (server, _policy) = gate_server();
+    let console_host = server.console.clone();
+    let sink = Sink::start(String::new());
+    let fetch = |path: &str| {
+        let (status, view) = server.tool(
+            "POST",
+            "/v1/actions",
+            Some(json!({"kind": "web.fetch", "summary": "fetch a page", "params": {"url": format!("{}{path}", sink.base)}})),
+        );
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["state"], "reviewing", "{view}");
+        assert!(view["confirm_url"].as_str().unwrap().starts_with(&console_host), "{view}");
+        view["id"].as_str().unwrap().to_owned()
+    };
+    let action = fetch("/approved-once");
+    let victim = fetch("/must-not-happen");
+    wait_reviewed(&server, &action);
+    wait_reviewed(&server, &victim);
+    // The attacker page lives on the sink's origin and posts to the console.
+    let attacker = Sink::start(format!("{}/actions/{victim}/approve", server.console));
+
+    let secret = String::from_utf8(server.sov(&["console"]).stdout).unwrap();
+    let secret = secret.trim().rsplit_once('#').unwrap().1.to_owned();
+    let node_modules = std::env::var("SOV_TEST_NODE_MODULES")
+        .unwrap_or_else(|_| format!("{}/.cache/sovereign/node/node_modules", std::env::var("HOME").unwrap()));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/console_browser.js");
+    let out = Command::new("node")
+        .arg(&script)
+        .env("NODE_PATH", &node_modules)
+        .env("CONSOLE", &server.console)
+        .env("SECRET", &secret)
+        .env("ACTION", &action)
+        .env("VICTIM", &victim)
+        .env("ATTACKER", format!("{}/attack", attacker.base))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser run failed (is chromium installed and playwright-core in {node_modules}?):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["before_login_url"], "/login", "{seen}");
+    assert_eq!(seen["before_login_has_approve"], false, "{seen}");
+    assert!(
+        !seen["address_bar_after_login"].as_str().unwrap().contains(&secret),
+        "the secret left the address bar: {seen}"
+    );
+    assert_eq!(seen["state_shown"], "awaiting_human", "{seen}");
+    assert!(seen["params_shown"].as_str().unwrap().contains("/approved-once"), "{seen}");
+    assert_eq!(seen["cookie"], json!({"httpOnly": true, "sameSite": "Strict"}), "{seen}");
+    assert_eq!(seen["cookie_visible_to_scripts"], false, "{seen}");
+    assert_eq!(seen["state_after_click"], "executed", "{seen}\n{}", server.log());
+    assert!(seen["outcome_shown"].as_str().unwrap().contains("fetched"), "{seen}");
+    assert_eq!(seen["replay_status"], 409, "{seen}");
+    assert_eq!(seen["no_cookie_status"], 401, "{seen}");
+    assert_eq!(seen["no_csrf_status"], 403, "{seen}");
+    assert_eq!(seen["wrong_csrf_status"], 403, "{seen}");
+    assert_eq!(seen["cross_origin_status"], 403, "{seen}");
+    assert_eq!(seen["victim_state"], "awaiting_human", "{seen}");
+
+    // Exactly one fetch reached the outside, and only the approved one.
+    assert_eq!(sink.hits(), ["/approved-once"]);
+    let actions = server.audit_actions();
+    for expected in ["gate.request", "gate.review", "gate.approve", "gate.execute", "gate.executed"] {
+        assert!(actions.contains(&expected.to_owned()), "{expected} missing from {actions:?}");
+    }
+    assert_eq!(actions.iter().filter(|a| *a == "gate.approve").count(), 1, "{actions:?}");
+    let verify = server.sov(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
