@@ -24,7 +24,10 @@ install_models "$models"
 
 port=${SOV_DEMO_PORT:-8080}
 log=$(mktemp)
-"$sov" serve --listen "127.0.0.1:$port" >"$log" 2>&1 &
+tool_port=${SOV_DEMO_TOOL_PORT:-6000}
+console_port=${SOV_DEMO_CONSOLE_PORT:-7000}
+"$sov" serve --listen "127.0.0.1:$port" --tool-listen "127.0.0.1:$tool_port" \
+  --console-listen "127.0.0.1:$console_port" >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do
@@ -45,6 +48,17 @@ curl -s "http://127.0.0.1:$port/v1/messages" -H 'content-type: application/json'
   -d '{"model":"smollm2","max_tokens":30,"messages":[{"role":"user","content":"Say hello."}]}'
 echo
 
+echo "==> the gate: an agent asks the Tool API to fetch a page; it waits for the AI reviewer and you"
+reply=$(curl -s "http://127.0.0.1:$tool_port/v1/actions" -H 'content-type: application/json' \
+  -d '{"kind":"web.fetch","summary":"look something up","params":{"url":"http://127.0.0.1:9/"}}')
+echo "$reply"
+id=$(echo "$reply" | sed 's/.*"id":"\([0-9a-f]*\)".*/\1/')
+curl -s "http://127.0.0.1:$tool_port/v1/actions/$id?wait=30" >/dev/null
+"$sov" confirm show "$id"
+echo "==> you decide: sov confirm deny (or approve), or in the console at the link sov console prints"
+"$sov" confirm deny "$id"
+"$sov" audit verify
+
 project=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -f "$log"; rm -rf "$project"' EXIT
 cd "$project"
@@ -57,3 +71,4 @@ echo "==> the sandbox an agent runs in: sbox in $project"
 '
 echo "==> done. sov serve was stopped; run it yourself with: sov serve"
 echo "    then point tools at OPENAI_BASE_URL=http://127.0.0.1:8080/v1 or ANTHROPIC_BASE_URL=http://127.0.0.1:8080"
+echo "    and decide what agents ask for with: sov console (a login link) or sov confirm list"

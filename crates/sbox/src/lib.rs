@@ -83,6 +83,41 @@ pub fn run(args: SboxArgs, config: &Config, paths: &Paths) -> i32 {
     }
 }
 
+/// What a sandbox must never reach, whatever it is granted: Sovereign's configuration and
+/// policy (only the human changes them), its data (the database, the audit log, the console
+/// secret) and the human console's port.
+fn keep_sovereign_out(plan: &sov_sandbox::Plan, config: &Config, paths: &Paths) -> anyhow::Result<()> {
+    let physical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let mut protected = vec![("Sovereign's data", physical(&paths.data_dir))];
+    if let Some(dir) = paths.config_file.parent() {
+        protected.push(("Sovereign's configuration", physical(dir)));
+    }
+    if let Some(dir) = config.gate.policy_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        protected.push(("the gate's policy", physical(dir)));
+    }
+    for bind in &plan.binds {
+        for (what, dir) in &protected {
+            if bind.source.starts_with(dir) || dir.starts_with(&bind.source) {
+                let role = if bind.source == plan.workdir { "the working directory" } else { "a granted path" };
+                anyhow::bail!(
+                    "{role} {} would expose {what} ({}); a sandbox may never see it. Run sbox from a project directory and grant narrower paths.",
+                    bind.source.display(),
+                    dir.display()
+                );
+            }
+        }
+    }
+    if let Ok(console) = config.gate.console_listen.parse::<std::net::SocketAddr>()
+        && plan.ports.contains(&console.port())
+    {
+        anyhow::bail!(
+            "port {} is the human console (gate.console_listen); it is never granted to a sandbox",
+            console.port()
+        );
+    }
+    Ok(())
+}
+
 fn sandbox(args: SboxArgs, config: &Config, paths: &Paths) -> anyhow::Result<i32> {
     let profile_name = args.profile.as_deref().unwrap_or("default");
     let default_profile = sov_core::config::SandboxProfile::default();
@@ -100,10 +135,18 @@ fn sandbox(args: SboxArgs, config: &Config, paths: &Paths) -> anyhow::Result<i32
         gpu: args.gpu,
         command: args.command,
     };
-    let prepared = match sov_sandbox::HostEnv::current()
-        .and_then(|host| sov_sandbox::resolve(&request, profile, &host))
-        .and_then(|plan| sov_sandbox::prepare(plan, &config.sandbox, paths))
-    {
+    let plan = match sov_sandbox::HostEnv::current().and_then(|host| sov_sandbox::resolve(&request, profile, &host)) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("sbox: {e}");
+            return Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED);
+        }
+    };
+    if let Err(e) = keep_sovereign_out(&plan, config, paths) {
+        eprintln!("sbox: {e}");
+        return Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED);
+    }
+    let prepared = match sov_sandbox::prepare(plan, &config.sandbox, paths) {
         Ok(prepared) => prepared,
         Err(e) => {
             eprintln!("sbox: {e}");

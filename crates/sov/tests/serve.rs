@@ -860,9 +860,10 @@ impl Server {
     }
 }
 
-/// A policy for the gate tests: AI denials can be overridden at once (the typed confirmation
-/// is still required), so the tests need not wait ten minutes.
-const GATE_TEST_POLICY: &str = "[confirm]\noverride_delay_secs = 0\n";
+/// A policy for the gate tests: web fetches are allowed (so only the taint rule can hold one
+/// back), and AI denials can be overridden at once (the typed confirmation is still required),
+/// so the tests need not wait ten minutes.
+const GATE_TEST_POLICY: &str = "[actions]\n\"web.fetch\" = \"allow\"\n[confirm]\noverride_delay_secs = 0\n";
 
 fn gate_server() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -955,4 +956,90 @@ fn the_console_in_chromium_approves_once_and_refuses_forgeries() {
     assert_eq!(actions.iter().filter(|a| *a == "gate.approve").count(), 1, "{actions:?}");
     let verify = server.sov(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+}
+
+fn port_of(url: &str) -> String {
+    url.rsplit(':').next().unwrap().to_owned()
+}
+
+#[test]
+fn a_hacked_agent_in_the_sandbox_gets_nothing_past_the_gate() {
+    let (server, _policy) = gate_server();
+    let sink = Sink::start(String::new());
+    let work = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/hacked_agent.sh");
+    std::fs::copy(&script, work.path().join("agent.sh")).unwrap();
+    let data = server.home.path().join("data");
+    let secret_before = std::fs::read_to_string(data.join("console.secret")).unwrap();
+    let (tool_port, console_port) = (port_of(&server.tool), port_of(&server.console));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sov"))
+        .args(["sbox", "--port", &tool_port, "--", "sh", "agent.sh", &tool_port, &console_port])
+        .arg(&data)
+        .arg(format!("{}/exfil", sink.base))
+        .current_dir(work.path())
+        .env("HOME", server.home.path())
+        .env("SOV_CONFIG", server.home.path().join("config.toml"))
+        .env("SOV_DATA_DIR", &data)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let got: std::collections::BTreeMap<&str, &str> = stdout.lines().filter_map(|l| l.split_once('\t')).collect();
+    let json = |name: &str| -> Value {
+        serde_json::from_str(got.get(name).unwrap_or_else(|| panic!("{name} missing:\n{stdout}"))).unwrap()
+    };
+
+    assert_eq!(json("send_to_other")["state"], "reviewing", "{stdout}");
+    let claimed = json("claims_to_self");
+    assert!(claimed["error"]["message"].as_str().unwrap().contains("to_self"), "{claimed}");
+    assert_eq!(json("header_injection")["error"]["field"], "recipients[0]", "{stdout}");
+    for name in ["raise_cap", "loosen_policy"] {
+        assert_eq!(json(name)["state"], "denied", "{name}: {stdout}");
+    }
+    let states: Vec<Value> = (1..=8).map(|i| json(&format!("split_{i}"))["state"].clone()).collect();
+    assert!(states[..3].iter().all(|s| s == "approved"), "three of 30 USD fit under the 100 USD cap: {states:?}");
+    assert!(states[3..].iter().all(|s| s == "reviewing"), "the rest wait for the human: {states:?}");
+    let exfil = json("exfiltrate");
+    assert_eq!(exfil["state"], "reviewing", "{exfil}");
+    assert!(exfil["reasons"][0].as_str().unwrap().contains("reaching the internet needs confirmation"), "{exfil}");
+    assert_eq!(json("forged_session")["error"]["field"], "x-sov-session", "{stdout}");
+    assert!(["404", "405"].contains(&got["approve_via_tool_api"]), "{stdout}");
+    assert_ne!(got["approve_via_console_exit"], "0", "the console port must be unreachable: {stdout}");
+    assert_ne!(got["read_console_secret_exit"], "0", "{stdout}");
+    assert_ne!(got["write_policy_exit"], "0", "{stdout}");
+    assert_eq!(std::fs::read_to_string(data.join("console.secret")).unwrap(), secret_before);
+    assert!(!server.home.path().join("policy.toml").exists());
+
+    // Give the executor time to run anything it (wrongly) could: nothing may run or go out.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(sink.hits().is_empty(), "{:?}", sink.hits());
+    let list = server.sov(&["confirm", "list", "--all"]);
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(!list.contains("executed") && !list.contains("executing"), "{list}");
+    let actions = server.audit_actions();
+    assert_eq!(actions.iter().filter(|a| *a == "gate.request").count(), 13, "every attempt is on record: {actions:?}");
+    assert!(!actions.iter().any(|a| a == "gate.approve" || a.starts_with("gate.execute")), "{actions:?}");
+
+    // sbox itself refuses to expose Sovereign's state or the console port.
+    for (grant, expected) in [
+        (vec!["--ro".to_owned(), data.display().to_string()], "Sovereign's data"),
+        (vec!["--port".to_owned(), "7000".to_owned()], "human console"),
+    ] {
+        let mut args = vec!["sbox".to_owned()];
+        args.extend(grant);
+        args.extend(["--".to_owned(), "true".to_owned()]);
+        let out = Command::new(env!("CARGO_BIN_EXE_sov"))
+            .args(&args)
+            .current_dir(work.path())
+            .env("HOME", server.home.path())
+            .env("SOV_CONFIG", server.home.path().join("config.toml"))
+            .env("SOV_DATA_DIR", &data)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
 }
