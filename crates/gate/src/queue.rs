@@ -379,19 +379,20 @@ impl Gate {
         let last = audit.last.take();
         drop(log);
         drop(store);
+        // Every change records an audit entry; a transaction without one changed nothing, and
+        // waking the workers for it would have them poll the database in a loop.
+        let Some(entry) = last else { return Ok(value) };
         let first_anchor = !self.head_anchored.load(std::sync::atomic::Ordering::Relaxed);
         if self.maintenance.is_some() && !first_anchor {
             let mut chores = self.chores.state.lock().unwrap_or_else(PoisonError::into_inner);
             chores.commits += 1;
-            if last.is_some() {
-                chores.unanchored = last;
-            }
+            chores.unanchored = Some(entry);
             drop(chores);
             self.chores.wake.notify_one();
-        } else if let (Some(entry), Some(head)) = (&last, &self.audit_head) {
+        } else if let Some(head) = &self.audit_head {
             // Inline at least once, so the head file exists from the first entry on and a
             // missing one always means it was removed.
-            sov_core::audit::anchor_head(head, entry)?;
+            sov_core::audit::anchor_head(head, &entry)?;
             self.head_anchored.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         self.notify();
