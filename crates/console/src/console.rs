@@ -23,7 +23,7 @@ use sov_gate::queue::State as ActionState;
 use sov_gate::{ActionRecord, Decision, Gate, GateError, Verdict};
 
 use crate::html::{esc, page, time};
-use crate::loopback_host;
+use crate::{blocking, loopback_host};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "sov_console";
@@ -227,13 +227,6 @@ async fn logout(State(console): State<Console>, headers: HeaderMap, Form(form): 
     Redirect::to("/login").into_response()
 }
 
-/// Runs blocking gate work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, GateError> + Send + 'static,
-) -> Result<T, GateError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(GateError::Refused(format!("internal error: {e}"))))
-}
-
 fn error_page(status: StatusCode, message: &str) -> Response {
     (status, Html(page("Error", &format!("<p class=\"error\">{}</p>", esc(message))))).into_response()
 }
@@ -283,7 +276,7 @@ fn action_table(records: &[ActionRecord]) -> String {
             time(r.created_ms),
             id = esc(&r.id),
             kind = esc(r.request.kind.as_str()),
-            summary = esc(&describe(r)),
+            summary = esc(&r.request.headline()),
             session = esc(&r.session),
             verdict = r.review.as_ref().map_or_else(|| "…".to_owned(), |v| verdict_html(v.verdict)),
             state = r.state.as_str(),
@@ -291,18 +284,6 @@ fn action_table(records: &[ActionRecord]) -> String {
     }
     out.push_str("</tbody></table>");
     out
-}
-
-fn describe(r: &ActionRecord) -> String {
-    let mut text =
-        if r.request.summary.is_empty() { r.request.kind.as_str().to_owned() } else { r.request.summary.clone() };
-    if !r.request.recipients.is_empty() {
-        text.push_str(&format!(" → {}", r.request.recipients.join(", ")));
-    }
-    if let Some(v) = r.request.value_usd {
-        text.push_str(&format!(" ({v:.2} USD)"));
-    }
-    text
 }
 
 fn verdict_html(v: Verdict) -> String {
@@ -333,7 +314,7 @@ async fn action_page(State(console): State<Console>, headers: HeaderMap, Path(id
          </table>\
          <h2>Exactly what would be sent</h2><pre id=\"params\">{params}</pre>\
          <h2>Where its data came from</h2><pre>{provenance}</pre>",
-        what = esc(&describe(r)),
+        what = esc(&r.request.headline()),
         kind = esc(r.request.kind.as_str()),
         to = esc(&r.request.recipients.join(", ")),
         value = r.request.value_usd.map_or_else(|| "—".to_owned(), |v| format!("{v:.2} USD")),

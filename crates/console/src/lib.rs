@@ -15,9 +15,17 @@ pub mod tool_api;
 pub mod workers;
 
 use axum::http::{HeaderMap, header};
+use sov_gate::GateError;
 
 /// The `Host` header, if it names loopback; `None` means refuse (421), as DNS rebinding would
 /// otherwise let a web page reach these servers.
 fn loopback_host(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| sov_api::is_loopback_host(h))
+}
+
+/// Runs blocking gate work (SQLite, fsync) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, GateError> + Send + 'static,
+) -> Result<T, GateError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(GateError::Refused(format!("internal error: {e}"))))
 }

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use sov_gate::queue::State as ActionState;
 use sov_gate::{ActionRecord, ActionRequest, Gate, GateError, Kind, Provenance, Session};
 
-use crate::loopback_host;
+use crate::{blocking, loopback_host};
 
 /// The header carrying the session token.
 pub const SESSION_HEADER: &str = "x-sov-session";
@@ -104,12 +104,6 @@ fn gate_error(e: &GateError) -> Response {
             error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None)
         }
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, GateError> + Send + 'static,
-) -> Result<T, GateError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(GateError::Refused(format!("internal error: {e}"))))
 }
 
 fn session(gate: &Gate, headers: &HeaderMap) -> Result<Session, GateError> {

@@ -188,6 +188,18 @@ impl ActionRequest {
         self.params.get("url").and_then(Value::as_str)
     }
 
+    /// One line for lists: the summary (or the kind), the recipients, the value.
+    pub fn headline(&self) -> String {
+        let mut text = if self.summary.is_empty() { self.kind.as_str().to_owned() } else { self.summary.clone() };
+        if !self.recipients.is_empty() {
+            text.push_str(&format!(" → {}", self.recipients.join(", ")));
+        }
+        if let Some(v) = self.value_usd {
+            text.push_str(&format!(" ({v:.2} USD)"));
+        }
+        text
+    }
+
     /// What a human must type again to approve this action over the AI reviewer's denial: the
     /// recipients, and the amount when money moves; the URL for a fetch.
     pub fn confirm_fact(&self) -> String {

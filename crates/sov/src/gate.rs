@@ -182,7 +182,7 @@ pub fn confirm(cmd: ConfirmCommand, config: &Config, paths: &Paths) -> Result<i3
                     r.request.kind.as_str(),
                     r.state.as_str(),
                     r.review.as_ref().map_or("…", |v| v.verdict.as_str()),
-                    one_line(&r)
+                    r.request.headline()
                 );
             }
         }
@@ -215,24 +215,13 @@ pub fn confirm(cmd: ConfirmCommand, config: &Config, paths: &Paths) -> Result<i3
     Ok(0)
 }
 
-fn one_line(r: &ActionRecord) -> String {
-    let mut text = r.request.summary.clone();
-    if !r.request.recipients.is_empty() {
-        text.push_str(&format!(" → {}", r.request.recipients.join(", ")));
-    }
-    if let Some(v) = r.request.value_usd {
-        text.push_str(&format!(" ({v:.2} USD)"));
-    }
-    text
-}
-
 fn describe(r: &ActionRecord) -> String {
     let params = serde_json::to_string_pretty(&r.request.params).unwrap_or_default();
     let mut out = format!(
         "action    {}\nkind      {}\nwhat      {}\nsession   {}\npolicy    {}: {}\nstate     {}\n",
         r.id,
         r.request.kind,
-        one_line(r),
+        r.request.headline(),
         r.session,
         r.decision.as_str(),
         r.reasons.join(" "),
