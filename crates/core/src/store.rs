@@ -109,32 +109,23 @@ impl Store {
                 source,
             })?;
         }
-        // Create the file ourselves so it is never, even briefly, readable by others.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|source| Error::Io { action: "creating database file", path: path.to_path_buf(), source })?;
-        let mode = file
-            .metadata()
-            .map_err(|source| Error::Io {
-                action: "reading metadata of database file",
-                path: path.to_path_buf(),
-                source,
-            })?
-            .permissions()
-            .mode();
-        if mode & 0o777 != 0o600 {
-            file.set_permissions(Permissions::from_mode(0o600)).map_err(|source| Error::Io {
-                action: "restricting permissions of database file",
-                path: path.to_path_buf(),
-                source,
-            })?;
+        // Create the file ourselves so it is never, even briefly, readable by others. An existing
+        // file is never opened here: closing any descriptor of it would drop every POSIX lock this
+        // process holds on it, so SQLite connections this process already has open would lose
+        // theirs, and another process could then take their write-ahead log for abandoned and
+        // delete it under them. Its mode is checked and set by path instead.
+        let io = |action: &'static str| move |source| Error::Io { action, path: path.to_path_buf(), source };
+        match OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path) {
+            Ok(file) => drop(file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mode = std::fs::metadata(path).map_err(io("reading metadata of database file"))?.permissions().mode();
+                if mode & 0o777 != 0o600 {
+                    std::fs::set_permissions(path, Permissions::from_mode(0o600))
+                        .map_err(io("restricting permissions of database file"))?;
+                }
+            }
+            Err(e) => return Err(io("creating database file")(e)),
         }
-        drop(file);
 
         let conn = Connection::open(path).map_err(|source| Error::Database { path: path.to_path_buf(), source })?;
         let mut store = Store { conn, path: path.to_path_buf() };
@@ -272,6 +263,35 @@ mod tests {
         let _store = Store::open(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    /// A second open in one process must not drop the first connection's locks: if it did,
+    /// another process closing its connection would take itself for the last one, checkpoint
+    /// and delete the write-ahead log the first connection still writes to, and every later
+    /// commit would be lost to other processes.
+    #[test]
+    fn a_second_open_keeps_the_first_connections_log_alive_for_other_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sov.db");
+        let first = Store::open(&path).unwrap();
+        first.conn().pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        first.conn().execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);").unwrap();
+        let _second = Store::open(&path).unwrap();
+        let python = std::env::var("SOV_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let other_process = std::process::Command::new(python)
+            .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('select count(*) from t').fetchall(); c.close()"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(other_process.success());
+        assert!(path.with_file_name("sov.db-wal").exists(), "another process deleted the log under an open connection");
+        first.conn().execute("INSERT INTO t VALUES (2)", []).unwrap();
+        let seen = std::process::Command::new(std::env::var("SOV_TEST_PYTHON").unwrap_or_else(|_| "python3".into()))
+            .args(["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from t').fetchone()[0])"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "2", "{seen:?}");
     }
 
     #[test]
