@@ -118,6 +118,11 @@ pub struct ActionRequest {
     /// checked it; the Tool API never takes it from an agent.
     #[serde(default)]
     pub to_self: bool,
+    /// The one chat a message goes to (`email:ADDRESS`, `signal:+NUMBER`, `signal-group:ID`),
+    /// which the policy may allow replies to without confirmation. Set only by the messaging
+    /// service from the recipient it parsed; the Tool API never takes it from an agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<String>,
     /// Value moved, in US dollars (wallet actions).
     #[serde(default)]
     pub value_usd: Option<f64>,
@@ -143,6 +148,7 @@ impl ActionRequest {
             params: Map::new(),
             recipients: Vec::new(),
             to_self: false,
+            chat: None,
             value_usd: None,
             calldata_bytes: 0,
             provenance: Vec::new(),
@@ -176,6 +182,9 @@ impl ActionRequest {
         }
         if self.kind.moves_money() && self.value_usd.is_none() {
             return invalid("value_usd", format!("is missing: a {} must state the value it moves", self.kind));
+        }
+        if self.chat.is_some() && (self.kind != Kind::MessageSend || self.recipients.len() != 1) {
+            return invalid("chat", "names the chat of a message.send with exactly one recipient".into());
         }
         if self.kind == Kind::WebFetch && self.url().is_none() {
             return invalid("params.url", "is missing: web.fetch needs the URL to fetch".into());

@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 /// The environment variable naming the step to crash at.
 pub const CRASH_ENV: &str = "SOV_TEST_CRASH_AT";
 
-/// The steps, in the order an action passes them.
+/// The gate's steps, in the order an action passes them. Executors may name steps of their own
+/// inside `after-claim`…`after-effect` (the messaging executor has `message-handed-off`).
 pub const STEPS: &[&str] =
     &["after-submit", "after-review", "after-approve", "after-claim", "after-effect", "after-finish"];
 

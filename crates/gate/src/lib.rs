@@ -14,6 +14,8 @@
 //!   and restarting does not reset them.
 //! - A decided action cannot be decided again, so a replayed approval does nothing; an approved
 //!   action runs at most once even across `kill -9` (see [`queue`]).
+//! - A message to anyone but the user's own accounts may skip confirmation only when it goes to
+//!   exactly one chat the user listed in the policy (`[messages] reply_without_confirm`).
 
 pub mod action;
 pub mod crash;
@@ -28,6 +30,9 @@ pub use action::{ActionRequest, Kind, Label, Provenance, Session, Side};
 pub use policy::{Policy, Rule};
 pub use queue::{ActionRecord, Decision, Executor, Gate, State};
 pub use review::{Reviewer, Verdict};
+
+/// The HTTP header carrying a sandbox session's token (`SOV_SESSION` inside the sandbox).
+pub const SESSION_HEADER: &str = "x-sov-session";
 
 /// What can go wrong in the gate; each message names the problem and what to do.
 #[derive(Debug, thiserror::Error)]

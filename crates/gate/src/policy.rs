@@ -49,6 +49,17 @@ pub struct Policy {
     pub caps: Caps,
     /// `[confirm]`: timing of confirmations.
     pub confirm: ConfirmTiming,
+    /// `[messages]`: chats agents may reply to without confirmation.
+    pub messages: Messages,
+}
+
+/// `[messages]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Messages {
+    /// Chats (`email:ADDRESS`, `signal:+NUMBER`, `signal-group:ID`) a message may go to at once,
+    /// without the AI reviewer and you: a message to exactly that one chat.
+    pub reply_without_confirm: Vec<String>,
 }
 
 /// `[actions]`
@@ -191,6 +202,15 @@ impl Policy {
                 reasons.push(format!("a message to your own account: policy says {}", a.message_send_self.as_str()));
                 a.message_send_self
             }
+            Kind::MessageSend
+                if request.chat.as_ref().is_some_and(|chat| self.messages.reply_without_confirm.contains(chat)) =>
+            {
+                reasons.push(format!(
+                    "a message to {}, a chat you allow replies to without confirmation ([messages] reply_without_confirm)",
+                    request.chat.as_deref().unwrap_or_default()
+                ));
+                Rule::Allow
+            }
             Kind::MessageSend => {
                 reasons.push(format!("a message to someone else: policy says {}", a.message_send.as_str()));
                 a.message_send.max(Rule::Confirm)
@@ -317,6 +337,25 @@ mod tests {
         assert_eq!(policy.evaluate(&req, &open_session(), Usage::default()).rule, Rule::Allow);
         req.to_self = false;
         assert_eq!(policy.evaluate(&req, &open_session(), Usage::default()).rule, Rule::Confirm);
+    }
+
+    #[test]
+    fn only_a_message_to_exactly_one_allowlisted_chat_skips_confirmation() {
+        let policy =
+            Policy::parse("[messages]\nreply_without_confirm = [\"email:bob@example.org\"]\n", Path::new("p.toml"))
+                .unwrap();
+        let mut req = ActionRequest::new(Kind::MessageSend);
+        req.recipients = vec!["bob@example.org".into()];
+        assert_eq!(policy.evaluate(&req, &open_session(), Usage::default()).rule, Rule::Confirm, "no chat named");
+        req.chat = Some("email:bob@example.org".into());
+        let evaluation = policy.evaluate(&req, &open_session(), Usage::default());
+        assert_eq!(evaluation.rule, Rule::Allow);
+        assert!(evaluation.reasons[0].contains("reply_without_confirm"), "{:?}", evaluation.reasons);
+        req.chat = Some("email:carol@example.org".into());
+        assert_eq!(policy.evaluate(&req, &open_session(), Usage::default()).rule, Rule::Confirm);
+        req.chat = Some("email:bob@example.org".into());
+        req.recipients.push("carol@example.org".into());
+        assert!(req.validate().is_err(), "a chat with two recipients must be refused");
     }
 
     #[test]
