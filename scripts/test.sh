@@ -4,12 +4,16 @@
 # (as an unprivileged user `sovtest` when run as root; as root through sudo otherwise).
 # The engine tests use two real GGUF models from PyPI (SmolLM2 135M and Gemma 3 270M) and the
 # official openai and anthropic Python clients, all installed into a private venv. The gate's
-# console is tested in Debian's headless chromium, driven by playwright-core from npm.
+# console is tested in Debian's headless chromium, driven by playwright-core from npm. The
+# messaging tests start real Dovecot (IMAP, LMTP) and OpenSMTPD servers of their own on loopback
+# ports (OpenSMTPD needs root; each runs in a private mount namespace), and a signal-cli stand-in
+# (the Signal network is unreachable here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-apt_install bubblewrap util-linux procps curl chromium "${LLAMA_BUILD_PACKAGES[@]}"
+apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl \
+  "${LLAMA_BUILD_PACKAGES[@]}"
 require_rust
 echo "==> test models and Python clients (PyPI)"
 export SOV_TEST_MODELS=${SOV_TEST_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/test-models}

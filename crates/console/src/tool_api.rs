@@ -26,8 +26,7 @@ use sov_gate::{ActionRecord, ActionRequest, Gate, GateError, Kind, Provenance, S
 
 use crate::{blocking, loopback_host};
 
-/// The header carrying the session token.
-pub const SESSION_HEADER: &str = "x-sov-session";
+pub use sov_gate::SESSION_HEADER;
 /// Longest `wait` a status request may ask for, seconds.
 pub const MAX_WAIT_SECS: u64 = 60;
 
@@ -44,14 +43,16 @@ impl ToolApi {
         ToolApi { gate, console_url: console_url.trim_end_matches('/').into() }
     }
 
-    /// The routes, with the loopback `Host` check.
-    pub fn router(self) -> Router {
+    /// The routes, plus `services` (e.g. the messaging endpoints), all behind the loopback
+    /// `Host` check.
+    pub fn router(self, services: Router) -> Router {
         Router::new()
             .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
             .route("/v1/actions", post(submit))
             .route("/v1/actions/{id}", get(status))
-            .layer(middleware::from_fn(guard))
             .with_state(self)
+            .merge(services)
+            .layer(middleware::from_fn(guard))
     }
 
     /// What an agent may see of an action.

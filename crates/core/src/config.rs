@@ -28,6 +28,8 @@ pub struct Config {
     pub gate: GateConfig,
     /// The local inference engine.
     pub engine: EngineConfig,
+    /// The messaging daemon (email and Signal).
+    pub msg: MsgConfig,
     /// Models by name, beyond the `*.gguf` files found in the models directory.
     pub models: BTreeMap<String, ModelConfig>,
 }
@@ -72,6 +74,25 @@ impl Default for GateConfig {
             policy_file: PathBuf::new(),
             reviewer_model: String::new(),
         }
+    }
+}
+
+/// `[msg]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MsgConfig {
+    /// Seconds between two polls of every account.
+    pub poll_secs: u64,
+    /// The `signal-cli` program, for `sov msg signal link`.
+    pub signal_cli: PathBuf,
+    /// Where signal-cli's JSON-RPC daemon listens (`signal-cli -a NUMBER daemon --tcp ADDR
+    /// --receive-mode manual`); accounts added without `--rpc` use it.
+    pub signal_rpc: String,
+}
+
+impl Default for MsgConfig {
+    fn default() -> Self {
+        Self { poll_secs: 60, signal_cli: PathBuf::from("signal-cli"), signal_rpc: "127.0.0.1:7583".into() }
     }
 }
 
@@ -221,6 +242,7 @@ impl Config {
             ("serve.listen", &self.serve.listen),
             ("gate.tool_listen", &self.gate.tool_listen),
             ("gate.console_listen", &self.gate.console_listen),
+            ("msg.signal_rpc", &self.msg.signal_rpc),
         ] {
             if listen.parse::<std::net::SocketAddr>().is_err() {
                 return Err(Error::ConfigValue {
@@ -237,6 +259,9 @@ impl Config {
             if !path.as_os_str().is_empty() {
                 *path = expand_home(path, home).map_err(|message| Error::ConfigValue { key: key.into(), message })?;
             }
+        }
+        if self.msg.poll_secs == 0 {
+            return Err(Error::ConfigValue { key: "msg.poll_secs".into(), message: "must be at least 1".into() });
         }
         if self.engine.queue == 0 || self.engine.max_resident == 0 {
             return Err(Error::ConfigValue {

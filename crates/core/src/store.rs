@@ -79,6 +79,50 @@ const MIGRATIONS: &[&str] = &[
         calldata_bytes INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX gate_spend_by_time ON gate_spend (ts_ms);",
+    // 3: messaging (crate `sov-msg`): accounts (their secrets live in files of their own), the
+    // polled messages (one row per backend, account and server-side id, so a re-poll never
+    // duplicates), how far each mail folder was read, and the outbox that makes a send happen at
+    // most once.
+    "CREATE TABLE msg_accounts (
+        backend  TEXT NOT NULL,
+        address  TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        added_ms INTEGER NOT NULL,
+        PRIMARY KEY (backend, address)
+    ) STRICT;
+    CREATE TABLE msg_messages (
+        id           INTEGER PRIMARY KEY,
+        backend      TEXT NOT NULL,
+        account      TEXT NOT NULL,
+        uid          TEXT NOT NULL,
+        sender       TEXT NOT NULL,
+        sender_name  TEXT NOT NULL,
+        recipient    TEXT NOT NULL,
+        subject      TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        thread_id    TEXT NOT NULL,
+        timestamp_ms INTEGER NOT NULL,
+        received_at  INTEGER NOT NULL,
+        metadata     TEXT NOT NULL,
+        UNIQUE (backend, account, uid)
+    ) STRICT;
+    CREATE INDEX msg_messages_by_time ON msg_messages (timestamp_ms DESC, id DESC);
+    CREATE INDEX msg_messages_by_thread ON msg_messages (thread_id, timestamp_ms DESC);
+    CREATE INDEX msg_messages_by_sender ON msg_messages (backend, sender);
+    CREATE TABLE msg_folders (
+        account     TEXT NOT NULL,
+        folder      TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        last_uid    INTEGER NOT NULL,
+        PRIMARY KEY (account, folder)
+    ) STRICT;
+    CREATE TABLE msg_outbox (
+        key        TEXT PRIMARY KEY,
+        action_id  TEXT NOT NULL,
+        started_ms INTEGER NOT NULL,
+        sent_ms    INTEGER,
+        result     TEXT
+    ) STRICT;",
 ];
 
 /// How long a connection waits for another process's lock before reporting `SQLITE_BUSY`.
@@ -232,7 +276,18 @@ mod tests {
         assert_eq!(store.path(), Path::new(":memory:"));
         assert_eq!(
             table_names(&store),
-            vec!["audit", "audit_no_delete", "audit_no_update", "gate_actions", "gate_sessions", "gate_spend"]
+            vec![
+                "audit",
+                "audit_no_delete",
+                "audit_no_update",
+                "gate_actions",
+                "gate_sessions",
+                "gate_spend",
+                "msg_accounts",
+                "msg_folders",
+                "msg_messages",
+                "msg_outbox"
+            ]
         );
     }
 

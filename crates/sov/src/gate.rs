@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -100,14 +101,17 @@ pub fn console_secret(paths: &Paths) -> Result<String> {
     Ok(secret)
 }
 
-/// The gate's part of `sov serve`: the Tool API and the console routers, and the workers.
+/// The gate's part of `sov serve`: the Tool API (gate and messaging endpoints) and the console
+/// routers, the workers and the messaging poller.
 pub struct GateServers {
-    /// Serves `/v1/actions` for agents.
+    /// Serves `/v1/actions` and the messaging endpoints for agents.
     pub tool_api: axum::Router,
     /// Serves the console for the human.
     pub console: axum::Router,
     /// The reviewer and executor threads (stop when dropped).
     pub workers: sov_console::workers::Workers,
+    /// The messaging poller (stops when dropped).
+    pub poller: sov_msg::service::Poller,
 }
 
 /// Builds the gate for `sov serve`: reviewer on `engine`, console URLs at `console_addr`.
@@ -122,14 +126,27 @@ pub fn gate_servers(
     let model =
         if config.gate.reviewer_model.is_empty() { "default".to_owned() } else { config.gate.reviewer_model.clone() };
     let reviewer = Arc::new(sov_console::workers::EngineReviewer::new(engine, model));
-    let executors: std::collections::BTreeMap<Kind, Arc<dyn Executor>> =
-        [(Kind::WebFetch, Arc::new(sov_gate::exec::WebFetch::default()) as Arc<dyn Executor>)].into();
-    let workers = sov_console::workers::Workers::start(gate.clone(), reviewer, executors)?;
     let console_url = format!("http://{console_addr}");
+    let messaging = sov_msg::Messaging::open(
+        gate.clone(),
+        &paths.database(),
+        &paths.data_dir,
+        &console_url,
+        Duration::from_secs(config.msg.poll_secs),
+    )?;
+    let sender = sov_msg::MessageSender::open(&paths.database(), &paths.data_dir)?;
+    let executors: std::collections::BTreeMap<Kind, Arc<dyn Executor>> = [
+        (Kind::WebFetch, Arc::new(sov_gate::exec::WebFetch::default()) as Arc<dyn Executor>),
+        (Kind::MessageSend, Arc::new(sender) as Arc<dyn Executor>),
+    ]
+    .into();
+    let workers = sov_console::workers::Workers::start(gate.clone(), reviewer, executors)?;
+    let poller = messaging.start_polling()?;
     Ok(GateServers {
-        tool_api: sov_console::tool_api::ToolApi::new(gate.clone(), &console_url).router(),
+        tool_api: sov_console::tool_api::ToolApi::new(gate.clone(), &console_url).router(messaging.router()),
         console: sov_console::console::Console::new(gate, secret, paths.database(), paths.audit_head()).router(),
         workers,
+        poller,
     })
 }
 

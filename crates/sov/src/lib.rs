@@ -18,6 +18,7 @@ use sov_core::store::Store;
 
 pub mod gate;
 pub mod llm;
+pub mod msg;
 
 /// Sovereign: a self-sovereign, local-first, private and secure LLM setup.
 ///
@@ -90,6 +91,13 @@ pub enum Command {
     /// Show or create the gate's policy file (what is allowed, confirmed or denied).
     #[command(subcommand)]
     Policy(gate::PolicyCommand),
+    /// Email and Signal for agents: accounts, polling, and the messaging daemon.
+    ///
+    /// Agents read messages and ask to send through the Tool API (127.0.0.1:6000: /messages,
+    /// /send, /send/status, /accounts, /status). A send to one of your own accounts goes out at
+    /// once; anything else waits for the AI reviewer and you.
+    #[command(subcommand)]
+    Msg(msg::MsgCommand),
 }
 
 /// `sov config …`
@@ -160,6 +168,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Confirm(cmd) => gate::confirm(cmd, &config, &paths),
         Command::Console => gate::console(&config, &paths),
         Command::Policy(cmd) => gate::policy(cmd, &config, &paths),
+        Command::Msg(cmd) => msg::run(cmd, &config, &paths),
     }
 }
 

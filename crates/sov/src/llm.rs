@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// The human console's address instead of `gate.console_listen`.
     #[arg(long, value_name = "ADDR:PORT")]
     pub console_listen: Option<SocketAddr>,
+    /// Serve only the Tool API and the console (`sov msg serve`); models serve the AI reviewer.
+    #[arg(skip)]
+    pub without_llm_api: bool,
 }
 
 /// `sov chat` / `sov ask` flags.
@@ -179,10 +182,15 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
     // second runtime thread measurably competes with it for generation (bench/llm-serve.sh).
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(1).build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen} (is another server using the port?)"))?;
-        let actual = listener.local_addr()?;
+        let listener = match args.without_llm_api {
+            true => None,
+            false => Some(
+                tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen} (is another server using the port?)"))?,
+            ),
+        };
+        let actual = listener.as_ref().map_or(Ok(listen), |l| l.local_addr())?;
         let bind = |addr: Option<SocketAddr>, configured: &str, key: &'static str| {
             let addr = match addr {
                 Some(addr) => Ok(addr),
@@ -210,7 +218,9 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
         // Scripts wait for this line (stdout) to know the port, which matters with port 0.
         println!("sov serve: tool API on http://{tool_addr}");
         println!("sov serve: console on http://{console_addr} (log in with the link `sov console` prints)");
-        println!("sov serve: listening on http://{actual}");
+        if listener.is_some() {
+            println!("sov serve: listening on http://{actual}");
+        }
         std::io::stdout().flush()?;
         let api_options = sov_api::ApiOptions {
             api_key,
@@ -230,8 +240,16 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
         });
         let tool = axum::serve(tool_listener, gate.tool_api).with_graceful_shutdown(until_stopped());
         let console = axum::serve(console_listener, gate.console).with_graceful_shutdown(until_stopped());
-        let llm = sov_api::serve(listener, engine, api_options, until_stopped());
-        tokio::try_join!(llm, tool.into_future(), console.into_future())?;
+        match listener {
+            None => {
+                tokio::try_join!(tool.into_future(), console.into_future())?;
+            }
+            Some(listener) => {
+                let llm = sov_api::serve(listener, engine, api_options, until_stopped());
+                tokio::try_join!(llm, tool.into_future(), console.into_future())?;
+            }
+        }
+        drop(gate.poller);
         drop(gate.workers);
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
