@@ -162,7 +162,8 @@ impl Store {
         match OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path) {
             Ok(file) => drop(file),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let mode = std::fs::metadata(path).map_err(io("reading metadata of database file"))?.permissions().mode();
+                let mode =
+                    std::fs::metadata(path).map_err(io("reading metadata of database file"))?.permissions().mode();
                 if mode & 0o777 != 0o600 {
                     std::fs::set_permissions(path, Permissions::from_mode(0o600))
                         .map_err(io("restricting permissions of database file"))?;
