@@ -166,57 +166,71 @@ impl MessageStore {
         Ok(added)
     }
 
-    /// The messages matching `q`, newest first.
+    /// The messages matching `q`, newest first. Only the filters given become SQL conditions,
+    /// so SQLite can use the thread and time indexes for them.
     pub fn query(&self, q: &MessageQuery) -> Result<Vec<StoredMessage>, MsgError> {
+        use rusqlite::types::Value as Sql;
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-        let like = |s: &Option<String>| {
-            s.as_ref().map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
+        let like = |s: &str| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        let mut add = |condition: &str, value: Sql| {
+            values.push(value);
+            conditions.push(condition.replace('?', &format!("?{}", values.len())));
         };
-        let mut stmt = self.store.conn().prepare_cached(
+        // `+column` keeps SQLite from picking the sender index for these broad filters: walking
+        // the time index newest first and stopping at the limit is far cheaper than sorting a
+        // whole backend's messages.
+        if let Some(b) = q.backend {
+            add("+backend = ?", Sql::Text(b.as_str().into()));
+        }
+        if let Some(a) = &q.account {
+            add("+account = ?", Sql::Text(a.clone()));
+        }
+        if let Some(sender) = &q.sender {
+            add("(sender LIKE ? ESCAPE '\\' OR sender_name LIKE ? ESCAPE '\\')", Sql::Text(like(sender)));
+        }
+        if let Some(subject) = &q.subject {
+            add("subject LIKE ? ESCAPE '\\'", Sql::Text(like(subject)));
+        }
+        if let Some(t) = &q.thread_id {
+            add("thread_id = ?", Sql::Text(t.clone()));
+        }
+        if let Some(since) = q.since {
+            add("timestamp_ms >= ?", Sql::Integer(since));
+        }
+        if let Some(until) = q.until {
+            add("timestamp_ms <= ?", Sql::Integer(until));
+        }
+        let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        values.push(Sql::Integer(i64::from(limit)));
+        let mut stmt = self.store.conn().prepare_cached(&format!(
             "SELECT id, backend, account, uid, sender, sender_name, recipient, subject, body, thread_id,
                     timestamp_ms, received_at, metadata
-             FROM msg_messages
-             WHERE (?1 IS NULL OR backend = ?1)
-               AND (?2 IS NULL OR account = ?2)
-               AND (?3 IS NULL OR sender LIKE ?3 ESCAPE '\\' OR sender_name LIKE ?3 ESCAPE '\\')
-               AND (?4 IS NULL OR subject LIKE ?4 ESCAPE '\\')
-               AND (?5 IS NULL OR thread_id = ?5)
-               AND (?6 IS NULL OR timestamp_ms >= ?6)
-               AND (?7 IS NULL OR timestamp_ms <= ?7)
+             FROM msg_messages {filter}
              ORDER BY timestamp_ms DESC, id DESC
-             LIMIT ?8",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                q.backend.map(Backend::as_str),
-                q.account,
-                like(&q.sender),
-                like(&q.subject),
-                q.thread_id,
-                q.since,
-                q.until,
-                limit
-            ],
-            |row| {
-                let backend: String = row.get(1)?;
-                let metadata: String = row.get(12)?;
-                Ok(StoredMessage {
-                    id: row.get(0)?,
-                    backend: Backend::parse(&backend).unwrap_or(Backend::Email),
-                    account: row.get(2)?,
-                    uid: row.get(3)?,
-                    sender: row.get(4)?,
-                    sender_name: row.get(5)?,
-                    recipient: row.get(6)?,
-                    subject: row.get(7)?,
-                    body: row.get(8)?,
-                    thread_id: row.get(9)?,
-                    timestamp_ms: row.get(10)?,
-                    received_at: row.get(11)?,
-                    metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
-                })
-            },
-        )?;
+             LIMIT ?{}",
+            values.len()
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |row| {
+            let backend: String = row.get(1)?;
+            let metadata: String = row.get(12)?;
+            Ok(StoredMessage {
+                id: row.get(0)?,
+                backend: Backend::parse(&backend).unwrap_or(Backend::Email),
+                account: row.get(2)?,
+                uid: row.get(3)?,
+                sender: row.get(4)?,
+                sender_name: row.get(5)?,
+                recipient: row.get(6)?,
+                subject: row.get(7)?,
+                body: row.get(8)?,
+                thread_id: row.get(9)?,
+                timestamp_ms: row.get(10)?,
+                received_at: row.get(11)?,
+                metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
