@@ -141,3 +141,53 @@ fn signal_recipients_are_checked_before_anything_is_asked() {
     assert!(daemon.gate.list(&[], 10).unwrap().is_empty(), "no action may be created from a bad request");
     assert!(signal.sends().is_empty());
 }
+
+#[test]
+fn a_chat_on_the_policys_allowlist_gets_replies_at_once_and_no_one_else_does() {
+    let policy = sov_gate::Policy::parse(
+        &format!("[messages]\nreply_without_confirm = [\"signal:{BOB}\"]\n"),
+        std::path::Path::new("policy.toml"),
+    )
+    .unwrap();
+    let daemon = Daemon::start(policy);
+    let signal = SignalStandIn::start(ME, daemon.dir.path());
+    let store = MessageStore::open(&daemon.database()).unwrap();
+    add_signal(&store, SignalAccount { number: ME.into(), rpc: signal.rpc.clone() }).unwrap();
+
+    let (status, answer) =
+        daemon.post_json("/send", &json!({"backend": "signal", "to": "+1 555 000 0002", "body": "on my way"}));
+    assert_eq!((status, answer["ok"].as_bool()), (200, Some(true)), "{answer}");
+    assert_eq!(signal.sends().len(), 1);
+    for to in [json!("+15550000003"), json!([BOB, "+15550000003"])] {
+        let (status, answer) = daemon.post_json("/send", &json!({"backend": "signal", "to": to, "body": "x"}));
+        assert_eq!((status, answer["pending"].as_bool()), (200, Some(true)), "{to}: {answer}");
+    }
+    assert_eq!(signal.sends().len(), 1, "only the one allowlisted chat may skip the human");
+}
+
+#[test]
+fn reading_messages_marks_the_session_and_an_internet_side_session_reads_nothing() {
+    let (daemon, signal) = daemon_with_signal();
+    signal.control(json!({"op": "inject_text", "from": BOB, "name": "Bob", "text": "hush-7731"}));
+    daemon.messaging.poll_once().unwrap();
+    let open = daemon.gate.create_session(sov_gate::Side::Open, "test").unwrap();
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let get = |token: &str| {
+        let mut r =
+            agent.get(&format!("{}/messages", daemon.url)).header(sov_gate::SESSION_HEADER, token).call().unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    assert!(!daemon.gate.session(Some(&open.token)).unwrap().is_tainted());
+    let (status, body) = get(&open.token);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("hush-7731"));
+    let session = daemon.gate.session(Some(&open.token)).unwrap();
+    assert!(session.labels.contains(&sov_gate::Label::Messages), "{session:?}");
+
+    let internet = daemon.gate.create_session(sov_gate::Side::Internet, "test").unwrap();
+    let (status, body) = get(&internet.token);
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("hush-7731"), "{body}");
+    let (status, body) = get("forged-token");
+    assert_eq!(status, 401, "{body}");
+}

@@ -1231,3 +1231,39 @@ fn a_hostile_inbox_and_an_obedient_model_get_nothing_out_and_kill_9_mid_send_nei
     let verify = server.sov(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
+
+#[test]
+fn sov_msg_serve_runs_the_tool_api_and_console_without_the_llm_api() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("[engine]\nmodels_dir = \"{}\"\ndefault_model = \"smollm2\"\n", models_dir().display()),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sov"))
+        .args(["msg", "serve", "--tool-listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0"])
+        .env("HOME", home.path())
+        .env("SOV_CONFIG", home.path().join("config.toml"))
+        .env("SOV_DATA_DIR", home.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        lines.push(line);
+    }
+    let tool = lines[0].trim().strip_prefix("sov serve: tool API on ").unwrap().to_owned();
+    assert!(lines[1].starts_with("sov serve: console on http://127.0.0.1:"), "{lines:?}");
+    let mut response = ureq::get(&format!("{tool}/status")).call().unwrap();
+    let status: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(status["accounts"], json!({"email": 0, "signal": 0}), "{status}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(!rest.contains("listening on"), "no LLM API: {rest}");
+}

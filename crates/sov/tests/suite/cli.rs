@@ -69,3 +69,75 @@ fn audit_verify_passes_an_intact_log_and_catches_an_edit() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("BROKEN at entry #3"), "{}", stdout(&out));
 }
+
+#[test]
+fn msg_accounts_keep_passwords_out_of_argv_output_and_logs() {
+    let world = World::new();
+    let password_file = world.work().join("pw");
+    std::fs::write(&password_file, "s3cret-pass\n").unwrap();
+    let add = |extra: &[&str]| {
+        let mut args = vec!["msg", "email", "add", "Me@Example.org", "--imap-host", "imap.example.org"];
+        args.extend_from_slice(extra);
+        world.sov(&args).arg("-vv").stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    let out = add(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--password-file"),
+        "no terminal: it must say how to give the password: {}",
+        stderr(&out)
+    );
+    let out = add(&["--password-file", password_file.to_str().unwrap(), "--imap-tls", "plain"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unencrypted"), "{}", stderr(&out));
+    let out = add(&["--password-file", password_file.to_str().unwrap(), "--folder", "INBOX", "--folder", "Lists/Rust"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("added me@example.org (IMAP imap.example.org:993 tls, SMTP imap.example.org:465 tls"),
+        "{}",
+        stdout(&out)
+    );
+    let list = world.sov(&["msg", "email", "list"]).output().unwrap();
+    assert!(stdout(&list).starts_with("me@example.org\t"), "{}", stdout(&list));
+    for text in [stdout(&out), stderr(&out), stdout(&list), stderr(&list)] {
+        assert!(!text.contains("s3cret-pass"), "{text}");
+    }
+    let secret = world.home.path().join("data/secrets/email-me@example.org");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+    let db = std::fs::read(world.home.path().join("data/sovereign.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains("s3cret-pass"), "the password must not be in the database");
+
+    let out = world.sov(&["msg", "email", "remove", "ME@example.org"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!secret.exists());
+    let out = world.sov(&["msg", "email", "remove", "me@example.org"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("sov msg email list"), "{}", stderr(&out));
+}
+
+#[test]
+fn msg_signal_link_runs_signal_cli_shows_the_link_and_adds_the_number() {
+    // signal-cli itself cannot link without the Signal network: its stand-in answers `link`.
+    let world = World::new();
+    let standin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../msg/tests/support/signal_cli_standin.py");
+    let wrapper = world.work().join("signal-cli");
+    std::fs::write(&wrapper, format!("#!/bin/sh\nexec python3 {} \"$@\"\n", standin.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(world.home.path().join("config.toml"), format!("[msg]\nsignal_cli = \"{}\"\n", wrapper.display()))
+        .unwrap();
+    let out = world
+        .sov(&["msg", "signal", "link", "--name", "laptop"])
+        .env("SIGNAL_CLI_STANDIN_LINK_NUMBER", "+15550000009")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("sgnl://linkdevice?uuid="), "{}", stdout(&out));
+    assert!(stdout(&out).contains("linked and added +15550000009"), "{}", stdout(&out));
+    let list = world.sov(&["msg", "signal", "list"]).output().unwrap();
+    assert_eq!(stdout(&list), "+15550000009\tsignal-cli JSON-RPC at 127.0.0.1:7583\n");
+    let out = world.sov(&["msg", "signal", "add", "555 0000"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("E.164"), "{}", stderr(&out));
+}
