@@ -15,7 +15,7 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
 /// A message as polled, before it is stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewMessage {
     /// Its backend.
     pub backend: Backend,
@@ -42,24 +42,16 @@ pub struct NewMessage {
     pub metadata: Value,
 }
 
-/// A stored message, as `/messages` answers it.
+/// A stored message, as `/messages` answers it: the message's fields plus these two.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)]
 pub struct StoredMessage {
+    /// Its row id.
     pub id: i64,
-    pub backend: Backend,
-    pub account: String,
-    pub uid: String,
-    pub sender: String,
-    pub sender_name: String,
-    pub recipient: String,
-    pub subject: String,
-    pub body: String,
-    pub thread_id: String,
-    pub timestamp_ms: i64,
     /// When Sovereign stored it, ms since the epoch.
     pub received_at: i64,
-    pub metadata: Value,
+    /// The message.
+    #[serde(flatten)]
+    pub message: NewMessage,
 }
 
 /// The filters of `/messages`, all optional; newest first.
@@ -217,18 +209,20 @@ impl MessageStore {
             let metadata: String = row.get(12)?;
             Ok(StoredMessage {
                 id: row.get(0)?,
-                backend: Backend::parse(&backend).unwrap_or(Backend::Email),
-                account: row.get(2)?,
-                uid: row.get(3)?,
-                sender: row.get(4)?,
-                sender_name: row.get(5)?,
-                recipient: row.get(6)?,
-                subject: row.get(7)?,
-                body: row.get(8)?,
-                thread_id: row.get(9)?,
-                timestamp_ms: row.get(10)?,
                 received_at: row.get(11)?,
-                metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
+                message: NewMessage {
+                    backend: Backend::parse(&backend).unwrap_or(Backend::Email),
+                    account: row.get(2)?,
+                    uid: row.get(3)?,
+                    sender: row.get(4)?,
+                    sender_name: row.get(5)?,
+                    recipient: row.get(6)?,
+                    subject: row.get(7)?,
+                    body: row.get(8)?,
+                    thread_id: row.get(9)?,
+                    timestamp_ms: row.get(10)?,
+                    metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
+                },
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -383,18 +377,21 @@ mod tests {
         store.insert(&batch, None).unwrap();
         let all = store.query(&MessageQuery::default()).unwrap();
         assert_eq!(
-            all.iter().map(|m| m.timestamp_ms).collect::<Vec<_>>(),
+            all.iter().map(|m| m.message.timestamp_ms).collect::<Vec<_>>(),
             (0..10).rev().map(|i| i * 100).collect::<Vec<_>>()
         );
         let q = MessageQuery { sender: Some("CAROL".into()), since: Some(300), until: Some(700), ..Default::default() };
-        assert_eq!(store.query(&q).unwrap().iter().map(|m| m.timestamp_ms).collect::<Vec<_>>(), vec![700, 500, 300]);
+        assert_eq!(
+            store.query(&q).unwrap().iter().map(|m| m.message.timestamp_ms).collect::<Vec<_>>(),
+            vec![700, 500, 300]
+        );
         let q = MessageQuery { subject: Some("t 3%".into()), ..Default::default() };
         assert_eq!(store.query(&q).unwrap().len(), 1);
         // LIKE wildcards in a filter are literal.
         let q = MessageQuery { subject: Some("_".into()), ..Default::default() };
         assert_eq!(store.query(&q).unwrap().len(), 0);
         let q = MessageQuery { thread_id: Some("<INBOX/1/4@x>".into()), limit: Some(5), ..Default::default() };
-        assert_eq!(store.query(&q).unwrap()[0].uid, "INBOX/1/4");
+        assert_eq!(store.query(&q).unwrap()[0].message.uid, "INBOX/1/4");
         assert_eq!(store.query(&MessageQuery { limit: Some(3), ..Default::default() }).unwrap().len(), 3);
         assert_eq!(store.display_name(Backend::Email, "bob@example.org").unwrap().as_deref(), Some("Bob"));
     }

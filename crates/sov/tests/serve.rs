@@ -836,17 +836,21 @@ impl Sink {
 }
 
 impl Server {
-    /// Runs `sov` with this server's config and data.
-    fn sov(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_sov"))
+    /// `sov ARGS` with this server's config and data.
+    fn sov_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sov"));
+        command
             .args(args)
             .env("HOME", self.home.path())
             .env("SOV_CONFIG", self.home.path().join("config.toml"))
             .env("SOV_DATA_DIR", self.home.path().join("data"))
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    /// Runs `sov` with this server's config and data.
+    fn sov(&self, args: &[&str]) -> std::process::Output {
+        self.sov_command(args).stdin(Stdio::null()).output().unwrap()
     }
 
     fn tool(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -1062,17 +1066,8 @@ mod mail;
 impl Server {
     /// Runs `sov` with this server's config and data, `stdin` as its input.
     fn sov_with_input(&self, args: &[&str], stdin: &str) -> std::process::Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sov"))
-            .args(args)
-            .env("HOME", self.home.path())
-            .env("SOV_CONFIG", self.home.path().join("config.toml"))
-            .env("SOV_DATA_DIR", self.home.path().join("data"))
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            self.sov_command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
