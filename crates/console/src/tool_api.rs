@@ -95,16 +95,11 @@ fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response {
 }
 
 fn gate_error(e: &GateError) -> Response {
-    match e {
-        GateError::Invalid { field, .. } => error(StatusCode::BAD_REQUEST, &e.to_string(), Some(field)),
-        GateError::NotFound(_) => error(StatusCode::NOT_FOUND, &e.to_string(), None),
-        GateError::UnknownSession => error(StatusCode::UNAUTHORIZED, &e.to_string(), Some(SESSION_HEADER)),
-        GateError::Refused(_) | GateError::AlreadyDecided { .. } => error(StatusCode::FORBIDDEN, &e.to_string(), None),
-        _ => {
-            tracing::error!("tool API: {e}");
-            error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None)
-        }
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!("tool API: {e}");
     }
+    error(status, &e.to_string(), e.field())
 }
 
 fn session(gate: &Gate, headers: &HeaderMap) -> Result<Session, GateError> {

@@ -77,3 +77,26 @@ pub enum GateError {
     #[error(transparent)]
     Core(#[from] sov_core::Error),
 }
+
+impl GateError {
+    /// The HTTP status the APIs agents call answer this error with: 400 a malformed field, 401
+    /// an unknown session, 403 refused, 404 no such action, 500 a failure of Sovereign's own.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            GateError::Invalid { .. } => 400,
+            GateError::UnknownSession => 401,
+            GateError::Refused(_) | GateError::AlreadyDecided { .. } => 403,
+            GateError::NotFound(_) => 404,
+            GateError::Policy { .. } | GateError::Database(_) | GateError::Core(_) => 500,
+        }
+    }
+
+    /// The request field (or header) the error is about, if one is.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            GateError::Invalid { field, .. } => Some(field),
+            GateError::UnknownSession => Some(SESSION_HEADER),
+            _ => None,
+        }
+    }
+}

@@ -73,16 +73,15 @@ impl From<MsgError> for ApiError {
 
 impl From<GateError> for ApiError {
     fn from(e: GateError) -> ApiError {
-        match &e {
-            GateError::Invalid { field, .. } => ApiError(StatusCode::BAD_REQUEST, e.to_string(), Some(field.clone())),
-            GateError::NotFound(_) => ApiError(StatusCode::NOT_FOUND, e.to_string(), Some("id".into())),
-            GateError::UnknownSession => ApiError(StatusCode::UNAUTHORIZED, e.to_string(), Some(SESSION_HEADER.into())),
-            GateError::Refused(_) => ApiError(StatusCode::FORBIDDEN, e.to_string(), None),
-            _ => {
-                tracing::error!("messaging API: {e}");
-                ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None)
-            }
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!("messaging API: {e}");
         }
+        let field = match &e {
+            GateError::NotFound(_) => Some("id"),
+            e => e.field(),
+        };
+        ApiError(status, e.to_string(), field.map(str::to_owned))
     }
 }
 

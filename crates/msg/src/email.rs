@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::MsgError;
 use crate::accounts::{EmailAccount, Tls};
 use crate::mime::{self, Origin};
 use crate::store::{FolderProgress, MessageStore};
+use crate::{MsgError, lock};
 
 /// Messages fetched per IMAP command and stored per transaction.
 pub const FETCH_BATCH: u32 = 500;
@@ -102,10 +102,6 @@ pub async fn poll(account: &EmailAccount, password: &str, store: &Mutex<MessageS
     }
     let _ = session.logout().await;
     Ok(added)
-}
-
-fn lock(store: &Mutex<MessageStore>) -> std::sync::MutexGuard<'_, MessageStore> {
-    store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn poll_folder(

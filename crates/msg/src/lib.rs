@@ -106,6 +106,12 @@ impl MsgError {
     }
 }
 
+/// Locks `m`, also after a thread panicked while holding it: the data behind these locks (a
+/// database connection, counters) stays consistent on its own.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl From<rusqlite::Error> for MsgError {
     fn from(e: rusqlite::Error) -> MsgError {
         MsgError::Database(e.to_string())

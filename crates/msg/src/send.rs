@@ -44,7 +44,7 @@ impl MessageSender {
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, MessageStore> {
-        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.store)
     }
 
     fn hand_over(&self, action: &ActionRecord, key: &str) -> Result<Value, SendFailure> {

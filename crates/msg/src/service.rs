@@ -12,7 +12,7 @@ use sov_gate::Gate;
 
 use crate::accounts::{Accounts, Secrets};
 use crate::store::MessageStore;
-use crate::{Backend, MsgError, email, signal};
+use crate::{Backend, MsgError, email, lock, signal};
 
 /// How one account's last poll went.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -41,10 +41,6 @@ pub(crate) struct Inner {
     pub(crate) started: Instant,
     poll_every: Duration,
     pub(crate) polls: Mutex<BTreeMap<String, PollState>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Messaging {

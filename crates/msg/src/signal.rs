@@ -122,8 +122,7 @@ pub fn receive(account: &SignalAccount, store: &Mutex<MessageStore>) -> Result<u
     if messages.is_empty() {
         return Ok(0);
     }
-    let mut store = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    store.insert(&messages, None)
+    crate::lock(store).insert(&messages, None)
 }
 
 /// One received envelope as a message: a data message from someone, or a sync message (the

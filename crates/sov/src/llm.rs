@@ -27,15 +27,24 @@ pub struct ServeArgs {
     /// Do not load any model until a request asks for one.
     #[arg(long, conflicts_with = "model")]
     pub lazy: bool,
+    /// Where the Tool API and the console listen.
+    #[command(flatten)]
+    pub gate: GateListen,
+    /// Serve only the Tool API and the console (`sov msg serve`); models serve the AI reviewer.
+    #[arg(skip)]
+    pub without_llm_api: bool,
+}
+
+/// Where the gate's servers listen, instead of the config's `gate.tool_listen` and
+/// `gate.console_listen` (`sov serve` and `sov msg serve`).
+#[derive(Debug, Args)]
+pub struct GateListen {
     /// The Tool API's address instead of `gate.tool_listen`.
     #[arg(long, value_name = "ADDR:PORT")]
     pub tool_listen: Option<SocketAddr>,
     /// The human console's address instead of `gate.console_listen`.
     #[arg(long, value_name = "ADDR:PORT")]
     pub console_listen: Option<SocketAddr>,
-    /// Serve only the Tool API and the console (`sov msg serve`); models serve the AI reviewer.
-    #[arg(skip)]
-    pub without_llm_api: bool,
 }
 
 /// `sov chat` / `sov ask` flags.
@@ -206,8 +215,9 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
                     .with_context(|| format!("cannot listen on {addr} for {key} (is another server using the port?)"))
             }
         };
-        let tool_listener = bind(args.tool_listen, &config.gate.tool_listen, "gate.tool_listen").await?;
-        let console_listener = bind(args.console_listen, &config.gate.console_listen, "gate.console_listen").await?;
+        let tool_listener = bind(args.gate.tool_listen, &config.gate.tool_listen, "gate.tool_listen").await?;
+        let console_listener =
+            bind(args.gate.console_listen, &config.gate.console_listen, "gate.console_listen").await?;
         let (tool_addr, console_addr) = (tool_listener.local_addr()?, console_listener.local_addr()?);
         let gate = crate::gate::gate_servers(config, paths, engine.clone(), console_addr)?;
         if !args.lazy {

@@ -1,7 +1,6 @@
 //! `sov msg`: messaging accounts, a poll on demand, the chats list, and the daemon alone.
 
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -34,18 +33,7 @@ pub enum MsgCommand {
     },
     /// Run the messaging daemon alone: the Tool API (messaging and gate endpoints), the console
     /// and the gate's reviewer and executor, without the LLM API. `sov serve` includes all this.
-    Serve(MsgServeArgs),
-}
-
-/// `sov msg serve` flags.
-#[derive(Debug, Args)]
-pub struct MsgServeArgs {
-    /// The Tool API's address instead of `gate.tool_listen`.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub tool_listen: Option<SocketAddr>,
-    /// The human console's address instead of `gate.console_listen`.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub console_listen: Option<SocketAddr>,
+    Serve(crate::llm::GateListen),
 }
 
 /// `sov msg email …`
@@ -236,15 +224,8 @@ pub fn run(cmd: MsgCommand, config: &Config, paths: &Paths) -> Result<i32> {
                 println!("{chat}\t{name}\tlast {last_ms}");
             }
         }
-        MsgCommand::Serve(args) => {
-            let serve = crate::llm::ServeArgs {
-                listen: None,
-                model: None,
-                lazy: true,
-                tool_listen: args.tool_listen,
-                console_listen: args.console_listen,
-                without_llm_api: true,
-            };
+        MsgCommand::Serve(gate) => {
+            let serve = crate::llm::ServeArgs { listen: None, model: None, lazy: true, gate, without_llm_api: true };
             return crate::llm::serve(serve, config, paths);
         }
     }
