@@ -66,7 +66,12 @@ enum Block {
         tool_use_id: String,
         #[serde(default)]
         content: Option<Content>,
+        #[serde(default)]
+        is_error: bool,
     },
+    /// The model's own reasoning from an earlier turn: not shown to a local model again.
+    Thinking {},
+    RedactedThinking {},
     #[serde(other)]
     Unsupported,
 }
@@ -93,20 +98,28 @@ fn flatten(content: Content) -> Result<String, ApiError> {
         Content::Blocks(blocks) => {
             let mut out = String::new();
             for block in blocks {
+                // Blocks are separate pieces (Claude Code sends a reminder and the prompt as two).
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push('\n');
+                }
                 match block {
                     Block::Text { text } => out.push_str(&text),
                     Block::ToolUse { name, input } => out.push_str(&tools::render_call(&name, &input)),
-                    Block::ToolResult { tool_use_id, content } => {
-                        let result = match content {
+                    Block::ToolResult { tool_use_id, content, is_error } => {
+                        let mut result = match content {
                             Some(c) => flatten(c)?,
                             None => String::new(),
                         };
+                        if is_error {
+                            result = format!("Error: {result}");
+                        }
                         out.push_str(&tools::render_result(&tool_use_id, &result));
                     }
+                    Block::Thinking {} | Block::RedactedThinking {} => {}
                     Block::Unsupported => {
                         return Err(ApiError::invalid(
                             D,
-                            "a content block type is not supported; send text, tool_use and tool_result blocks",
+                            "a content block type is not supported (local models here read text only); send text, tool_use and tool_result blocks",
                         ));
                     }
                 }
@@ -277,17 +290,35 @@ fn build(request: MessagesRequest) -> Result<(Generate, bool, bool), ApiError> {
         return Err(ApiError::invalid(D, "`messages` is empty; send at least one message"));
     }
     let mut messages = Vec::new();
-    if let Some(system) = request.system {
-        messages.push(ChatMessage { role: "system".into(), content: flatten(system)? });
-    }
+    let mut system = match request.system {
+        Some(system) => flatten(system)?,
+        None => String::new(),
+    };
     for message in request.messages {
-        let role = match message.role.as_str() {
-            "user" | "assistant" => message.role.clone(),
-            other => {
-                return Err(ApiError::invalid(D, format!("message role `{other}` is unknown; use user or assistant")));
+        match message.role.as_str() {
+            "user" | "assistant" => {
+                messages.push(ChatMessage { role: message.role.clone(), content: flatten(message.content)? })
             }
-        };
-        messages.push(ChatMessage { role, content: flatten(message.content)? });
+            // Claude Code sends context (agent types, skills, reminders) as system messages
+            // among the turns; many chat templates accept a system message only first, so it
+            // joins the system prompt.
+            "system" => {
+                let text = flatten(message.content)?;
+                if !system.is_empty() && !text.is_empty() {
+                    system.push_str("\n\n");
+                }
+                system.push_str(&text);
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    D,
+                    format!("message role `{other}` is unknown; use user, assistant or system"),
+                ));
+            }
+        }
+    }
+    if !system.is_empty() {
+        messages.insert(0, ChatMessage { role: "system".into(), content: system });
     }
     let tools: Vec<Tool> = request
         .tools
@@ -331,4 +362,55 @@ fn build(request: MessagesRequest) -> Result<(Generate, bool, bool), ApiError> {
         ignore_eos: false,
     };
     Ok((generate, choice.is_some(), request.stream))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn prompt_of(body: Value) -> Vec<ChatMessage> {
+        let request: MessagesRequest = serde_json::from_value(body).unwrap();
+        match build(request).unwrap().0.prompt {
+            Prompt::Chat(messages) => messages,
+            other => panic!("not a chat prompt: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn system_turns_join_the_system_prompt_and_failed_tools_say_so() {
+        // The shapes Claude Code sends: system blocks with cache_control, a system message among
+        // the turns, earlier thinking, and a tool_result marked as an error.
+        let messages = prompt_of(json!({
+            "model": "m", "max_tokens": 10,
+            "system": [{"type": "text", "text": "You are Claude Code."},
+                       {"type": "text", "text": "Be careful.", "cache_control": {"type": "ephemeral"}}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "run it"}]},
+                {"role": "system", "content": "Skills: none."},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "let me think", "signature": "abc"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "false"}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": true,
+                     "content": [{"type": "text", "text": "exit 1"}]}]}
+            ]
+        }));
+        let roles: Vec<&str> = messages.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        assert_eq!(messages[0].content, "You are Claude Code.\nBe careful.\n\nSkills: none.");
+        assert!(!messages[2].content.contains("let me think"), "{}", messages[2].content);
+        assert!(messages[3].content.contains("Error: exit 1"), "{}", messages[3].content);
+    }
+
+    #[test]
+    fn images_are_refused_with_a_reason() {
+        let request: MessagesRequest = serde_json::from_value(json!({
+            "model": "m", "max_tokens": 10,
+            "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "data": ""}}]}]
+        }))
+        .unwrap();
+        let err = build(request).unwrap_err();
+        assert!(format!("{err:?}").contains("read text only"), "{err:?}");
+    }
 }

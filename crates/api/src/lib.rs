@@ -60,6 +60,8 @@ pub fn router(engine: Engine, options: ApiOptions) -> Router {
         ]);
     let state = AppState { engine, options: Arc::new(options) };
     Router::new()
+        // Clients probe the root before their first request (Claude Code sends `HEAD /`).
+        .route("/", get(health))
         .route("/health", get(health))
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics))

@@ -543,18 +543,23 @@ pub(crate) async fn models(State(state): State<AppState>) -> impl IntoResponse {
         .engine
         .models()
         .map(|m| {
-            let status = match state.engine.residency(&m.name) {
-                Residency::Unloaded => "unloaded",
-                Residency::Loading => "loading",
-                Residency::Loaded(_) => "loaded",
+            let (status, context) = match state.engine.residency(&m.name) {
+                Residency::Unloaded => ("unloaded", m.context),
+                Residency::Loading => ("loading", m.context),
+                Residency::Loaded(info) => ("loaded", Some(info.context)),
             };
-            json!({
+            let mut entry = json!({
                 "id": m.name,
                 "object": "model",
                 "created": 0,
                 "owned_by": "sovereign",
                 "status": { "value": status },
-            })
+            });
+            // Agents size their conversations by this (known once loaded, or when configured).
+            if let Some(context) = context {
+                entry["context_length"] = json!(context);
+            }
+            entry
         })
         .collect();
     axum::Json(json!({ "object": "list", "data": data }))

@@ -16,6 +16,8 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use tokio::sync::{mpsc, watch};
 
@@ -249,7 +251,7 @@ impl Session<'_, '_> {
         }
     }
 
-    fn sampler(&self, request: &Generate) -> Result<LlamaSampler, EngineError> {
+    fn sampler(&self, request: &Generate) -> Result<TokenSampler, EngineError> {
         let (sampling, constraint) = (&request.sampling, request.constraint.as_ref());
         let mut chain = Vec::new();
         if request.ignore_eos {
@@ -257,17 +259,20 @@ impl Session<'_, '_> {
                 self.end_of_generation.iter().map(|t| LlamaLogitBias::new(*t, f32::NEG_INFINITY)).collect();
             chain.push(LlamaSampler::logit_bias(self.model.n_vocab(), &banned));
         }
-        if let Some(constraint) = constraint {
-            let grammar = match constraint {
-                Constraint::Grammar(grammar) => grammar.clone(),
-                Constraint::JsonSchema(schema) => llama_cpp_2::json_schema_to_grammar(schema)
-                    .map_err(|e| EngineError::InvalidGrammar { what: "JSON schema", problem: e.to_string() })?,
-            };
-            let sampler = LlamaSampler::grammar(self.model, &grammar, "root").map_err(|e| {
-                EngineError::InvalidGrammar { what: "grammar", problem: format!("llama.cpp rejected it ({e})") }
-            })?;
-            chain.push(sampler);
-        }
+        let grammar = match constraint {
+            None => None,
+            Some(constraint) => {
+                let grammar = match constraint {
+                    Constraint::Grammar(grammar) => grammar.clone(),
+                    Constraint::JsonSchema(schema) => llama_cpp_2::json_schema_to_grammar(schema)
+                        .map_err(|e| EngineError::InvalidGrammar { what: "JSON schema", problem: e.to_string() })?,
+                };
+                Some(LlamaSampler::grammar(self.model, &grammar, "root").map_err(|e| EngineError::InvalidGrammar {
+                    what: "grammar",
+                    problem: format!("llama.cpp rejected it ({e})"),
+                })?)
+            }
+        };
         if sampling.repeat_penalty != 1.0 || sampling.presence_penalty != 0.0 || sampling.frequency_penalty != 0.0 {
             chain.push(LlamaSampler::penalties(
                 self.model.n_vocab(),
@@ -288,7 +293,7 @@ impl Session<'_, '_> {
             chain.push(LlamaSampler::temp(sampling.temperature));
             chain.push(LlamaSampler::dist(sampling.seed.unwrap_or_else(random_seed)));
         }
-        Ok(LlamaSampler::chain_simple(chain))
+        Ok(TokenSampler { chain: LlamaSampler::chain_simple(chain), grammar })
     }
 
     fn generate(
@@ -456,4 +461,41 @@ fn embed(
     }
     let _ = events.send(Event::Embeddings { vectors, prompt_tokens });
     Ok(())
+}
+
+/// Picks each next token: the sampling chain, and the grammar when the answer is constrained.
+///
+/// Checking a grammar against the whole vocabulary at every step is what makes constrained
+/// answers slow (tool calls offer many alternatives; vocabularies reach 256k tokens). So, as
+/// llama.cpp's own server does, the chain picks a token first and only that token is checked;
+/// only when the grammar rejects it is the grammar applied to every candidate and the pick
+/// made again. The result is the same token the full check would give for greedy sampling,
+/// and a token from the same constrained distribution otherwise.
+pub(crate) struct TokenSampler {
+    chain: LlamaSampler,
+    grammar: Option<LlamaSampler>,
+}
+
+impl TokenSampler {
+    fn sample(&mut self, context: &LlamaContext<'_>, index: i32) -> LlamaToken {
+        let Some(grammar) = self.grammar.as_mut() else { return self.chain.sample(context, index) };
+        let mut candidates = context.token_data_array_ith(index);
+        candidates.apply_sampler(&mut self.chain);
+        if let Some(token) = candidates.selected_token() {
+            let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 1.0, 0.0)], false);
+            single.apply_sampler(grammar);
+            if single.data.first().is_some_and(|d| d.logit() != f32::NEG_INFINITY) {
+                grammar.accept(token);
+                self.chain.accept(token);
+                return token;
+            }
+        }
+        let mut candidates = context.token_data_array_ith(index);
+        candidates.apply_sampler(grammar);
+        candidates.apply_sampler(&mut self.chain);
+        let token = candidates.selected_token().unwrap_or_else(|| candidates.sample_token_greedy());
+        grammar.accept(token);
+        self.chain.accept(token);
+        token
+    }
 }

@@ -116,6 +116,7 @@ impl Server {
             .into();
         let url = format!("{}{path}", self.base);
         let response = match (method, body) {
+            ("HEAD", _) => agent.head(&url).call(),
             ("GET", _) => {
                 let mut r = agent.get(&url);
                 for (k, v) in headers {
@@ -1261,4 +1262,65 @@ fn sov_msg_serve_runs_the_tool_api_and_console_without_the_llm_api() {
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert!(!rest.contains("listening on"), "no LLM API: {rest}");
+}
+
+/// A request body Claude Code really sent (recorded by scripts/record-claude-code.sh; see
+/// tests/fixtures/claude_code/README.md).
+fn claude_code_request(name: &str) -> Value {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude_code").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
+}
+
+#[test]
+fn claude_code_requests_as_recorded_get_well_formed_anthropic_streams() {
+    // What a user does for Claude Code: give a local model the name Claude Code asks for, with a
+    // context large enough for its ~10k-token prompts.
+    let server = Server::start("[models.claude-opus-4-8]\nfile = \"gemma3.gguf\"\ncontext = 16384\nthreads = 2\n");
+    let (status, _) = server.request("HEAD", "/", None, &[]);
+    assert_eq!(status, 200, "Claude Code's start-up probe");
+    for fixture in [
+        "01_first_turn_with_tools.json",
+        "02_tool_result_turn.json",
+        "03_bash_tool_result_turn.json",
+        "04_interactive_first_turn.json",
+        "05_session_title.json",
+        "06_compact_summary.json",
+        "07_after_compact_turn.json",
+    ] {
+        let mut body = claude_code_request(fixture);
+        assert_eq!(body["stream"], true, "{fixture}: Claude Code always streams");
+        // As recorded, except that the answer is kept short (Claude Code asks for up to 64000
+        // tokens; the shape of the stream is the same).
+        body["max_tokens"] = json!(24);
+        let offered: Vec<String> =
+            body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
+        let (status, text) = server.request("POST", "/v1/messages?beta=true", Some(&body.to_string()), &[]);
+        assert_eq!(status, 200, "{fixture}: {text}\n{}", server.log());
+        let events = parse_sse(&text);
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_deref().unwrap_or_default()).collect();
+        assert_eq!(names.first(), Some(&"message_start"), "{fixture}: {names:?}");
+        assert_eq!(names.last(), Some(&"message_stop"), "{fixture}: {names:?}");
+        assert_eq!(
+            names.iter().filter(|n| **n == "content_block_start").count(),
+            names.iter().filter(|n| **n == "content_block_stop").count(),
+            "{fixture}: every block that starts stops"
+        );
+        for (name, data) in &events {
+            assert_eq!(data["type"].as_str(), name.as_deref(), "{fixture}: event name and type agree");
+        }
+        let stop = events
+            .iter()
+            .find_map(|(n, d)| (n.as_deref() == Some("message_delta")).then(|| d["delta"]["stop_reason"].clone()))
+            .unwrap_or_else(|| panic!("{fixture}: no message_delta in {names:?}"));
+        assert!(["end_turn", "max_tokens", "tool_use"].contains(&stop.as_str().unwrap()), "{fixture}: {stop}");
+        if stop == "tool_use" {
+            let (_, start) = events
+                .iter()
+                .find(|(n, d)| n.as_deref() == Some("content_block_start") && d["content_block"]["type"] == "tool_use")
+                .unwrap();
+            assert!(offered.contains(&start["content_block"]["name"].as_str().unwrap().to_owned()), "{start}");
+            let input: String = events.iter().filter_map(|(_, d)| d["delta"]["partial_json"].as_str()).collect();
+            serde_json::from_str::<Value>(&input).unwrap_or_else(|e| panic!("{fixture}: tool input {input:?}: {e}"));
+        }
+    }
 }
