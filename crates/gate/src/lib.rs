@@ -34,6 +34,9 @@ pub use review::{Reviewer, Verdict};
 /// The HTTP header carrying a sandbox session's token (`SOV_SESSION` inside the sandbox).
 pub const SESSION_HEADER: &str = "x-sov-session";
 
+/// The environment variable that holds a sandbox session's token inside the sandbox.
+pub const SESSION_ENV: &str = "SOV_SESSION";
+
 /// What can go wrong in the gate; each message names the problem and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {

@@ -74,7 +74,13 @@ pub fn init_logging(level: &str) {
 /// Runs `sbox` with parsed flags; returns the exit status (the command's own, or 125 when the
 /// sandbox could not be built).
 pub fn run(args: SboxArgs, config: &Config, paths: &Paths) -> i32 {
-    match sandbox(args, config, paths) {
+    run_with_env(args, Vec::new(), config, paths)
+}
+
+/// [`run`], with variables set inside the sandbox by Sovereign itself (such as the gate session
+/// token of an agent it starts), on top of what the flags pass in.
+pub fn run_with_env(args: SboxArgs, set_env: Vec<(String, OsString)>, config: &Config, paths: &Paths) -> i32 {
+    match sandbox(args, set_env, config, paths) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sbox: {e}");
@@ -118,7 +124,7 @@ fn keep_sovereign_out(plan: &sov_sandbox::Plan, config: &Config, paths: &Paths) 
     Ok(())
 }
 
-fn sandbox(args: SboxArgs, config: &Config, paths: &Paths) -> anyhow::Result<i32> {
+fn sandbox(args: SboxArgs, set_env: Vec<(String, OsString)>, config: &Config, paths: &Paths) -> anyhow::Result<i32> {
     let profile_name = args.profile.as_deref().unwrap_or("default");
     let default_profile = sov_core::config::SandboxProfile::default();
     let profile = match config.sandbox_profile(profile_name) {
@@ -135,13 +141,18 @@ fn sandbox(args: SboxArgs, config: &Config, paths: &Paths) -> anyhow::Result<i32
         gpu: args.gpu,
         command: args.command,
     };
-    let plan = match sov_sandbox::HostEnv::current().and_then(|host| sov_sandbox::resolve(&request, profile, &host)) {
+    let mut plan = match sov_sandbox::HostEnv::current().and_then(|host| sov_sandbox::resolve(&request, profile, &host))
+    {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("sbox: {e}");
             return Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED);
         }
     };
+    for (name, value) in set_env {
+        plan.env.retain(|(k, _)| *k != name);
+        plan.env.push((name, value));
+    }
     if let Err(e) = keep_sovereign_out(&plan, config, paths) {
         eprintln!("sbox: {e}");
         return Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED);

@@ -16,6 +16,8 @@ use sov_core::config::{Config, DEFAULT_CONFIG_TOML};
 use sov_core::paths::Paths;
 use sov_core::store::Store;
 
+pub mod agent;
+pub mod agent_setup;
 pub mod gate;
 pub mod llm;
 pub mod msg;
@@ -98,6 +100,12 @@ pub enum Command {
     /// once; anything else waits for the AI reviewer and you.
     #[command(subcommand)]
     Msg(msg::MsgCommand),
+    /// Sovereign's agent, in a sandbox of the current directory (or `setup` for other agents).
+    ///
+    /// It reads, writes and runs things only inside `sov sbox` rooted here, granted only the LLM
+    /// API and the Tool API; messages to others and other risky actions go through the gate.
+    /// Needs `sov serve` running. Sessions are saved and can be resumed.
+    Agent(agent::AgentArgs),
 }
 
 /// `sov config …`
@@ -169,6 +177,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Console => gate::console(&config, &paths),
         Command::Policy(cmd) => gate::policy(cmd, &config, &paths),
         Command::Msg(cmd) => msg::run(cmd, &config, &paths),
+        Command::Agent(args) => agent::run(args, &config, &paths),
     }
 }
 

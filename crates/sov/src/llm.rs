@@ -119,7 +119,8 @@ fn catalog(config: &Config, paths: &Paths) -> Vec<ModelSpec> {
     models
 }
 
-fn api_key(config: &Config) -> Result<Option<String>> {
+/// The LLM API's key: `SOV_API_KEY`, else the file `serve.api_key_file` names, else none.
+pub(crate) fn api_key(config: &Config) -> Result<Option<String>> {
     if let Some(key) = std::env::var("SOV_API_KEY").ok().filter(|k| !k.is_empty()) {
         return Ok(Some(key));
     }

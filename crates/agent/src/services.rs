@@ -1,0 +1,175 @@
+//! Sovereign's own tools for the agent, reached through the Tool API from inside the sandbox:
+//! `messages` (read the user's mail and Signal), `send_message` and `message_status`. Every request carries the
+//! session's token, so the gate knows which session read private data and what it asked for;
+//! the gate, not the agent, decides whether a send goes out.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::tools::{ToolError, cap};
+
+/// The HTTP header that names the session (the gate's `SESSION_HEADER`).
+const SESSION_HEADER: &str = "x-sov-session";
+
+/// The Tool API as seen from inside the sandbox.
+#[derive(Debug, Clone)]
+pub struct ToolApi {
+    base: String,
+    token: Option<String>,
+    http: ureq::Agent,
+}
+
+/// The messaging tools' descriptions in the OpenAI `tools` format. Few optional fields each:
+/// a grammar-constrained small model both decodes faster and chooses better with short schemas.
+pub(crate) fn definitions() -> Vec<Value> {
+    let tool = |name: &str, description: &str, properties: Value, required: &[&str]| {
+        json!({"type": "function", "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": properties, "required": required, "additionalProperties": false},
+        }})
+    };
+    vec![
+        tool(
+            "messages",
+            "Read the user's email and Signal messages, newest first.",
+            json!({
+                "sender": {"type": "string", "description": "only from this address or number"},
+                "thread_id": {"type": "string"},
+                "limit": {"type": "integer", "description": "at most this many, default 20"}
+            }),
+            &[],
+        ),
+        tool(
+            "send_message",
+            "Ask to send a message. To the user's own accounts it goes out at once; to anyone else it waits for an AI reviewer and the user's approval (the answer says which).",
+            json!({
+                "to": {"type": "string", "description": "one email address or E.164 number"},
+                "body": {"type": "string"},
+                "subject": {"type": "string"}
+            }),
+            &["to", "body"],
+        ),
+        tool(
+            "message_status",
+            "Whether a message asked for with send_message was approved and sent.",
+            json!({"id": {"type": "string", "description": "the id send_message answered"}}),
+            &["id"],
+        ),
+    ]
+}
+
+/// The names of the messaging tools.
+pub(crate) const TOOL_NAMES: [&str; 3] = ["messages", "send_message", "message_status"];
+
+fn parse<T: for<'de> Deserialize<'de>>(tool: &str, arguments: &str) -> Result<T, ToolError> {
+    serde_json::from_str(arguments).map_err(|e| {
+        ToolError(format!("the arguments of {tool} are not valid: {e}; send a JSON object with the documented fields"))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadCall {
+    sender: Option<String>,
+    thread_id: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendCall {
+    to: String,
+    body: String,
+    subject: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusCall {
+    id: String,
+}
+
+impl ToolApi {
+    /// The Tool API at `base` (such as `http://127.0.0.1:6000`), for the session with `token`.
+    pub fn new(base: &str, token: Option<String>) -> ToolApi {
+        let http = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(120)))
+            .build()
+            .into();
+        ToolApi { base: base.trim_end_matches('/').to_owned(), token, http }
+    }
+
+    /// Runs one call of a messaging tool (`name`, with the model's JSON `arguments`).
+    pub(crate) fn call(&self, name: &str, arguments: &str) -> Result<String, ToolError> {
+        match name {
+            "messages" => {
+                let call: ReadCall = parse(name, arguments)?;
+                let mut query: Vec<(&str, String)> = vec![("limit", call.limit.unwrap_or(20).to_string())];
+                for (field, value) in [("sender", call.sender), ("thread_id", call.thread_id)] {
+                    if let Some(value) = value {
+                        query.push((field, value));
+                    }
+                }
+                self.get("/messages", &query)
+            }
+            "send_message" => {
+                let call: SendCall = parse(name, arguments)?;
+                let mut request = json!({"to": call.to, "body": call.body});
+                if let Some(subject) = call.subject {
+                    request["subject"] = json!(subject);
+                }
+                let answer = self.post("/send", &request)?;
+                Ok(if answer.contains("\"pending\":true") {
+                    format!(
+                        "{answer}\n[not sent yet: it waits for the AI reviewer and the user; ask with message_status]"
+                    )
+                } else {
+                    answer
+                })
+            }
+            "message_status" => {
+                let call: StatusCall = parse(name, arguments)?;
+                self.get("/send/status", &[("id", call.id)])
+            }
+            other => Err(ToolError(format!("{other} is not a messaging tool"))),
+        }
+    }
+
+    fn get(&self, path: &str, query: &[(&str, String)]) -> Result<String, ToolError> {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        for (name, value) in query {
+            request = request.query(*name, value);
+        }
+        if let Some(token) = &self.token {
+            request = request.header(SESSION_HEADER, token);
+        }
+        answer(path, request.call())
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Result<String, ToolError> {
+        let mut request = self.http.post(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.header(SESSION_HEADER, token);
+        }
+        answer(path, request.send_json(body))
+    }
+}
+
+fn answer(path: &str, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<String, ToolError> {
+    let mut response = response.map_err(|e| ToolError(format!("the Tool API ({path}) cannot be reached: {e}")))?;
+    let status = response.status();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    if status.is_success() {
+        Ok(cap(text))
+    } else {
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/error/message").or_else(|| v.get("error")).and_then(Value::as_str).map(str::to_owned)
+            })
+            .unwrap_or(text);
+        Err(ToolError(format!("{path} answered {}: {message}", status.as_u16())))
+    }
+}
