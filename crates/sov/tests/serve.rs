@@ -1635,3 +1635,46 @@ fn the_agent_runs_the_real_model_in_its_sandbox_and_pi_works_against_sov_serve()
     assert!(answers_after_the_tool >= 1, "{stdout}");
     assert!(events.iter().any(|e| e["type"] == "agent_end"), "{stdout}");
 }
+
+#[test]
+fn the_interactive_agent_streams_and_ctrl_c_cancels_the_running_step() {
+    let server = Server::start("");
+    let project = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let model = ScriptedModel::start(json!([
+        call("bash", json!({"command": "sleep 60; touch finished"})),
+        {"content": "second task answered"},
+    ]));
+    let python = std::env::var("SOV_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/agent_tty.py"))
+        .arg(env!("CARGO_BIN_EXE_sov"))
+        .arg(project.path())
+        .arg(&model.url)
+        .env("HOME", server.home.path())
+        .env("SOV_CONFIG", server.home.path().join("config.toml"))
+        .env("SOV_DATA_DIR", server.home.path().join("data"))
+        .env("SOV_STATE_DIR", state.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    assert_eq!(seen["prompt"], true, "{seen}");
+    assert_eq!(seen["tool_call_shown"], true, "{seen}");
+    assert_eq!(seen["cancelled"], true, "{seen}");
+    assert_eq!(seen["second_answer"], true, "the agent goes on after a cancel: {seen}");
+    assert_eq!(seen["exit_status"], 0, "Ctrl-D ends it: {seen}");
+    assert!(!project.path().join("finished").exists(), "the cancelled command was killed");
+    // The conversation stays well formed: the cancelled call has its answer.
+    let second = &model.requests()[1]["messages"];
+    assert!(
+        second
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["role"] == "tool" && m["content"].as_str().unwrap().contains("cancelled")),
+        "{second}"
+    );
+}
