@@ -114,7 +114,8 @@ pub enum Event {
 pub struct Session {
     messages: Vec<Value>,
     tools: Tools,
-    log: Option<PathBuf>,
+    /// The session file, open for appending (one message per line, written as it happens).
+    log: Option<std::fs::File>,
     max_steps: usize,
     cancel: Arc<AtomicBool>,
     /// Most tokens a prompt may take (the context window less room for the answer).
@@ -128,6 +129,7 @@ pub struct Session {
 impl Session {
     /// A new session with `system` as its system prompt, saved to `log` if given.
     pub fn new(system: &str, tools: Tools, log: Option<PathBuf>) -> std::io::Result<Session> {
+        let log = log.map(|path| std::fs::OpenOptions::new().create(true).append(true).open(path)).transpose()?;
         let mut session = Session::with_messages(Vec::new(), tools, log);
         session.push(json!({"role": "system", "content": system}))?;
         Ok(session)
@@ -142,10 +144,11 @@ impl Session {
             .map(serde_json::from_str)
             .collect::<Result<Vec<Value>, _>>()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", log.display())))?;
-        Ok(Session::with_messages(messages, tools, Some(log.to_owned())))
+        let file = std::fs::OpenOptions::new().append(true).open(log)?;
+        Ok(Session::with_messages(messages, tools, Some(file)))
     }
 
-    fn with_messages(messages: Vec<Value>, tools: Tools, log: Option<PathBuf>) -> Session {
+    fn with_messages(messages: Vec<Value>, tools: Tools, log: Option<std::fs::File>) -> Session {
         Session {
             messages,
             tools,
@@ -183,9 +186,9 @@ impl Session {
     }
 
     fn push(&mut self, message: Value) -> std::io::Result<()> {
-        if let Some(log) = &self.log {
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-            writeln!(file, "{message}")?;
+        if let Some(file) = &mut self.log {
+            // One write per line, so a crash leaves whole lines behind.
+            file.write_all(format!("{message}\n").as_bytes())?;
         }
         self.messages.push(message);
         Ok(())

@@ -381,18 +381,32 @@ impl Tools {
             })
         })
         .collect();
+        // The wait runs on its own thread so the answer comes the moment the command ends; this
+        // thread only wakes to enforce the timeout and Ctrl-C.
+        let group = rustix::process::Pid::from_raw(child.id() as i32);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(child.wait());
+        });
         let deadline = Instant::now() + timeout;
+        let mut killed = false;
         let status = loop {
-            match child.try_wait().map_err(|e| ToolError(format!("waiting for the command: {e}")))? {
-                Some(status) => break Some(status),
-                None if Instant::now() >= deadline || self.cancel.load(Ordering::SeqCst) => {
-                    if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
-                        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-                    }
-                    let _ = child.wait();
-                    break None;
+            match done_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(status) => {
+                    let status = status.map_err(|e| ToolError(format!("waiting for the command: {e}")))?;
+                    break if killed { None } else { Some(status) };
                 }
-                None => std::thread::sleep(Duration::from_millis(10)),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(ToolError("waiting for the command: the waiter went away".into()));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if !killed && (Instant::now() >= deadline || self.cancel.load(Ordering::SeqCst)) {
+                        if let Some(group) = group {
+                            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                        }
+                        killed = true;
+                    }
+                }
             }
         };
         let mut out = Vec::new();

@@ -6,7 +6,8 @@ of tool calls. It stands in for a model only where the test is about the agent, 
     scripted_model.py SCRIPT.json LOG.jsonl
 
 SCRIPT.json is a list of replies, each {"content": "text"} or {"tool_calls": [{"name": N,
-"arguments": {...}}, ...]}. Every request body is appended to LOG.jsonl. Prints the port it
+"arguments": {...}}, ...]}; a request without an assistant turn (a new session) starts the
+script over. Every request body is appended to LOG.jsonl. Prints the port it
 listens on, then serves until killed. Streams (SSE, in pieces, as real servers do) when asked.
 """
 import json
@@ -20,8 +21,12 @@ lock = threading.Lock()
 calls = [0]
 
 
-def next_reply():
+def next_reply(body):
     with lock:
+        # A conversation without an assistant turn is a new session: the script starts over,
+        # so one server can answer many runs (the benchmark) the same way.
+        if not any(m.get("role") == "assistant" for m in body.get("messages", [])):
+            calls[0] = 0
         i = calls[0]
         calls[0] += 1
     if i < len(script):
@@ -57,7 +62,7 @@ class Handler(BaseHTTPRequestHandler):
         if not self.path.startswith("/v1/chat/completions"):
             self.send_json(404, {"error": {"message": "not found"}})
             return
-        i, reply = next_reply()
+        i, reply = next_reply(body)
         calls_out = [
             {"id": f"call_{i}_{n}", "type": "function",
              "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
