@@ -120,6 +120,21 @@ pub fn pi(args: &PiArgs, config: &Config) -> Result<i32> {
     println!("Wrote the `sovereign` provider to {}.", file.display());
     println!("Run pi in a sandbox that reaches only Sovereign's LLM API:");
     let port = base.rsplit(':').next().unwrap_or("8080");
-    println!("  sbox --port {port} --ro {} -- pi --provider sovereign --model {first}", dir.display());
+    // pi writes auth.json (and sessions) into its directory; its code must be visible too.
+    let code = pi_install_dir().map(|d| format!(" --ro {}", d.display())).unwrap_or_default();
+    println!(
+        "  sbox --port {port} --rw {}{code} --env PI_OFFLINE -- pi --provider sovereign --model {first}",
+        dir.display()
+    );
     Ok(0)
+}
+
+/// The `node_modules` directory pi is installed in, when it is outside the system directories the
+/// sandbox shows anyway.
+fn pi_install_dir() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let pi = std::env::split_paths(&path).map(|d| d.join("pi")).find(|p| p.is_file())?;
+    let real = std::fs::canonicalize(pi).ok()?;
+    let modules = real.ancestors().find(|a| a.file_name().is_some_and(|n| n == "node_modules"))?;
+    (!modules.starts_with("/usr")).then(|| modules.to_owned())
 }
