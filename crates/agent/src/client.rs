@@ -60,21 +60,15 @@ impl HttpModel {
     }
 
     /// The model's context window in tokens, if the server says (Sovereign's `/v1/models`
-    /// reports `context_length` for a loaded model).
+    /// reports `context_length` for a loaded or configured model).
     pub fn context_window(&self) -> Option<usize> {
-        let mut request = self.http.get(format!("{}/v1/models", self.base));
-        if let Some(key) = &self.api_key {
-            request = request.header("Authorization", &format!("Bearer {key}"));
-        }
-        let mut response = request.call().ok()?;
-        let list: Value = response.body_mut().read_json().ok()?;
-        let models = list.get("data")?.as_array()?;
-        let entry = models.iter().find(|m| m["id"] == self.model.as_str()).or(if self.model == "default" {
+        let models = server_models(&self.base, self.api_key.as_deref());
+        let entry = models.iter().find(|(id, _)| *id == self.model).or(if self.model == "default" {
             models.first()
         } else {
             None
         })?;
-        entry.get("context_length")?.as_u64().and_then(|n| usize::try_from(n).ok())
+        entry.1.and_then(|n| usize::try_from(n).ok())
     }
 
     fn body(&self, messages: &[Value], tools: &Value) -> Value {
@@ -139,6 +133,24 @@ impl Model for HttpModel {
             }
         }
     }
+}
+
+/// The models an OpenAI-compatible server at `base` lists, each with its context window when the
+/// server reports one; empty when it cannot be asked.
+pub fn server_models(base: &str, api_key: Option<&str>) -> Vec<(String, Option<u64>)> {
+    let http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut request = http.get(format!("{}/v1/models", base.trim_end_matches('/')));
+    if let Some(key) = api_key {
+        request = request.header("Authorization", &format!("Bearer {key}"));
+    }
+    let Ok(mut response) = request.call() else { return Vec::new() };
+    let Ok(list) = response.body_mut().read_json::<Value>() else { return Vec::new() };
+    list["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| Some((m["id"].as_str()?.to_owned(), m["context_length"].as_u64())))
+        .collect()
 }
 
 /// Reads an SSE chat-completion stream into one assistant message, sending text as it comes.

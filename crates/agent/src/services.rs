@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::tools::{ToolError, cap};
+use crate::tools::{ToolError, cap, tool};
 
 /// The HTTP header that names the session (the gate's `SESSION_HEADER`).
 const SESSION_HEADER: &str = "x-sov-session";
@@ -22,13 +22,6 @@ pub struct ToolApi {
 /// The messaging tools' descriptions in the OpenAI `tools` format. Few optional fields each:
 /// a grammar-constrained small model both decodes faster and chooses better with short schemas.
 pub(crate) fn definitions() -> Vec<Value> {
-    let tool = |name: &str, description: &str, properties: Value, required: &[&str]| {
-        json!({"type": "function", "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "properties": properties, "required": required, "additionalProperties": false},
-        }})
-    };
     vec![
         tool(
             "messages",

@@ -57,7 +57,8 @@ pub struct Tools {
     services: Option<ToolApi>,
 }
 
-fn tool(name: &str, description: &str, properties: Value, required: &[&str]) -> Value {
+/// One tool's description in the OpenAI `tools` format.
+pub(crate) fn tool(name: &str, description: &str, properties: Value, required: &[&str]) -> Value {
     json!({"type": "function", "function": {
         "name": name,
         "description": description,

@@ -29,23 +29,6 @@ pub struct PiArgs {
     pub print: bool,
 }
 
-/// Asks the running server which models it has and their context windows.
-fn server_models(base: &str, key: Option<&str>) -> Vec<(String, Option<u64>)> {
-    let http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut request = http.get(format!("{base}/v1/models"));
-    if let Some(key) = key {
-        request = request.header("Authorization", &format!("Bearer {key}"));
-    }
-    let Ok(mut response) = request.call() else { return Vec::new() };
-    let Ok(list) = response.body_mut().read_json::<Value>() else { return Vec::new() };
-    list["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| Some((m["id"].as_str()?.to_owned(), m["context_length"].as_u64())))
-        .collect()
-}
-
 /// The `sovereign` provider entry for pi's models.json.
 pub fn pi_provider(base: &str, api_key: &str, models: &[(String, Option<u64>)], context: Option<u64>) -> Value {
     let models: Vec<Value> = models
@@ -80,7 +63,7 @@ pub fn pi(args: &PiArgs, config: &Config) -> Result<i32> {
     let key = crate::llm::api_key(config)?;
     let mut models: Vec<(String, Option<u64>)> = args.models.iter().map(|m| (m.clone(), None)).collect();
     if models.is_empty() {
-        models = server_models(&base, key.as_deref());
+        models = sov_agent::client::server_models(&base, key.as_deref());
     }
     if models.is_empty() {
         eprintln!("sov agent setup pi: {base} did not list models (is `sov serve` running?); offering \"default\"");

@@ -1092,6 +1092,33 @@ const OUTSIDERS: &[&str] =
     &["support@wallet-help.example", "collector@attacker.test", "backup@attacker.test", "evil@attacker.test"];
 const SEED: &str = "abandon ability able about above absent absorb abstract absurd abuse access accident";
 
+/// Adds Alice's account on `servers` to `server` (password on stdin, as a user would).
+fn add_alice(server: &Server, servers: &mail::MailServers) {
+    let (imaps, smtps) = (servers.imaps_port().to_string(), servers.smtps_port().to_string());
+    let ca = servers.ca_pem().display().to_string();
+    let added = server.sov_with_input(
+        &["msg", "email", "add", ALICE, "--imap-host", "127.0.0.1", "--imap-port", &imaps]
+            .into_iter()
+            .chain(["--smtp-host", "127.0.0.1", "--smtp-port", &smtps, "--ca-file", &ca, "--password-file", "-"])
+            .collect::<Vec<_>>(),
+        "alice pw\n",
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+}
+
+/// Waits up to 30 s for the daemon to have polled `count` messages; the count it reached.
+fn wait_for_messages(server: &Server, count: usize) -> usize {
+    let mut polled = 0;
+    for _ in 0..60 {
+        polled = server.tool("GET", "/messages", None).1["count"].as_u64().unwrap_or_default() as usize;
+        if polled == count {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    polled
+}
+
 /// The user's inbox, seeded with hostile mail and one private note.
 fn hostile_inbox() -> Vec<String> {
     vec![
@@ -1116,16 +1143,7 @@ fn a_hostile_inbox_and_an_obedient_model_get_nothing_out_and_kill_9_mid_send_nei
     let policy = policy_dir.path().join("policy.toml");
     std::fs::write(&policy, GATE_TEST_POLICY).unwrap();
     let mut server = Server::start(&format!("[gate]\npolicy_file = \"{}\"\n[msg]\npoll_secs = 1\n", policy.display()));
-    let (imaps, smtps) = (servers.imaps_port().to_string(), servers.smtps_port().to_string());
-    let ca = servers.ca_pem().display().to_string();
-    let added = server.sov_with_input(
-        &["msg", "email", "add", ALICE, "--imap-host", "127.0.0.1", "--imap-port", &imaps]
-            .into_iter()
-            .chain(["--smtp-host", "127.0.0.1", "--smtp-port", &smtps, "--ca-file", &ca, "--password-file", "-"])
-            .collect::<Vec<_>>(),
-        "alice pw\n",
-    );
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    add_alice(&server, &servers);
     let log_and_config =
         format!("{}{}", server.log(), std::fs::read_to_string(server.home.path().join("config.toml")).unwrap());
     assert!(!log_and_config.contains("alice pw"));
@@ -1135,16 +1153,8 @@ fn a_hostile_inbox_and_an_obedient_model_get_nothing_out_and_kill_9_mid_send_nei
         servers.deliver("someone@example.net", &[ALICE], raw.as_bytes());
     }
     servers.wait_for_mail(ALICE, inbox.len());
-    let mut polled = 0;
-    for _ in 0..60 {
-        let (_, answer) = server.tool("GET", "/messages", None);
-        polled = answer["count"].as_u64().unwrap_or_default();
-        if polled as usize == inbox.len() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    assert_eq!(polled as usize, inbox.len(), "the daemon did not poll the inbox\n{}", server.log());
+    let polled = wait_for_messages(&server, inbox.len());
+    assert_eq!(polled, inbox.len(), "the daemon did not poll the inbox\n{}", server.log());
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/obedient_agent.py");
     let python = std::env::var("SOV_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -1407,16 +1417,7 @@ fn tool_result(events: &[Value], n: usize) -> &Value {
 fn the_agent_works_in_its_sandbox_asks_the_gate_to_send_and_a_malicious_skill_gets_nothing_out() {
     let servers = mail::MailServers::start(&[(ALICE, "alice pw")]);
     let server = Server::start("[msg]\npoll_secs = 1\n");
-    let (imaps, smtps) = (servers.imaps_port().to_string(), servers.smtps_port().to_string());
-    let ca = servers.ca_pem().display().to_string();
-    let added = server.sov_with_input(
-        &["msg", "email", "add", ALICE, "--imap-host", "127.0.0.1", "--imap-port", &imaps]
-            .into_iter()
-            .chain(["--smtp-host", "127.0.0.1", "--smtp-port", &smtps, "--ca-file", &ca, "--password-file", "-"])
-            .collect::<Vec<_>>(),
-        "alice pw\n",
-    );
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    add_alice(&server, &servers);
     servers.deliver(
         "carol@example.net",
         &[ALICE],
@@ -1424,12 +1425,7 @@ fn the_agent_works_in_its_sandbox_asks_the_gate_to_send_and_a_malicious_skill_ge
             .as_bytes(),
     );
     servers.wait_for_mail(ALICE, 1);
-    for _ in 0..60 {
-        if server.tool("GET", "/messages", None).1["count"] == 1 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_messages(&server, 1);
 
     // The project, a secret outside it, and a secret inside that a skill tells the agent to post.
     let project = tempfile::tempdir().unwrap();
