@@ -165,7 +165,8 @@ pub(crate) async fn messages(State(state): State<AppState>, body: Bytes) -> Resp
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let (generate, tools_in_play, streaming) = match build(request) {
+    let defaults = state.engine.sampling_defaults(&request.model);
+    let (generate, tools_in_play, streaming) = match build(request, defaults) {
         Ok(parts) => parts,
         Err(e) => return e.into_response(),
     };
@@ -282,7 +283,7 @@ pub(crate) async fn messages(State(state): State<AppState>, body: Bytes) -> Resp
     Sse::new(events).keep_alive(KeepAlive::default()).into_response()
 }
 
-fn build(request: MessagesRequest) -> Result<(Generate, bool, bool), ApiError> {
+fn build(request: MessagesRequest, d: Sampling) -> Result<(Generate, bool, bool), ApiError> {
     if request.max_tokens == 0 {
         return Err(ApiError::invalid(D, "`max_tokens` is 0; ask for at least 1 token"));
     }
@@ -345,7 +346,6 @@ fn build(request: MessagesRequest) -> Result<(Generate, bool, bool), ApiError> {
         },
     };
     let constraint = choice.as_ref().map(|choice| tools::offer(&mut messages, &tools, choice));
-    let d = Sampling::default();
     let sampling = Sampling {
         temperature: request.temperature.unwrap_or(d.temperature),
         top_p: request.top_p.unwrap_or(d.top_p),
@@ -371,7 +371,7 @@ mod tests {
 
     fn prompt_of(body: Value) -> Vec<ChatMessage> {
         let request: MessagesRequest = serde_json::from_value(body).unwrap();
-        match build(request).unwrap().0.prompt {
+        match build(request, Sampling::default()).unwrap().0.prompt {
             Prompt::Chat(messages) => messages,
             other => panic!("not a chat prompt: {other:?}"),
         }
@@ -410,7 +410,7 @@ mod tests {
             "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "data": ""}}]}]
         }))
         .unwrap();
-        let err = build(request).unwrap_err();
+        let err = build(request, Sampling::default()).unwrap_err();
         assert!(format!("{err:?}").contains("read text only"), "{err:?}");
     }
 }

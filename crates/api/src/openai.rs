@@ -59,10 +59,11 @@ struct SamplingFields {
 }
 
 impl SamplingFields {
-    fn sampling(&self) -> Result<Sampling, ApiError> {
-        let d = Sampling::default();
+    /// The request's sampling over the model's defaults `d`.
+    fn sampling(&self, d: Sampling) -> Result<Sampling, ApiError> {
         let seed = match self.seed {
-            None | Some(-1) => None,
+            None => d.seed,
+            Some(-1) => None,
             Some(s) => Some(u32::try_from(s).map_err(|_| {
                 ApiError::invalid(D, format!("`seed` is {s}; use a value from 0 to {} (or -1 for random)", u32::MAX))
             })?),
@@ -233,7 +234,7 @@ struct ChatPlan {
     tools_in_play: bool,
 }
 
-fn chat_request(request: ChatRequest) -> Result<ChatPlan, ApiError> {
+fn chat_request(request: ChatRequest, defaults: Sampling) -> Result<ChatPlan, ApiError> {
     request.sampling.check_n()?;
     if request.messages.is_empty() {
         return Err(ApiError::invalid(D, "`messages` is empty; send at least one message"));
@@ -302,7 +303,7 @@ fn chat_request(request: ChatRequest) -> Result<ChatPlan, ApiError> {
     let generate = Generate {
         model: request.model,
         prompt: Prompt::Chat(messages),
-        sampling: request.sampling.sampling()?,
+        sampling: request.sampling.sampling(defaults)?,
         max_tokens: request.sampling.max_tokens(),
         stop: request.sampling.stop.map(OneOrMany::into_vec).unwrap_or_default(),
         constraint,
@@ -351,7 +352,8 @@ pub(crate) async fn chat(State(state): State<AppState>, body: Bytes) -> Response
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let ChatPlan { mut generate, streaming, include_usage, tools_in_play } = match chat_request(request) {
+    let defaults = state.engine.sampling_defaults(&request.model);
+    let ChatPlan { mut generate, streaming, include_usage, tools_in_play } = match chat_request(request, defaults) {
         Ok(plan) => plan,
         Err(e) => return e.into_response(),
     };
@@ -470,7 +472,7 @@ pub(crate) async fn completions(State(state): State<AppState>, body: Bytes) -> R
         return ApiError::invalid(D, format!("`prompt` has {} entries; send one prompt per request", prompts.len()))
             .into_response();
     }
-    let sampling = match request.sampling.sampling() {
+    let sampling = match request.sampling.sampling(state.engine.sampling_defaults(&request.model)) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };

@@ -15,7 +15,7 @@ use crate::{Error, Result};
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
 
 /// Sovereign's whole configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Logging.
@@ -128,7 +128,7 @@ impl Default for EngineConfig {
 }
 
 /// `[models.NAME]`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     /// The GGUF file: absolute, `~/`-relative, or relative to the models directory.
@@ -142,6 +142,26 @@ pub struct ModelConfig {
     /// Chat template instead of the GGUF's own: a llama.cpp name (`chatml`, `gemma`, `llama3`…)
     /// or the template text; empty: the GGUF's, else ChatML.
     pub template: String,
+    // Sampling for requests that do not set it themselves, as a model card recommends; each is
+    // llama-server's flag of the same name. Unset: llama-server's defaults.
+    /// `--temp`; unset: 0.8. 0 is greedy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// `--top-p`; unset: 0.95.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// `--top-k`; unset: 40.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<i32>,
+    /// `--min-p`; unset: 0.05.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_p: Option<f32>,
+    /// `--repeat-penalty`; unset: 1.0 (off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_penalty: Option<f32>,
+    /// `--seed`; unset: a fresh seed per request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u32>,
 }
 
 /// `[log]`

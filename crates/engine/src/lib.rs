@@ -33,7 +33,7 @@ use worker::{Job, LoadState, ProgressFn, Task, Worker};
 pub const DEFAULT_CONTEXT: u32 = 4096;
 
 /// A model the engine can load.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {
     /// The name requests use.
     pub name: String,
@@ -48,6 +48,8 @@ pub struct ModelSpec {
     /// Chat template to use instead of the GGUF's own: a llama.cpp template name (`chatml`,
     /// `gemma`, `llama3`, …) or a template text. `None`: the GGUF's, else ChatML.
     pub template: Option<String>,
+    /// Sampling for requests that leave it unset.
+    pub sampling: Sampling,
 }
 
 /// What a loaded model reports about itself.
@@ -268,6 +270,15 @@ impl Engine {
         if self.inner.models.contains_key(&name) { Ok(name) } else { Err(unknown_model(&name, &self.inner.models)) }
     }
 
+    /// The sampling a request for `requested` starts from: the model's configured defaults, or
+    /// llama-server's when it sets none or the name is unknown (which [`Engine::resolve`] reports).
+    pub fn sampling_defaults(&self, requested: &str) -> Sampling {
+        self.resolve(requested)
+            .ok()
+            .and_then(|name| self.inner.models.get(&name).map(|m| m.sampling.clone()))
+            .unwrap_or_default()
+    }
+
     /// Queues a generation; events arrive on the returned channel. Dropping it cancels the job.
     pub fn generate(&self, mut request: Generate) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
         request.sampling.validate()?;
@@ -441,6 +452,7 @@ pub fn catalog(configured: Vec<ModelSpec>, dir: &Path) -> Vec<ModelSpec> {
                         threads: None,
                         gpu_layers: 0,
                         template: None,
+                        sampling: Sampling::default(),
                     },
                 );
             }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use sov_core::config::Config;
+use sov_core::config::{Config, ModelConfig};
 use sov_core::paths::Paths;
-use sov_engine::{Engine, EngineOptions, ModelSpec, gguf};
+use sov_engine::{Engine, EngineOptions, ModelSpec, Sampling, gguf};
 
 /// `sov serve` flags.
 #[derive(Debug, Args)]
@@ -98,25 +98,45 @@ fn models_dir(config: &Config, paths: &Paths) -> PathBuf {
     }
 }
 
-fn catalog(config: &Config, paths: &Paths) -> Vec<ModelSpec> {
+fn catalog(config: &Config, paths: &Paths) -> Result<Vec<ModelSpec>> {
     let default_threads = (config.engine.threads > 0).then(|| i32::try_from(config.engine.threads).unwrap_or(i32::MAX));
     let configured = config
         .models
         .iter()
-        .map(|(name, m)| ModelSpec {
-            name: name.clone(),
-            path: m.file.clone(),
-            context: (m.context > 0).then_some(m.context),
-            threads: (m.threads > 0).then(|| i32::try_from(m.threads).unwrap_or(i32::MAX)),
-            gpu_layers: m.gpu_layers,
-            template: (!m.template.is_empty()).then(|| m.template.clone()),
+        .map(|(name, m)| {
+            let sampling = model_sampling(m);
+            sampling
+                .validate()
+                .with_context(|| format!("config [models.{name}] sets a sampling default out of range"))?;
+            Ok(ModelSpec {
+                name: name.clone(),
+                path: m.file.clone(),
+                context: (m.context > 0).then_some(m.context),
+                threads: (m.threads > 0).then(|| i32::try_from(m.threads).unwrap_or(i32::MAX)),
+                gpu_layers: m.gpu_layers,
+                template: (!m.template.is_empty()).then(|| m.template.clone()),
+                sampling,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     let mut models = sov_engine::catalog(configured, &models_dir(config, paths));
     for model in &mut models {
         model.threads = model.threads.or(default_threads);
     }
-    models
+    Ok(models)
+}
+
+fn model_sampling(m: &ModelConfig) -> Sampling {
+    let d = Sampling::default();
+    Sampling {
+        temperature: m.temperature.unwrap_or(d.temperature),
+        top_p: m.top_p.unwrap_or(d.top_p),
+        top_k: m.top_k.unwrap_or(d.top_k),
+        min_p: m.min_p.unwrap_or(d.min_p),
+        repeat_penalty: m.repeat_penalty.unwrap_or(d.repeat_penalty),
+        seed: m.seed.or(d.seed),
+        ..d
+    }
 }
 
 /// The LLM API's key: `SOV_API_KEY`, else the file `serve.api_key_file` names, else none.
@@ -169,7 +189,7 @@ fn load_progress() -> impl Fn(&str, f32) + Send + Sync + 'static {
 
 /// `sov serve`
 pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
-    let models = catalog(config, paths);
+    let models = catalog(config, paths)?;
     if models.is_empty() {
         return Err(sov_engine::EngineError::NoModels { dir: models_dir(config, paths) }.into());
     }
@@ -374,7 +394,7 @@ pub fn models(cmd: ModelsCommand, config: &Config, paths: &Paths) -> Result<i32>
     let dir = models_dir(config, paths);
     match cmd {
         ModelsCommand::List => {
-            let models = catalog(config, paths);
+            let models = catalog(config, paths)?;
             if models.is_empty() {
                 eprintln!("no models; add one with `sov models add FILE.gguf` (models directory: {})", dir.display());
                 return Ok(0);

@@ -243,6 +243,43 @@ fn a_fixed_seed_repeats_and_streaming_says_the_same() {
 }
 
 #[test]
+fn a_models_configured_sampling_applies_when_the_request_sets_none() {
+    let server = Server::start("[models.steady]\nfile = \"smollm2.gguf\"\nseed = 1234\ntemperature = 0.9\n");
+    let ask = |extra: Value| {
+        let mut body = json!({"max_tokens": 40, "messages": [{"role": "user", "content": QUESTION}]});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        content(&server.chat(body)).to_owned()
+    };
+    let explicit = ask(json!({"model": "smollm2", "seed": 1234, "temperature": 0.9}));
+    assert_eq!(ask(json!({"model": "steady"})), explicit, "the configured seed and temperature were not used");
+    // What the request sets wins: greedy differs from the configured sampling, and seed -1 asks
+    // for a fresh seed each time.
+    assert_eq!(ask(json!({"model": "steady", "temperature": 0})), ask(json!({"model": "smollm2", "temperature": 0})));
+    assert_ne!(ask(json!({"model": "steady", "seed": -1})), ask(json!({"model": "steady", "seed": -1})));
+
+    // A default out of range is refused when the config is read, naming the model and the key.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(
+        bad.path().join("config.toml"),
+        format!(
+            "[engine]\nmodels_dir = \"{}\"\n[models.hot]\nfile = \"smollm2.gguf\"\ntemperature = -1\n",
+            models_dir().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sov"))
+        .args(["models", "list"])
+        .env("HOME", bad.path())
+        .env("SOV_CONFIG", bad.path().join("config.toml"))
+        .env("SOV_DATA_DIR", bad.path().join("data"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("[models.hot]") && stderr.contains("temperature") && stderr.contains("-1"), "{stderr}");
+}
+
+#[test]
 fn completions_endpoint_streams_and_stops_at_stop_strings() {
     let server = Server::start("");
     let body = json!({"prompt": "1, 2, 3, 4,", "max_tokens": 30, "temperature": 0, "stop": [" 9"]});
@@ -1521,7 +1558,9 @@ fn the_agent_works_in_its_sandbox_asks_the_gate_to_send_and_a_malicious_skill_ge
 
 #[test]
 fn the_agent_runs_the_real_model_in_its_sandbox_and_pi_works_against_sov_serve() {
-    let server = Server::start("");
+    // pi sends no temperature, so the model's configured one applies: greedy, or the tiny model
+    // sometimes answers with text instead of calling a tool.
+    let server = Server::start("[models.gemma3]\nfile = \"gemma3.gguf\"\ntemperature = 0\n");
     let project = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     std::fs::write(project.path().join("notes.txt"), "The meeting moved to Tuesday.\n").unwrap();
@@ -1616,8 +1655,9 @@ fn the_agent_runs_the_real_model_in_its_sandbox_and_pi_works_against_sov_serve()
     let events: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let executed =
         events.iter().find(|e| e["type"] == "tool_execution_end").unwrap_or_else(|| panic!("pi ran no tool: {stdout}"));
-    // pi samples at the server's default temperature, so the tiny model's path argument varies
-    // from run to run; what is asserted is the round trip, whatever the file it asked for.
+    // pi's prompt holds the date and the temporary directory's name, so even greedy the tiny
+    // model's path argument varies from run to run; what is asserted is the round trip, whatever
+    // the file it asked for.
     assert_eq!(executed["toolName"], "read", "{executed}");
     let asked = events
         .iter()
