@@ -123,6 +123,31 @@ const MIGRATIONS: &[&str] = &[
         sent_ms    INTEGER,
         result     TEXT
     ) STRICT;",
+    // 4: anonymous API credits (crate `sov-zkapi`). Client side: each deposit's identity (its
+    // secret lives in a key file of its own) and the next unused ticket index, advanced and
+    // committed before a proof leaves the machine. Provider side: every spent ticket's nullifier
+    // and share (nothing else: no time, no root, nothing that could link two calls), and the
+    // secrets recovered from double spends until their slash lands on chain.
+    "CREATE TABLE zkapi_credits (
+        commitment  TEXT PRIMARY KEY,
+        contract    TEXT NOT NULL,
+        leaf_index  INTEGER NOT NULL,
+        ticket_limit INTEGER NOT NULL,
+        next_ticket INTEGER NOT NULL DEFAULT 0,
+        state       TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE zkapi_spent (
+        nullifier BLOB PRIMARY KEY,
+        x         BLOB NOT NULL,
+        y         BLOB NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE zkapi_slashes (
+        commitment TEXT PRIMARY KEY,
+        secret     BLOB NOT NULL,
+        found_ms   INTEGER NOT NULL,
+        slashed    TEXT
+    ) STRICT;",
 ];
 
 /// How long a connection waits for another process's lock before reporting `SQLITE_BUSY`.
@@ -287,7 +312,10 @@ mod tests {
                 "msg_accounts",
                 "msg_folders",
                 "msg_messages",
-                "msg_outbox"
+                "msg_outbox",
+                "zkapi_credits",
+                "zkapi_slashes",
+                "zkapi_spent"
             ]
         );
     }

@@ -1,0 +1,63 @@
+//! Anonymous prepaid API credits ("ZK API Usage Credits", Crapis and Buterin), phase 1: a fixed
+//! price per call.
+//!
+//! A user deposits once into the deposit contract with an identity commitment `H(k)`; the
+//! deposit buys `limit = floor(deposit / price)` tickets. Each call carries a [`Ticket`]: a
+//! rate-limiting-nullifier proof (the `rln` crate, Groth16 over BN254) that its sender is some
+//! depositor, uses ticket index `i < limit`, and computed the nullifier `H(H(k, e, i))` and the
+//! share `y = k + H(k, e, i)·x` for this request's signal `x` (`e`: the provider's constant
+//! external nullifier). The provider learns neither who called nor whether two calls came from
+//! one person. A ticket index used twice for different requests gives two points on one line,
+//! and so `k`, with which anyone can slash the deposit.
+//!
+//! - [`prover`]: the client's proofs (with precomputation for low latency);
+//! - [`wallet`]: the client's credits, with the next ticket index committed to disk before any
+//!   proof for it leaves the machine;
+//! - [`verifier`] and [`store`]: the provider's checks and its spent-nullifier record.
+
+pub mod field;
+pub mod prover;
+pub mod store;
+pub mod ticket;
+pub mod tree;
+pub mod verifier;
+
+pub use prover::{Credential, Prepared, Prover};
+pub use rln::prelude::{Fr, SecretFr};
+pub use store::{NullifierStore, Spend, SqliteStore};
+pub use ticket::{TICKET_HEADER, Ticket, signal};
+pub use tree::Membership;
+pub use verifier::Verifier;
+
+/// What can go wrong with credits and tickets.
+#[derive(Debug, thiserror::Error)]
+pub enum ZkError {
+    /// A ticket, key or value is not well formed.
+    #[error("{0}")]
+    Malformed(String),
+    /// The ticket's proof does not verify.
+    #[error("the ticket's proof is invalid")]
+    InvalidProof,
+    /// The ticket was proved against a root the provider does not know (too old, or never the
+    /// deposit contract's).
+    #[error("the ticket proves membership of a tree the provider does not know; refresh the deposit tree and retry")]
+    UnknownRoot,
+    /// The ticket's signal is not this request's.
+    #[error("the ticket pays for a different request")]
+    WrongRequest,
+    /// Every ticket the deposit bought is used.
+    #[error("all {limit} tickets of this deposit are used; deposit again")]
+    LimitReached {
+        /// Tickets the deposit bought.
+        limit: u32,
+    },
+    /// Proof generation failed.
+    #[error("cannot make the proof: {0}")]
+    Prove(String),
+    /// The membership tree could not be built.
+    #[error("membership tree: {0}")]
+    Tree(String),
+    /// The store failed.
+    #[error("credit store: {0}")]
+    Store(String),
+}

@@ -1,0 +1,144 @@
+//! The provider's record of spent tickets: one row per nullifier, holding the share that came
+//! with it, so a second use of a ticket index either repeats the first (a replay) or reveals the
+//! spender's secret (a double spend).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rln::prelude::{Fr, compute_id_secret};
+use rusqlite::{OptionalExtension as _, params};
+use sov_core::store::Store;
+
+use crate::ZkError;
+use crate::field::{from_bytes, to_bytes, to_hex};
+use crate::ticket::Ticket;
+use crate::tree::id_commitment;
+
+/// What spending a ticket found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spend {
+    /// The nullifier was unseen and is now spent.
+    New,
+    /// The same ticket for the same request again: refused, and nothing is kept of the request
+    /// (the provider stores no answers, so it cannot serve them twice).
+    Replay,
+    /// The same ticket index for a different request: the two shares give away the secret.
+    DoubleSpend {
+        /// The spender's recovered secret `k`.
+        secret: Fr,
+        /// `H(k)`, the identity commitment the deposit contract knows.
+        commitment: Fr,
+    },
+}
+
+/// Where a provider keeps spent nullifiers. Shared by every replica of a provider, so a ticket
+/// spent at one is spent at all.
+pub trait NullifierStore: Send + Sync {
+    /// Marks the ticket's nullifier spent, atomically: of two concurrent spends of one
+    /// nullifier, exactly one is [`Spend::New`].
+    fn spend(&self, ticket: &Ticket) -> Result<Spend, ZkError>;
+    /// Keeps a recovered secret until its slash has landed.
+    fn record_double_spend(&self, commitment: &Fr, secret: &Fr) -> Result<(), ZkError>;
+    /// Double spends whose slash has not landed yet: `(commitment, secret)`.
+    fn unslashed(&self) -> Result<Vec<(Fr, Fr)>, ZkError>;
+    /// Notes that `commitment` was slashed (by `how`, e.g. a transaction hash).
+    fn mark_slashed(&self, commitment: &Fr, how: &str) -> Result<(), ZkError>;
+    /// How many tickets were spent.
+    fn spent(&self) -> Result<u64, ZkError>;
+}
+
+/// What two shares of one nullifier mean.
+pub fn judge(first: (Fr, Fr), second: (Fr, Fr)) -> Result<Spend, ZkError> {
+    if first.0 == second.0 {
+        return Ok(Spend::Replay);
+    }
+    let secret =
+        *compute_id_secret(first, second).map_err(|e| ZkError::Store(format!("recovering the secret: {e}")))?;
+    Ok(Spend::DoubleSpend { secret, commitment: id_commitment(&secret) })
+}
+
+/// The nullifier store in Sovereign's SQLite database (one provider process).
+pub struct SqliteStore {
+    store: Mutex<Store>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, ZkError> {
+        let store = Store::open(path).map_err(|e| ZkError::Store(e.to_string()))?;
+        Ok(Self { store: Mutex::new(store) })
+    }
+
+    /// A private in-memory store, for tests and benchmarks.
+    pub fn in_memory() -> Result<Self, ZkError> {
+        let store = Store::open_in_memory().map_err(|e| ZkError::Store(e.to_string()))?;
+        Ok(Self { store: Mutex::new(store) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>) -> Result<T, ZkError> {
+        let mut store = self.store.lock().map_err(|_| ZkError::Store("the store's lock is poisoned".into()))?;
+        f(store.conn_mut()).map_err(|e| ZkError::Store(e.to_string()))
+    }
+}
+
+impl NullifierStore for SqliteStore {
+    fn spend(&self, ticket: &Ticket) -> Result<Spend, ZkError> {
+        let (nullifier, x, y) = (to_bytes(&ticket.nullifier), to_bytes(&ticket.x), to_bytes(&ticket.y));
+        let earlier = self.with(|conn| {
+            let inserted = conn.execute(
+                "INSERT INTO zkapi_spent (nullifier, x, y) VALUES (?1, ?2, ?3) ON CONFLICT (nullifier) DO NOTHING",
+                params![nullifier, x, y],
+            )?;
+            if inserted == 1 {
+                return Ok(None);
+            }
+            conn.query_row("SELECT x, y FROM zkapi_spent WHERE nullifier = ?1", params![nullifier], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()
+        })?;
+        match earlier {
+            None => Ok(Spend::New),
+            Some((x0, y0)) => judge((from_bytes("stored x", &x0)?, from_bytes("stored y", &y0)?), (ticket.x, ticket.y)),
+        }
+    }
+
+    fn record_double_spend(&self, commitment: &Fr, secret: &Fr) -> Result<(), ZkError> {
+        let (commitment, secret) = (to_hex(commitment), to_bytes(secret));
+        self.with(|conn| {
+            conn.execute(
+                "INSERT INTO zkapi_slashes (commitment, secret, found_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (commitment) DO NOTHING",
+                params![commitment, secret, sov_core::now_ms()],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn unslashed(&self) -> Result<Vec<(Fr, Fr)>, ZkError> {
+        let rows = self.with(|conn| {
+            let mut statement =
+                conn.prepare("SELECT secret FROM zkapi_slashes WHERE slashed IS NULL ORDER BY found_ms")?;
+            statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.iter()
+            .map(|secret| {
+                let secret = from_bytes("stored secret", secret)?;
+                Ok((id_commitment(&secret), secret))
+            })
+            .collect()
+    }
+
+    fn mark_slashed(&self, commitment: &Fr, how: &str) -> Result<(), ZkError> {
+        let commitment = to_hex(commitment);
+        self.with(|conn| {
+            conn.execute("UPDATE zkapi_slashes SET slashed = ?2 WHERE commitment = ?1", params![commitment, how])
+        })?;
+        Ok(())
+    }
+
+    fn spent(&self) -> Result<u64, ZkError> {
+        let n = self.with(|conn| conn.query_row("SELECT count(*) FROM zkapi_spent", [], |row| row.get::<_, i64>(0)))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
