@@ -13,21 +13,28 @@
 //! - [`prover`]: the client's proofs (with precomputation for low latency);
 //! - [`wallet`]: the client's credits, with the next ticket index committed to disk before any
 //!   proof for it leaves the machine;
-//! - [`verifier`] and [`store`]: the provider's checks and its spent-nullifier record.
+//! - [`payer`]: a ticket for a request, from the wallet's credits;
+//! - [`verifier`] and [`store`]: the provider's checks and its spent-nullifier record;
+//! - [`provider`]: the provider's HTTP proxy in front of any OpenAI-compatible upstream.
 
 pub mod field;
+pub mod payer;
 pub mod prover;
+pub mod provider;
 pub mod store;
 pub mod ticket;
 pub mod tree;
 pub mod verifier;
+pub mod wallet;
 
+pub use payer::Payer;
 pub use prover::{Credential, Prepared, Prover};
 pub use rln::prelude::{Fr, SecretFr};
 pub use store::{NullifierStore, Spend, SqliteStore};
 pub use ticket::{TICKET_HEADER, Ticket, signal};
 pub use tree::Membership;
 pub use verifier::Verifier;
+pub use wallet::{Credit, CreditState, Wallet};
 
 /// What can go wrong with credits and tickets.
 #[derive(Debug, thiserror::Error)]
