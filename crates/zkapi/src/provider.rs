@@ -60,11 +60,68 @@ impl Roots {
 /// A found double spend: `(commitment, secret)`, for whoever slashes on chain.
 pub type DoubleSpend = (Fr, Fr);
 
+/// A ticket waiting for verification, and where its verdict goes.
+struct Job {
+    ticket: Ticket,
+    x: Fr,
+    verdict: tokio::sync::oneshot::Sender<(Ticket, Result<(), ZkError>)>,
+}
+
+/// Verification threads, one per core: each takes every ticket queued when it looks and checks
+/// them as one batch, so under load the cost per ticket falls, and when idle a lone ticket is
+/// checked at once.
+struct Batcher {
+    queue: std::sync::mpsc::Sender<Job>,
+}
+
+/// Most tickets verified in one batch.
+const MAX_BATCH: usize = 64;
+
+impl Batcher {
+    fn start(verifier: Verifier, roots: Arc<Roots>) -> Self {
+        let (queue, jobs) = std::sync::mpsc::channel::<Job>();
+        let jobs = Arc::new(std::sync::Mutex::new(jobs));
+        let verifier = Arc::new(verifier);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for n in 0..threads {
+            let (jobs, verifier, roots) = (jobs.clone(), verifier.clone(), roots.clone());
+            let spawned = std::thread::Builder::new().name(format!("zkapi-verify-{n}")).spawn(move || {
+                loop {
+                    let batch: Vec<Job> = {
+                        let Ok(jobs) = jobs.lock() else { return };
+                        let Ok(first) = jobs.recv() else { return };
+                        std::iter::once(first)
+                            .chain(std::iter::from_fn(|| jobs.try_recv().ok()).take(MAX_BATCH - 1))
+                            .collect()
+                    };
+                    let pairs: Vec<(&Ticket, Fr)> = batch.iter().map(|job| (&job.ticket, job.x)).collect();
+                    let verdicts = verifier.check_batch(&pairs, &roots.snapshot());
+                    for (job, verdict) in batch.into_iter().zip(verdicts) {
+                        let _ = job.verdict.send((job.ticket, verdict));
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a verification thread: {e}");
+            }
+        }
+        Self { queue }
+    }
+
+    async fn check(&self, ticket: Ticket, x: Fr) -> Result<Ticket, ZkError> {
+        let (verdict, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(Job { ticket, x, verdict })
+            .map_err(|_| ZkError::Store("the verification threads are gone".into()))?;
+        let (ticket, verdict) = answer.await.map_err(|_| ZkError::Store("a verification thread died".into()))?;
+        verdict.map(|()| ticket)
+    }
+}
+
 /// The proxy's parts.
 pub struct Provider {
-    verifier: Verifier,
+    batcher: Batcher,
     store: Arc<dyn NullifierStore>,
-    roots: Arc<Roots>,
     upstream: String,
     client: reqwest::Client,
     slasher: Option<mpsc::UnboundedSender<DoubleSpend>>,
@@ -84,9 +141,8 @@ impl Provider {
         info: Value,
     ) -> Self {
         Self {
-            verifier: Verifier::new(external_nullifier),
+            batcher: Batcher::start(Verifier::new(external_nullifier), roots),
             store,
-            roots,
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
             slasher,
@@ -147,15 +203,15 @@ async fn pay_and_forward(
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let x = signal(method.as_str(), &path_and_query, &body);
 
-    // Verification is a few milliseconds of pairing arithmetic and the store may wait on disk:
-    // neither runs on the async workers.
+    // Verification is pairing arithmetic on the verification threads, and the store may wait on
+    // disk or network: neither runs on the async workers.
+    let ticket = match provider.batcher.check(ticket, x).await {
+        Ok(ticket) => ticket,
+        Err(e) => return refusal(e),
+    };
     let checked = {
-        let provider = provider.clone();
-        tokio::task::spawn_blocking(move || -> Result<Spend, ZkError> {
-            provider.verifier.check(&ticket, x, &provider.roots.snapshot())?;
-            provider.store.spend(&ticket)
-        })
-        .await
+        let store = provider.store.clone();
+        tokio::task::spawn_blocking(move || store.spend(&ticket)).await
     };
     match checked {
         Ok(Ok(Spend::New)) => {}

@@ -188,3 +188,28 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[test]
+fn a_batch_with_forged_tickets_refuses_only_those() {
+    let (d, tree, e) = setup(6);
+    let verifier = Verifier::new(e);
+    let mut tickets: Vec<Ticket> = (0..5).map(|i| pay(&d, &tree, e, i, &format!("request {i}"))).collect();
+    let all: Vec<(&Ticket, Fr)> = tickets.iter().map(|t| (t, t.x)).collect();
+    assert!(verifier.check_batch(&all, &[tree.root()]).iter().all(Result::is_ok));
+
+    tickets[1].y += Fr::from(1u32);
+    tickets[3].proof.a = tickets[4].proof.a;
+    let stale = Membership::new(&[Fr::from(5u32)]).unwrap().root();
+    tickets[4].root = stale;
+    let mixed: Vec<(&Ticket, Fr)> = tickets.iter().map(|t| (t, t.x)).collect();
+    let verdicts = verifier.check_batch(&mixed, &[tree.root(), stale]);
+    let summary: Vec<&str> = verdicts
+        .iter()
+        .map(|v| match v {
+            Ok(()) => "ok",
+            Err(ZkError::InvalidProof) => "invalid",
+            Err(_) => "other",
+        })
+        .collect();
+    assert_eq!(summary, ["ok", "invalid", "ok", "invalid", "invalid"]);
+}
