@@ -46,3 +46,9 @@ pub fn from_hex(what: &'static str, text: &str) -> Result<Fr, ZkError> {
     padded[FR_BYTES - bytes.len()..].copy_from_slice(&bytes);
     from_bytes(what, &padded)
 }
+
+/// A uniformly random field element.
+pub fn random() -> Fr {
+    use ark_ff::UniformRand as _;
+    Fr::rand(&mut rand::thread_rng())
+}

@@ -19,6 +19,7 @@
 
 pub mod field;
 pub mod payer;
+pub mod postgres;
 pub mod prover;
 pub mod provider;
 pub mod store;
@@ -27,6 +28,7 @@ pub mod tree;
 pub mod verifier;
 pub mod wallet;
 
+pub use crate::postgres::PostgresStore;
 pub use payer::Payer;
 pub use prover::{Credential, Prepared, Prover};
 pub use rln::prelude::{Fr, SecretFr};
