@@ -1,0 +1,5 @@
+mod deposits;
+mod gas;
+mod harness;
+mod slashing;
+mod withdrawal;
