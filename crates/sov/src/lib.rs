@@ -21,6 +21,7 @@ pub mod agent_setup;
 pub mod gate;
 pub mod llm;
 pub mod msg;
+pub mod zkapi;
 
 /// Sovereign: a self-sovereign, local-first, private and secure LLM setup.
 ///
@@ -106,6 +107,14 @@ pub enum Command {
     /// API and the Tool API; messages to others and other risky actions go through the gate.
     /// Needs `sov serve` running. Sessions are saved and can be resumed.
     Agent(agent::AgentArgs),
+    /// Anonymous prepaid credits for remote APIs: deposit once, then pay each call with a
+    /// zero-knowledge ticket the provider cannot link to you or to your other calls.
+    #[command(subcommand)]
+    Zkapi(zkapi::ZkapiCommand),
+    /// Sell access to an API for ZK-API tickets: a proxy in front of any OpenAI-compatible
+    /// server (e.g. `sov serve`) that checks and spends each call's ticket and slashes the
+    /// deposit of anyone who spends one twice.
+    Provider(zkapi::ProviderArgs),
 }
 
 /// `sov config …`
@@ -178,6 +187,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Policy(cmd) => gate::policy(cmd, &config, &paths),
         Command::Msg(cmd) => msg::run(cmd, &config, &paths),
         Command::Agent(args) => agent::run(args, &config, &paths),
+        Command::Zkapi(cmd) => zkapi::run(cmd, &config, &paths),
+        Command::Provider(args) => zkapi::provider(args, &config, &paths),
     }
 }
 

@@ -1720,3 +1720,179 @@ fn the_interactive_agent_streams_and_ctrl_c_cancels_the_running_step() {
         "{second}"
     );
 }
+
+/// Runs `sov` with `home` as its HOME, config and data, and the Ethereum key `key_file`.
+fn sov_as(home: &Path, key_file: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sov"))
+        .args(args)
+        .env("HOME", home)
+        .env("SOV_CONFIG", home.join("config.toml"))
+        .env("SOV_DATA_DIR", home.join("data"))
+        .env("SOV_ETH_KEY_FILE", key_file)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn paid_calls_through_sov_provider_reach_sov_serve_unlinkably_and_a_double_spender_is_slashed() {
+    use sov_chain::testing::Anvil;
+    use sov_chain::{Credits, MemberState, U256};
+
+    let server = Server::start("");
+    let anvil = Anvil::start().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (provider_home, user_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let key = |home: &Path, index: usize| {
+        let path = home.join("eth.key");
+        std::fs::write(&path, format!("{}\n", sov_chain::testing::DEV_KEYS[index])).unwrap();
+        path
+    };
+    let (provider_key, user_key) = (key(provider_home.path(), 0), key(user_home.path(), 1));
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+
+    // The provider deploys its contract (0.001 ether a call) and puts the proxy before sov serve.
+    let price = "1000000000000000";
+    let contract = ok(&sov_as(
+        provider_home.path(),
+        &provider_key,
+        &["zkapi", "deploy", "--rpc", anvil.url(), "--price", price, "--claim-window", "3600"],
+    ));
+    let mut proxy = Command::new(env!("CARGO_BIN_EXE_sov"))
+        .args(["provider", "--rpc", anvil.url(), "--contract", &contract, "--upstream", &server.base])
+        .args(["--listen", "127.0.0.1:0"])
+        .env("HOME", provider_home.path())
+        .env("SOV_CONFIG", provider_home.path().join("config.toml"))
+        .env("SOV_DATA_DIR", provider_home.path().join("data"))
+        .env("SOV_ETH_KEY_FILE", &provider_key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(proxy.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let proxy_url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    struct KillOnDrop(Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _proxy = KillOnDrop(proxy);
+
+    // The user deposits once for three calls and makes them.
+    let deposit = ok(&sov_as(
+        user_home.path(),
+        &user_key,
+        &["zkapi", "deposit", "--rpc", anvil.url(), "--contract", &contract, "--tickets", "3"],
+    ));
+    assert!(deposit.contains("for 3 calls"), "{deposit}");
+    let chat = |n: usize| {
+        json!({"model": "smollm2", "max_tokens": 3, "temperature": 0,
+               "messages": [{"role": "user", "content": format!("Say hello number {n}")}]})
+        .to_string()
+    };
+    let url = format!("{proxy_url}/v1/chat/completions");
+    for n in 0..3 {
+        let answer =
+            ok(&sov_as(user_home.path(), &user_key, &["zkapi", "call", &url, "-d", &chat(n), "--rpc", anvil.url()]));
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["object"], "chat.completion", "{answer}");
+    }
+    let balance = ok(&sov_as(user_home.path(), &user_key, &["zkapi", "balance"]));
+    assert!(balance.contains("3 of 3 calls used, 0 left"), "{balance}");
+    // The fourth is refused by the client itself: nothing is sent.
+    let fourth = sov_as(user_home.path(), &user_key, &["zkapi", "call", &url, "-d", &chat(4), "--rpc", anvil.url()]);
+    assert!(!fourth.status.success());
+    assert!(String::from_utf8_lossy(&fourth.stderr).contains("deposit"), "{}", String::from_utf8_lossy(&fourth.stderr));
+
+    // What the provider kept of the three calls: a nullifier and a share each, nothing common.
+    let db = rusqlite::Connection::open(provider_home.path().join("data/provider.db")).unwrap();
+    let columns: Vec<String> = db
+        .prepare("SELECT name FROM pragma_table_info('zkapi_spent')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(columns, ["nullifier", "x", "y"]);
+    let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = db
+        .prepare("SELECT nullifier, x, y FROM zkapi_spent")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    for (i, a) in rows.iter().enumerate() {
+        for b in &rows[i + 1..] {
+            assert!(a.0 != b.0 && a.1 != b.1 && a.2 != b.2, "two calls share a value");
+        }
+    }
+
+    // A patched client spends one ticket index twice; the second call is refused, the secret
+    // comes out and the provider's slash moves the deposit to the provider.
+    let wallet =
+        sov_zkapi::Wallet::open(&user_home.path().join("data/sovereign.db"), &user_home.path().join("data/zkapi-keys"));
+    let wallet = wallet
+        .unwrap_or_else(|e| panic!("{e}: {:?}", std::fs::read_dir(user_home.path().join("data")).map(|d| d.count())));
+    let credit = wallet.credits().unwrap().remove(0);
+    let credential = sov_zkapi::Credential { secret: wallet.secret(&credit.commitment).unwrap(), limit: credit.limit };
+    let reader = Credits::at(anvil.url(), contract.parse().unwrap(), Anvil::signer(9)).unwrap();
+    let provider_account = Anvil::signer(0).address();
+    let (leaves, external_nullifier, before) = rt.block_on(async {
+        (
+            reader.leaves().await.unwrap(),
+            reader.external_nullifier().await.unwrap(),
+            reader.balance(provider_account).await.unwrap(),
+        )
+    });
+    let leaves: Vec<sov_zkapi::Fr> =
+        leaves.iter().map(|l| sov_zkapi::field::from_bytes("leaf", &l.to_be_bytes::<32>()).unwrap()).collect();
+    let tree = sov_zkapi::Membership::new(&leaves).unwrap();
+    let e = sov_zkapi::field::from_bytes("e", &external_nullifier.to_be_bytes::<32>()).unwrap();
+    let prover = sov_zkapi::Prover::new();
+    let mut statuses = vec![];
+    for n in [10, 11] {
+        let body = chat(n);
+        let x = sov_zkapi::signal("POST", "/v1/chat/completions", body.as_bytes());
+        let ticket = prover.prove(&credential, &tree.path(credit.leaf_index as usize).unwrap(), e, 0, x).unwrap();
+        let response = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(&url)
+            .header("content-type", "application/json")
+            .header(sov_zkapi::TICKET_HEADER, &ticket.encode())
+            .send(&body)
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    // Ticket 0 was already spent honestly, so both are refused; the first with a different
+    // request already gives the secret away.
+    assert_eq!(statuses, [409, 409]);
+    let commitment = U256::from_be_bytes(sov_zkapi::field::to_bytes(&credit.commitment));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let member = rt.block_on(reader.member(commitment)).unwrap().unwrap();
+        if member.state == MemberState::Slashed {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the double spender was not slashed: {member:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = rt.block_on(reader.balance(provider_account)).unwrap();
+    let deposit_wei = U256::from(3u64) * price.parse::<U256>().unwrap();
+    // The provider paid gas for the slash, so it gained the deposit less at most 0.01 ether.
+    assert!(after > before + deposit_wei - U256::from(10_000_000_000_000_000u64), "{before} -> {after}");
+}
