@@ -32,7 +32,6 @@ use crate::ZkError;
 use crate::field::{from_bytes, to_bytes, to_hex};
 use crate::store::{NullifierStore, Spend, judge};
 use crate::ticket::Ticket;
-use crate::tree::id_commitment;
 
 /// Connections each store keeps: a replica handles several requests at once, and one connection
 /// would queue every spend behind the previous one's commit.
@@ -257,13 +256,7 @@ impl NullifierStore for PostgresStore {
                 .query("SELECT secret FROM zkapi_slashes WHERE slashed IS NULL ORDER BY found_ms, commitment", &[])?;
             rows.iter().map(|row| row.try_get::<_, Vec<u8>>(0)).collect::<Result<Vec<_>, _>>()
         })?;
-        secrets
-            .iter()
-            .map(|secret| {
-                let secret = from_bytes("stored secret", secret)?;
-                Ok((id_commitment(&secret), secret))
-            })
-            .collect()
+        crate::store::recovered(&secrets)
     }
 
     fn mark_slashed(&self, commitment: &Fr, how: &str) -> Result<(), ZkError> {

@@ -57,6 +57,17 @@ pub fn judge(first: (Fr, Fr), second: (Fr, Fr)) -> Result<Spend, ZkError> {
     Ok(Spend::DoubleSpend { secret, commitment: id_commitment(&secret) })
 }
 
+/// `(commitment, secret)` for each stored recovered secret.
+pub(crate) fn recovered(secrets: &[Vec<u8>]) -> Result<Vec<(Fr, Fr)>, ZkError> {
+    secrets
+        .iter()
+        .map(|secret| {
+            let secret = from_bytes("stored secret", secret)?;
+            Ok((id_commitment(&secret), secret))
+        })
+        .collect()
+}
+
 /// The nullifier store in Sovereign's SQLite database (one provider process).
 pub struct SqliteStore {
     store: Mutex<Store>,
@@ -121,12 +132,7 @@ impl NullifierStore for SqliteStore {
                 conn.prepare("SELECT secret FROM zkapi_slashes WHERE slashed IS NULL ORDER BY found_ms")?;
             statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?.collect::<rusqlite::Result<Vec<_>>>()
         })?;
-        rows.iter()
-            .map(|secret| {
-                let secret = from_bytes("stored secret", secret)?;
-                Ok((id_commitment(&secret), secret))
-            })
-            .collect()
+        recovered(&rows)
     }
 
     fn mark_slashed(&self, commitment: &Fr, how: &str) -> Result<(), ZkError> {

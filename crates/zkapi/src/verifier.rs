@@ -71,6 +71,10 @@ impl Verifier {
     /// with more, each equation is weighted by a fresh random 128-bit scalar, so a false proof
     /// passes only with probability 2^-128.
     fn verify_combined(&self, tickets: &[&Ticket]) -> bool {
+        // A proof of the identity point is never valid (and would make the check degenerate).
+        if tickets.iter().any(|t| t.proof.a.is_zero() || t.proof.b.is_zero() || t.proof.c.is_zero()) {
+            return false;
+        }
         let vk = &self.pvk.vk;
         let mut rng = rand::thread_rng();
         let weights: Vec<Fr> = if tickets.len() == 1 {
@@ -107,10 +111,6 @@ impl Verifier {
 
         let Some(result) = Bn254::final_exponentiation(Bn254::multi_miller_loop(g1, g2)) else { return false };
         let weight_sum: Fr = weights.iter().sum();
-        // A proof of the identity point is never valid (and would make the check degenerate).
-        if tickets.iter().any(|t| t.proof.a.is_zero() || t.proof.b.is_zero() || t.proof.c.is_zero()) {
-            return false;
-        }
         result == PairingOutput(self.pvk.alpha_g1_beta_g2) * weight_sum
     }
 }
