@@ -114,7 +114,11 @@ contract ZkApiCredits {
         uint256 root,
         uint256 rateCommitment
     );
-    event Slashed(uint256 indexed idCommitment, address indexed beneficiary, uint256 amount, uint256 root);
+    /// Carries the secret (public in the call anyway) so that providers can refuse the identity's
+    /// remaining tickets, whose proofs against earlier roots still verify.
+    event Slashed(
+        uint256 indexed idCommitment, address indexed beneficiary, uint256 amount, uint256 root, uint256 secret
+    );
     event ServedCommitted(uint256 indexed batchIndex, bytes32 root);
     event WithdrawRequested(uint256 indexed idCommitment, uint256 secret, uint256 deadline, uint256 root);
     event TicketsClaimed(uint256 indexed idCommitment, uint256 count, uint256 spent);
@@ -200,7 +204,7 @@ contract ZkApiCredits {
         uint256 amount = m.amount;
         m.amount = 0;
         m.state = State.Slashed;
-        emit Slashed(idCommitment, beneficiary, amount, newRoot);
+        emit Slashed(idCommitment, beneficiary, amount, newRoot, secret);
         _pay(beneficiary, amount);
     }
 

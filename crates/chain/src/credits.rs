@@ -186,6 +186,19 @@ pub struct Finalized {
     pub tx: TxHash,
 }
 
+/// A member's secret made public on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reveal {
+    /// The member's identity commitment.
+    pub id_commitment: U256,
+    /// Its secret.
+    pub secret: U256,
+    /// Whether it was slashed (else it asked to withdraw).
+    pub slashed: bool,
+    /// Block of the reveal.
+    pub block_number: u64,
+}
+
 /// A `ZkApiCredits` contract, reached through one RPC endpoint and sending as one account.
 #[derive(Clone)]
 pub struct Credits {
@@ -498,6 +511,63 @@ impl Credits {
             leaves[*index] = U256::ZERO;
         }
         Ok(leaves)
+    }
+
+    /// Secrets made public between `from_block` and `to_block` (inclusive) by `requestWithdraw`
+    /// or `slash`, in chain order. Proofs against roots from before the member's removal still
+    /// verify off-chain, so a provider refuses the nullifiers these secrets give.
+    pub async fn reveals(&self, from_block: u64, to_block: u64) -> Result<Vec<Reveal>> {
+        const ACTION: &str = "reading revealed secrets";
+        let from_block = from_block.max(self.start_block);
+        let withdrawn = self.contract.WithdrawRequested_filter().from_block(from_block).to_block(to_block);
+        let withdrawn = withdrawn.query().await.map_err(|e| Error::from_contract(ACTION, e))?;
+        let slashed = self.contract.Slashed_filter().from_block(from_block).to_block(to_block);
+        let slashed = slashed.query().await.map_err(|e| Error::from_contract(ACTION, e))?;
+        let position =
+            |log: &alloy::rpc::types::Log| (log.block_number.unwrap_or_default(), log.log_index.unwrap_or_default());
+        let mut reveals: Vec<((u64, u64), Reveal)> = withdrawn
+            .iter()
+            .map(|(e, log)| {
+                let reveal = Reveal {
+                    id_commitment: e.idCommitment,
+                    secret: e.secret,
+                    slashed: false,
+                    block_number: log.block_number.unwrap_or_default(),
+                };
+                (position(log), reveal)
+            })
+            .chain(slashed.iter().map(|(e, log)| {
+                let reveal = Reveal {
+                    id_commitment: e.idCommitment,
+                    secret: e.secret,
+                    slashed: true,
+                    block_number: log.block_number.unwrap_or_default(),
+                };
+                (position(log), reveal)
+            }))
+            .collect();
+        reveals.sort_by_key(|(at, _)| *at);
+        Ok(reveals.into_iter().map(|(_, reveal)| reveal).collect())
+    }
+
+    /// How the withdrawal of `id_commitment` was paid out, whoever sent the `finalizeWithdraw`
+    /// (anyone may, once the claim window has closed); `None` if it was not.
+    pub async fn payout(&self, id_commitment: U256) -> Result<Option<Finalized>> {
+        const ACTION: &str = "reading a payout";
+        let filter = self.contract.WithdrawFinalized_filter().topic1(id_commitment).from_block(self.start_block);
+        let logs = filter.query().await.map_err(|e| Error::from_contract(ACTION, e))?;
+        Ok(logs.into_iter().next().map(|(event, log)| Finalized {
+            refund: event.refund,
+            provider_amount: event.providerAmount,
+            // Only the payer's receipt tells the gas; this reader has the log alone.
+            gas_used: 0,
+            tx: log.transaction_hash.unwrap_or_default(),
+        }))
+    }
+
+    /// The number of the newest block.
+    pub async fn block_number(&self) -> Result<u64> {
+        self.head("reading the block number").await
     }
 
     // ------------------------------------------------------------------ transactions

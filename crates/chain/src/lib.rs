@@ -31,7 +31,7 @@ pub use alloy::primitives::{Address, B256, TxHash, U256};
 pub use alloy::signers::local::PrivateKeySigner;
 pub use batch::ServedBatch;
 pub use credits::{
-    Claimed, Committed, CommittedBatch, Credits, Deposit, DepositRecord, Finalized, Member, MemberState, Sent,
+    Claimed, Committed, CommittedBatch, Credits, Deposit, DepositRecord, Finalized, Member, MemberState, Reveal, Sent,
     ServedTicket, Slash, WithdrawRequest, Withdrawal,
 };
 pub use error::{Error, Result, Revert};

@@ -30,8 +30,62 @@ pub struct Config {
     pub engine: EngineConfig,
     /// The messaging daemon (email and Signal).
     pub msg: MsgConfig,
+    /// Anonymous prepaid credits (`sov zkapi`), the paying side.
+    pub zkapi: ZkapiConfig,
+    /// Selling calls for credits (`sov provider`).
+    pub provider: ProviderConfig,
     /// Models by name, beyond the `*.gguf` files found in the models directory.
     pub models: BTreeMap<String, ModelConfig>,
+}
+
+/// `[zkapi]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZkapiConfig {
+    /// Ethereum JSON-RPC endpoint of the chain the deposit contracts are on.
+    pub rpc: String,
+    /// A file holding the hex private key of the account that pays deposits and gas; empty: none.
+    pub key_file: PathBuf,
+}
+
+impl Default for ZkapiConfig {
+    fn default() -> Self {
+        Self { rpc: "http://127.0.0.1:8545".into(), key_file: PathBuf::new() }
+    }
+}
+
+/// `[provider]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    /// The deposit contract whose depositors pay; empty: `--contract` must name it.
+    pub contract: String,
+    /// The server paid requests go to.
+    pub upstream: String,
+    /// Where the proxy listens.
+    pub listen: String,
+    /// Spent tickets: a SQLite file or a `postgres://` URL; empty: `provider.db` in the data dir.
+    pub store: String,
+    /// Seconds between two on-chain commits of served tickets.
+    pub commit_every_secs: u64,
+    /// Milliseconds between two looks at the chain (roots, withdrawals, claims).
+    pub poll_ms: u64,
+    /// Whether this process sends the provider's transactions (commits, claims, slashes).
+    pub chain_duties: bool,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            contract: String::new(),
+            upstream: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8090".into(),
+            store: String::new(),
+            commit_every_secs: 600,
+            poll_ms: 1000,
+            chain_duties: true,
+        }
+    }
 }
 
 /// `[serve]`
@@ -263,6 +317,7 @@ impl Config {
             ("gate.tool_listen", &self.gate.tool_listen),
             ("gate.console_listen", &self.gate.console_listen),
             ("msg.signal_rpc", &self.msg.signal_rpc),
+            ("provider.listen", &self.provider.listen),
         ] {
             if listen.parse::<std::net::SocketAddr>().is_err() {
                 return Err(Error::ConfigValue {
@@ -275,10 +330,17 @@ impl Config {
             ("serve.api_key_file", &mut self.serve.api_key_file),
             ("engine.models_dir", &mut self.engine.models_dir),
             ("gate.policy_file", &mut self.gate.policy_file),
+            ("zkapi.key_file", &mut self.zkapi.key_file),
         ] {
             if !path.as_os_str().is_empty() {
                 *path = expand_home(path, home).map_err(|message| Error::ConfigValue { key: key.into(), message })?;
             }
+        }
+        if self.provider.commit_every_secs == 0 || self.provider.poll_ms == 0 {
+            return Err(Error::ConfigValue {
+                key: "provider".into(),
+                message: "`commit_every_secs` and `poll_ms` must be at least 1".into(),
+            });
         }
         if self.msg.poll_secs == 0 {
             return Err(Error::ConfigValue { key: "msg.poll_secs".into(), message: "must be at least 1".into() });

@@ -148,6 +148,20 @@ const MIGRATIONS: &[&str] = &[
         found_ms   INTEGER NOT NULL,
         slashed    TEXT
     ) STRICT;",
+    // 5: the provider's claims on withdrawing deposits. Each spent nullifier waits in
+    // `zkapi_unbatched` until it goes into a batch whose root the provider commits on chain; the
+    // batch keeps its nullifiers (32 bytes each, in tree order) to prove a ticket served when its
+    // spender withdraws. A batch is a span of time shared by every caller in it: it links no two
+    // calls of one user more than any two calls of anyone.
+    "CREATE TABLE zkapi_unbatched (
+        nullifier BLOB PRIMARY KEY
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO zkapi_unbatched (nullifier) SELECT nullifier FROM zkapi_spent;
+    CREATE TABLE zkapi_batches (
+        id          INTEGER PRIMARY KEY,
+        nullifiers  BLOB NOT NULL,
+        chain_index INTEGER
+    ) STRICT;",
 ];
 
 /// How long a connection waits for another process's lock before reporting `SQLITE_BUSY`.
@@ -313,9 +327,11 @@ mod tests {
                 "msg_folders",
                 "msg_messages",
                 "msg_outbox",
+                "zkapi_batches",
                 "zkapi_credits",
                 "zkapi_slashes",
-                "zkapi_spent"
+                "zkapi_spent",
+                "zkapi_unbatched"
             ]
         );
     }

@@ -1,5 +1,6 @@
 //! `sov zkapi …` (anonymous prepaid credits, the paying side) and `sov provider` (the paid side).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,12 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use sov_chain::{Address, Credits, PrivateKeySigner, U256};
+use sov_chain::{Address, Credits, MemberState, PrivateKeySigner, ServedBatch, U256};
 use sov_core::config::Config;
 use sov_core::paths::Paths;
 use sov_zkapi::field::{from_bytes, to_bytes, to_hex};
 use sov_zkapi::provider::{Provider, Roots, router};
-use sov_zkapi::{Fr, Membership, NullifierStore, Payer, Prover, SqliteStore, TICKET_HEADER, Wallet};
+use sov_zkapi::{
+    Credit, CreditState, Fr, Membership, NullifierStore, Payer, Prover, SqliteStore, TICKET_HEADER, Wallet,
+};
 
 /// How many recent roots a ticket may be proved against (the contract keeps as many).
 const ROOT_WINDOW: usize = 64;
@@ -21,13 +24,28 @@ const ROOT_WINDOW: usize = 64;
 /// The chain and the key that signs.
 #[derive(Debug, Args)]
 pub struct ChainArgs {
-    /// Ethereum JSON-RPC endpoint of the chain the deposit contract is on.
-    #[arg(long, env = "SOV_ETH_RPC", default_value = "http://127.0.0.1:8545", value_name = "URL")]
-    pub rpc: String,
+    /// Ethereum JSON-RPC endpoint of the chain the deposit contract is on [default: `[zkapi]
+    /// rpc` in the config, http://127.0.0.1:8545].
+    #[arg(long, env = "SOV_ETH_RPC", value_name = "URL")]
+    pub rpc: Option<String>,
     /// A file holding the hex private key of the Ethereum account that pays gas and deposits
-    /// (keep it mode 0600). Also `SOV_ETH_KEY_FILE`. Never on the command line itself.
+    /// (keep it mode 0600) [default: `[zkapi] key_file`]. Never the key on the command line.
     #[arg(long, env = "SOV_ETH_KEY_FILE", value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+}
+
+impl ChainArgs {
+    /// The flags, with what they leave out taken from the config.
+    fn resolve(self, config: &Config) -> Chain {
+        let configured_key = Some(config.zkapi.key_file.clone()).filter(|p| !p.as_os_str().is_empty());
+        Chain { rpc: self.rpc.unwrap_or_else(|| config.zkapi.rpc.clone()), key_file: self.key_file.or(configured_key) }
+    }
+}
+
+/// The chain to use and the key to sign with, flags and config merged.
+struct Chain {
+    rpc: String,
+    key_file: Option<PathBuf>,
 }
 
 /// `sov zkapi …`
@@ -66,35 +84,62 @@ pub enum ZkapiCommand {
         /// The request body (JSON); `@FILE` reads it from a file. Without it: a GET.
         #[arg(long, short = 'd', value_name = "BODY")]
         data: Option<String>,
-        /// Ethereum JSON-RPC endpoint, to read the deposit tree.
-        #[arg(long, env = "SOV_ETH_RPC", default_value = "http://127.0.0.1:8545", value_name = "URL")]
-        rpc: String,
+        /// Ethereum JSON-RPC endpoint, to read the deposit tree [default: `[zkapi] rpc`].
+        #[arg(long, env = "SOV_ETH_RPC", value_name = "URL")]
+        rpc: Option<String>,
+    },
+    /// Take a deposit back. The first run reveals the identity's secret on chain, which ends
+    /// its calls and opens the provider's claim window for the calls it served; a run after the
+    /// window (or with --wait) collects the refund of every call not claimed.
+    Withdraw {
+        /// The chain and the depositing account (only it may withdraw).
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// The identity to withdraw, as `sov zkapi balance` shows it; without it: every deposit.
+        #[arg(long, value_name = "HEX")]
+        identity: Option<String>,
+        /// Wait until the claim window closes and collect the refund.
+        #[arg(long)]
+        wait: bool,
     },
 }
 
-/// `sov provider` flags.
+/// `sov provider` flags; each defaults to its key in the config's `[provider]` section.
 #[derive(Debug, Args)]
 pub struct ProviderArgs {
     #[command(flatten)]
     chain: ChainArgs,
-    /// The deposit contract whose depositors pay (see `sov zkapi deploy`).
+    /// The deposit contract whose depositors pay (see `sov zkapi deploy`) [default: `contract`].
     #[arg(long, value_name = "ADDRESS")]
-    contract: String,
-    /// The OpenAI-compatible (or any HTTP) server the paid requests go to.
-    #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
-    upstream: String,
-    /// Where the proxy listens.
-    #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR:PORT")]
-    listen: SocketAddr,
-    /// Spent tickets: a SQLite file (default: provider.db in the data directory) or a
-    /// postgres://… URL shared by several replicas.
+    contract: Option<String>,
+    /// The OpenAI-compatible (or any HTTP) server the paid requests go to [default: `upstream`,
+    /// http://127.0.0.1:8080].
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// Where the proxy listens [default: `listen`, 127.0.0.1:8090].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// Spent tickets: a SQLite file or a postgres://… URL shared by several replicas [default:
+    /// `store`, provider.db in the data directory].
     #[arg(long, value_name = "PATH|URL")]
     store: Option<String>,
+    /// Seconds between two on-chain commits of served tickets [default: `commit_every_secs`, 600].
+    #[arg(long, value_name = "SECONDS")]
+    commit_every: Option<u64>,
+    /// Milliseconds between two looks at the chain [default: `poll_ms`, 1000].
+    #[arg(long, value_name = "MS")]
+    poll_ms: Option<u64>,
+    /// Send no transactions (commits, claims, slashes): for all but one of several replicas.
+    #[arg(long)]
+    no_chain_duties: bool,
 }
 
-fn signer(chain: &ChainArgs) -> Result<PrivateKeySigner> {
+fn signer(chain: &Chain) -> Result<PrivateKeySigner> {
     let Some(path) = &chain.key_file else {
-        bail!("name the Ethereum key with --key-file FILE (or SOV_ETH_KEY_FILE): a file holding its hex private key");
+        bail!(
+            "name the Ethereum key with --key-file FILE, SOV_ETH_KEY_FILE or `[zkapi] key_file` in the config: \
+             a file holding its hex private key"
+        );
     };
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the key file {}", path.display()))?;
     text.trim().parse().map_err(|e| anyhow::anyhow!("the key file {} holds no hex private key: {e}", path.display()))
@@ -131,10 +176,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// `sov zkapi …`
-pub fn run(cmd: ZkapiCommand, _config: &Config, paths: &Paths) -> Result<i32> {
+pub fn run(cmd: ZkapiCommand, config: &Config, paths: &Paths) -> Result<i32> {
     runtime()?.block_on(async move {
         match cmd {
             ZkapiCommand::Deploy { chain, price, claim_window } => {
+                let chain = chain.resolve(config);
                 let price: U256 =
                     price.parse().map_err(|e| anyhow::anyhow!("--price `{price}` is not a number of wei: {e}"))?;
                 // One constant external nullifier per provider, random so that tickets for one
@@ -151,6 +197,7 @@ pub fn run(cmd: ZkapiCommand, _config: &Config, paths: &Paths) -> Result<i32> {
                 Ok(0)
             }
             ZkapiCommand::Deposit { chain, contract, tickets } => {
+                let chain = chain.resolve(config);
                 let contract_address = address(&contract)?;
                 let credits = Credits::at(&chain.rpc, contract_address, signer(&chain)?)?;
                 let price = credits.price().await?;
@@ -187,7 +234,12 @@ pub fn run(cmd: ZkapiCommand, _config: &Config, paths: &Paths) -> Result<i32> {
                 }
                 Ok(0)
             }
-            ZkapiCommand::Call { url, data, rpc } => call(paths, &url, data, &rpc).await,
+            ZkapiCommand::Call { url, data, rpc } => {
+                call(paths, &url, data, &rpc.unwrap_or_else(|| config.zkapi.rpc.clone())).await
+            }
+            ZkapiCommand::Withdraw { chain, identity, wait } => {
+                withdraw(paths, &chain.resolve(config), identity.as_deref(), wait).await
+            }
         }
     })
 }
@@ -243,19 +295,165 @@ async fn call(paths: &Paths, url: &str, data: Option<String>, rpc: &str) -> Resu
     Ok(0)
 }
 
+/// `sov zkapi withdraw`: reveals, then collects, each chosen deposit.
+async fn withdraw(paths: &Paths, chain: &Chain, identity: Option<&str>, wait: bool) -> Result<i32> {
+    let wallet = wallet(paths)?;
+    let chosen: Vec<Credit> = match identity {
+        Some(hex) => {
+            let commitment = sov_zkapi::field::from_hex("--identity", hex)?;
+            let found = wallet.credits()?.into_iter().filter(|c| c.commitment == commitment).collect::<Vec<_>>();
+            if found.is_empty() {
+                bail!("no deposit {hex} in this wallet; `sov zkapi balance` lists them");
+            }
+            found
+        }
+        None => wallet
+            .credits()?
+            .into_iter()
+            .filter(|c| matches!(c.state, CreditState::Active | CreditState::Withdrawing))
+            .collect(),
+    };
+    if chosen.is_empty() {
+        println!("nothing to withdraw");
+    }
+    let signer = signer(chain)?;
+    for credit in chosen {
+        let hex = to_hex(&credit.commitment);
+        let credits = Credits::at(&chain.rpc, address(&credit.contract)?, signer.clone())?;
+        let commitment = u256(&credit.commitment);
+        let Some(member) = credits.member(commitment).await? else {
+            bail!("deposit {hex} is not registered in contract {}", credit.contract);
+        };
+        match member.state {
+            MemberState::Active => {
+                // Marked first, so no call is paid with a secret that is about to be public.
+                wallet.set_state(&credit.commitment, CreditState::Withdrawing)?;
+                let secret = wallet.secret(&credit.commitment)?;
+                let tree = membership(&credits).await?;
+                let siblings: Vec<U256> =
+                    tree.path(usize::try_from(member.leaf_index)?)?.path_elements().iter().map(u256).collect();
+                let request = match credits.request_withdraw(u256(&secret), &siblings).await {
+                    Ok(request) => request,
+                    Err(e) => {
+                        wallet.set_state(&credit.commitment, CreditState::Active)?;
+                        return Err(e.into());
+                    }
+                };
+                println!(
+                    "withdrawal of {hex} requested (tx {:#x}); the provider may claim the calls it served until {}",
+                    request.tx,
+                    rfc3339(request.deadline)
+                );
+                if wait {
+                    finalize(&credits, &wallet, &credit, request.deadline).await?;
+                } else {
+                    println!("collect the refund after then with `sov zkapi withdraw --identity {hex}` (or --wait)");
+                }
+            }
+            MemberState::Withdrawing => {
+                wallet.set_state(&credit.commitment, CreditState::Withdrawing)?;
+                let deadline = credits.withdrawal(commitment).await?.map(|w| w.deadline).unwrap_or_default();
+                if wait || unix_now() > deadline {
+                    finalize(&credits, &wallet, &credit, deadline).await?;
+                } else {
+                    println!(
+                        "{hex}: the provider's claim window is open until {}; run again after then, or with --wait",
+                        rfc3339(deadline)
+                    );
+                }
+            }
+            MemberState::Withdrawn => {
+                wallet.set_state(&credit.commitment, CreditState::Closed)?;
+                match credits.payout(commitment).await? {
+                    Some(done) => println!(
+                        "{hex} was paid out: refunded {} wei; {} wei paid to the provider (tx {:#x})",
+                        done.refund, done.provider_amount, done.tx
+                    ),
+                    None => println!("{hex} was paid out"),
+                }
+            }
+            MemberState::Slashed => {
+                wallet.set_state(&credit.commitment, CreditState::Slashed)?;
+                println!("{hex} was slashed: its secret was revealed by a double spend, and its deposit taken");
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Waits for the claim window to close, then pays out: the refund to the depositor, the
+/// claimed calls to the provider.
+async fn finalize(credits: &Credits, wallet: &Wallet, credit: &Credit, deadline: u64) -> Result<()> {
+    let now = unix_now();
+    if now <= deadline {
+        eprintln!("waiting {} s for the claim window to close at {}", deadline + 1 - now, rfc3339(deadline));
+        // The chain's clock, not ours, decides; a block made one second after the deadline is past it.
+        tokio::time::sleep(Duration::from_secs(deadline + 1 - now)).await;
+    }
+    let commitment = u256(&credit.commitment);
+    let done = match credits.finalize_withdraw(commitment).await {
+        Ok(done) => done,
+        // Anyone may pay a withdrawal out once its window closed; the provider often does.
+        Err(e) => match credits.payout(commitment).await? {
+            Some(done) => done,
+            None => return Err(e.into()),
+        },
+    };
+    wallet.set_state(&credit.commitment, CreditState::Closed)?;
+    println!(
+        "{}: refunded {} wei; {} wei paid to the provider for the calls it proved (tx {:#x})",
+        to_hex(&credit.commitment),
+        done.refund,
+        done.provider_amount,
+        done.tx
+    );
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+fn rfc3339(unix: u64) -> String {
+    i64::try_from(unix)
+        .ok()
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+        .map_or_else(|| format!("unix time {unix}"), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// Largest batch of served tickets committed at once; a claim proof grows with its logarithm.
+const MAX_BATCH: usize = 1 << 16;
+
+/// Claim transactions carry at most this many tickets, to stay well inside a block's gas.
+const CLAIMS_PER_TX: usize = 100;
+
 /// `sov provider`
-pub fn provider(args: ProviderArgs, _config: &Config, paths: &Paths) -> Result<i32> {
+pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i32> {
+    let settings = &config.provider;
+    let store_location = args.store.clone().or_else(|| Some(settings.store.clone()).filter(|s| !s.is_empty()));
     // The PostgreSQL client runs a runtime of its own, which must not start inside ours.
-    let store: Arc<dyn NullifierStore> = match &args.store {
+    let store: Arc<dyn NullifierStore> = match &store_location {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             Arc::new(sov_zkapi::PostgresStore::connect(url)?)
         }
         Some(path) => Arc::new(SqliteStore::open(Path::new(path))?),
         None => Arc::new(SqliteStore::open(&paths.data_dir.join("provider.db"))?),
     };
+    let contract = match args.contract.clone().or_else(|| Some(settings.contract.clone()).filter(|c| !c.is_empty())) {
+        Some(contract) => address(&contract)?,
+        None => bail!("name the deposit contract with --contract ADDRESS or `[provider] contract` in the config"),
+    };
+    let upstream = args.upstream.clone().unwrap_or_else(|| settings.upstream.clone());
+    let listen = match args.listen {
+        Some(listen) => listen,
+        None => settings.listen.parse().with_context(|| format!("`[provider] listen` = {}", settings.listen))?,
+    };
+    let poll = Duration::from_millis(args.poll_ms.unwrap_or(settings.poll_ms).max(1));
+    let commit_every = Duration::from_secs(args.commit_every.unwrap_or(settings.commit_every_secs).max(1));
+    let duties = settings.chain_duties && !args.no_chain_duties;
+    let chain = args.chain.resolve(config);
     runtime()?.block_on(async move {
-        let contract = address(&args.contract)?;
-        let credits = Credits::at(&args.chain.rpc, contract, signer(&args.chain)?)?;
+        let credits = Credits::at(&chain.rpc, contract, signer(&chain)?)?;
         let external_nullifier = fr(credits.external_nullifier().await?)?;
         let price = credits.price().await?;
         let roots = Arc::new(Roots::new(ROOT_WINDOW));
@@ -268,16 +466,21 @@ pub fn provider(args: ProviderArgs, _config: &Config, paths: &Paths) -> Result<i
             "external_nullifier": to_hex(&external_nullifier),
             "ticket_header": TICKET_HEADER,
         });
-        let proxy =
-            Provider::new(external_nullifier, store.clone(), roots.clone(), &args.upstream, Some(slash_tx), info);
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let proxy = Provider::new(external_nullifier, store.clone(), roots.clone(), &upstream, Some(slash_tx), info);
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("listening on {} (is another provider running there?)", args.listen))?;
+            .with_context(|| format!("listening on {listen} (is another provider running there?)"))?;
         let local = listener.local_addr()?;
-        tokio::spawn(follow_roots(credits.clone(), roots));
-        tokio::spawn(slash_double_spenders(credits, store, slash_rx));
+        let head = credits.block_number().await?;
+        tokio::spawn(follow_roots(credits.clone(), roots, head + 1, poll));
+        if duties {
+            let duties = Duties { credits, store, external_nullifier, withdrawing: BTreeMap::new() };
+            tokio::spawn(duties.run(slash_rx, commit_every, poll));
+        } else {
+            tracing::info!("--no-chain-duties: another replica commits, claims and slashes");
+        }
         // One line on stdout, so scripts and tests can find the port.
-        println!("sov provider listening on http://{local} for contract {contract:#x}, upstream {}", args.upstream);
+        println!("sov provider listening on http://{local} for contract {contract:#x}, upstream {upstream}");
         axum::serve(listener, router(Arc::new(proxy)))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -288,41 +491,209 @@ pub fn provider(args: ProviderArgs, _config: &Config, paths: &Paths) -> Result<i
     })
 }
 
-/// Keeps the window of accepted roots up to date with the contract.
-async fn follow_roots(credits: Credits, roots: Arc<Roots>) {
+/// Keeps the window of accepted roots up to date with the contract. When a member leaves the
+/// tree (withdrawal or slash) its secret is public and proofs against the roots that still
+/// hold it would verify, so the window restarts from the tree without it.
+async fn follow_roots(credits: Credits, roots: Arc<Roots>, mut from_block: u64, poll: Duration) {
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        match credits.root().await.map_err(anyhow::Error::from).and_then(fr) {
-            Ok(root) => roots.push(root),
-            Err(e) => tracing::warn!("cannot read the contract's root: {e:#}"),
+        tokio::time::sleep(poll).await;
+        let seen = async {
+            let head = credits.block_number().await?;
+            let removed = head >= from_block && !credits.reveals(from_block, head).await?.is_empty();
+            anyhow::Ok((head, removed, fr(credits.root().await?)?))
+        };
+        match seen.await {
+            Ok((head, removed, root)) => {
+                if removed {
+                    tracing::info!("a member left the tree: only proofs against the new root are accepted");
+                    roots.reset(root);
+                } else {
+                    roots.push(root);
+                }
+                from_block = from_block.max(head + 1);
+            }
+            Err(e) => tracing::warn!("cannot follow the contract: {e:#}"),
         }
     }
 }
 
-/// Slashes each double spender's deposit, paying the provider; retries what did not land.
-async fn slash_double_spenders(
+/// A withdrawing member the provider may claim from.
+struct Withdrawing {
+    secret: Fr,
+    limit: u16,
+    deadline: u64,
+    /// Whether its served tickets were claimed; only batches committed before the reveal count,
+    /// so one successful claim finds all there will ever be.
+    claimed: bool,
+}
+
+/// The provider's transactions, all sent from one task because one account must not send two
+/// at once: slashing double spenders, committing served tickets, claiming them from withdrawing
+/// members and paying those withdrawals out.
+struct Duties {
     credits: Credits,
     store: Arc<dyn NullifierStore>,
-    mut found: tokio::sync::mpsc::UnboundedReceiver<(Fr, Fr)>,
-) {
-    loop {
-        let pending = {
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || store.unslashed()).await
-        };
-        for (commitment, secret) in pending.ok().and_then(Result::ok).unwrap_or_default() {
-            match slash(&credits, &commitment, &secret).await {
+    external_nullifier: Fr,
+    withdrawing: BTreeMap<U256, Withdrawing>,
+}
+
+impl Duties {
+    async fn run(
+        mut self,
+        mut found: tokio::sync::mpsc::UnboundedReceiver<(Fr, Fr)>,
+        commit_every: Duration,
+        poll: Duration,
+    ) {
+        let mut from_block = 0;
+        let mut last_commit = tokio::time::Instant::now();
+        loop {
+            self.slash_double_spenders().await;
+            if last_commit.elapsed() >= commit_every {
+                match self.commit_batch().await {
+                    Ok(()) => last_commit = tokio::time::Instant::now(),
+                    Err(e) => tracing::error!("committing served tickets failed, will retry: {e:#}"),
+                }
+            }
+            match self.follow_withdrawals(from_block).await {
+                Ok(next) => from_block = next,
+                Err(e) => tracing::warn!("cannot read withdrawals: {e:#}"),
+            }
+            self.claim_and_pay_out().await;
+            // Wake on a new double spend, or look at the chain again.
+            let _ = tokio::time::timeout(poll, found.recv()).await;
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn NullifierStore) -> Result<T, sov_zkapi::ZkError> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
+    }
+
+    /// Slashes each double spender's deposit, paying the provider; retries what did not land.
+    async fn slash_double_spenders(&self) {
+        for (commitment, secret) in self.blocking(|store| store.unslashed()).await.unwrap_or_default() {
+            match slash(&self.credits, &commitment, &secret).await {
                 Ok(tx) => {
                     tracing::warn!(commitment = %to_hex(&commitment), %tx, "slashed a double spender's deposit");
-                    let store = store.clone();
-                    let _ = tokio::task::spawn_blocking(move || store.mark_slashed(&commitment, &tx)).await;
+                    let _ = self.blocking(move |store| store.mark_slashed(&commitment, &tx)).await;
                 }
                 Err(e) => tracing::error!(commitment = %to_hex(&commitment), "slash failed, will retry: {e:#}"),
             }
         }
-        // Wake on a new double spend, or retry failures every minute.
-        let _ = tokio::time::timeout(Duration::from_secs(60), found.recv()).await;
     }
+
+    /// Commits the tickets served since the last batch, so they can be claimed if their payer
+    /// withdraws.
+    async fn commit_batch(&self) -> Result<()> {
+        let Some(batch) = self.blocking(|store| store.next_batch(MAX_BATCH)).await? else { return Ok(()) };
+        let Some(served) = ServedBatch::new(batch.nullifiers.iter().map(u256).collect()) else { return Ok(()) };
+        // A batch sent just before a crash may be on chain already.
+        let count = self.credits.batch_count().await?;
+        for index in (count.saturating_sub(8)..count).rev() {
+            if self.credits.batch(index).await?.root == served.root() {
+                return self.blocking(move |store| store.batch_committed(batch.id, index)).await;
+            }
+        }
+        let committed = self.credits.commit_served(served.root()).await?;
+        tracing::info!(tickets = batch.nullifiers.len(), index = committed.batch_index, "committed served tickets");
+        self.blocking(move |store| store.batch_committed(batch.id, committed.batch_index)).await
+    }
+
+    /// Adds the members that asked to withdraw since `from_block`; returns the next block to read.
+    async fn follow_withdrawals(&mut self, from_block: u64) -> Result<u64> {
+        let head = self.credits.block_number().await?;
+        if head < from_block {
+            return Ok(from_block);
+        }
+        for reveal in self.credits.reveals(from_block, head).await? {
+            if reveal.slashed {
+                self.withdrawing.remove(&reveal.id_commitment);
+                continue;
+            }
+            let Some(member) = self.credits.member(reveal.id_commitment).await? else { continue };
+            let Some(withdrawal) = self.credits.withdrawal(reveal.id_commitment).await? else { continue };
+            if member.state == MemberState::Withdrawing {
+                let entry = Withdrawing {
+                    secret: fr(reveal.secret)?,
+                    limit: member.limit,
+                    deadline: withdrawal.deadline,
+                    claimed: false,
+                };
+                self.withdrawing.insert(reveal.id_commitment, entry);
+            }
+        }
+        Ok(head + 1)
+    }
+
+    /// Claims the served tickets of each withdrawing member while its window is open, and pays
+    /// the withdrawal out once it has closed.
+    async fn claim_and_pay_out(&mut self) {
+        let now = unix_now();
+        let mut done = Vec::new();
+        for (commitment, member) in &mut self.withdrawing {
+            if !member.claimed && now < member.deadline {
+                match claim(&self.credits, &self.store, self.external_nullifier, *commitment, member).await {
+                    Ok(count) => {
+                        member.claimed = true;
+                        tracing::info!(commitment = %format!("{commitment:#x}"), count, "claimed served tickets");
+                    }
+                    Err(e) => {
+                        tracing::error!(commitment = %format!("{commitment:#x}"), "claim failed, will retry: {e:#}")
+                    }
+                }
+            } else if now > member.deadline {
+                match self.credits.finalize_withdraw(*commitment).await {
+                    Ok(paid) => {
+                        tracing::info!(commitment = %format!("{commitment:#x}"), paid = %paid.provider_amount, "withdrawal paid out");
+                        done.push(*commitment);
+                    }
+                    // The depositor may have paid it out first.
+                    Err(e) => match self.credits.member(*commitment).await {
+                        Ok(Some(m)) if m.state != MemberState::Withdrawing => done.push(*commitment),
+                        _ => {
+                            tracing::warn!(commitment = %format!("{commitment:#x}"), "payout failed, will retry: {e:#}")
+                        }
+                    },
+                }
+            }
+        }
+        for commitment in done {
+            self.withdrawing.remove(&commitment);
+        }
+    }
+}
+
+/// Claims every ticket of `member` found in a batch committed before its reveal; returns how many.
+async fn claim(
+    credits: &Credits,
+    store: &Arc<dyn NullifierStore>,
+    external_nullifier: Fr,
+    commitment: U256,
+    member: &Withdrawing,
+) -> Result<usize> {
+    let (secret, limit, store) = (member.secret, member.limit, store.clone());
+    let (tickets, batches) = tokio::task::spawn_blocking(move || {
+        let tickets: Vec<(u64, U256)> = (0..u32::from(limit))
+            .map(|i| (u64::from(i), u256(&sov_zkapi::tree::nullifier(&secret, external_nullifier, i))))
+            .collect();
+        let batches: Vec<(u64, ServedBatch)> = store
+            .committed_batches()?
+            .into_iter()
+            .filter_map(|(index, nullifiers)| {
+                ServedBatch::new(nullifiers.iter().map(u256).collect()).map(|b| (index, b))
+            })
+            .collect();
+        anyhow::Ok((tickets, batches))
+    })
+    .await??;
+    let claims = credits.claimable(commitment, &tickets, &batches).await?;
+    for chunk in claims.chunks(CLAIMS_PER_TX) {
+        credits.claim_served(commitment, chunk).await?;
+    }
+    Ok(claims.len())
 }
 
 async fn slash(credits: &Credits, commitment: &Fr, secret: &Fr) -> Result<String> {

@@ -1735,89 +1735,173 @@ fn sov_as(home: &Path, key_file: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Kills a child process when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A provider and a user, each with a home of its own and an anvil account.
+struct Market {
+    anvil: sov_chain::testing::Anvil,
+    provider_home: tempfile::TempDir,
+    user_home: tempfile::TempDir,
+    user_key: PathBuf,
+    contract: String,
+    proxy_url: String,
+    _proxy: KillOnDrop,
+}
+
+/// The price of one call in the market tests: 0.001 ether.
+const CALL_PRICE: &str = "1000000000000000";
+
+fn succeeded(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+impl Market {
+    /// Deploys a contract with `claim_window` seconds and puts `sov provider` (with `extra`
+    /// flags) before `upstream`.
+    fn open(upstream: &str, claim_window: u64, extra: &[&str]) -> Self {
+        let anvil = sov_chain::testing::Anvil::start().unwrap();
+        let (provider_home, user_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let key = |home: &Path, index: usize| {
+            let path = home.join("eth.key");
+            std::fs::write(&path, format!("{}\n", sov_chain::testing::DEV_KEYS[index])).unwrap();
+            path
+        };
+        let (provider_key, user_key) = (key(provider_home.path(), 0), key(user_home.path(), 1));
+        let window = claim_window.to_string();
+        let contract = succeeded(&sov_as(
+            provider_home.path(),
+            &provider_key,
+            &["zkapi", "deploy", "--rpc", anvil.url(), "--price", CALL_PRICE, "--claim-window", &window],
+        ));
+        let mut proxy = Command::new(env!("CARGO_BIN_EXE_sov"))
+            .args(["provider", "--rpc", anvil.url(), "--contract", &contract, "--upstream", upstream])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("HOME", provider_home.path())
+            .env("SOV_CONFIG", provider_home.path().join("config.toml"))
+            .env("SOV_DATA_DIR", provider_home.path().join("data"))
+            .env("SOV_ETH_KEY_FILE", &provider_key)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(proxy.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let proxy_url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+        Self { anvil, provider_home, user_home, user_key, contract, proxy_url, _proxy: KillOnDrop(proxy) }
+    }
+
+    /// `sov ARGS` as the user.
+    fn user(&self, args: &[&str]) -> std::process::Output {
+        sov_as(self.user_home.path(), &self.user_key, args)
+    }
+
+    /// A paid chat call as the user, through the proxy.
+    fn call(&self, body: &str) -> std::process::Output {
+        let url = format!("{}/v1/chat/completions", self.proxy_url);
+        self.user(&["zkapi", "call", &url, "-d", body, "--rpc", self.anvil.url()])
+    }
+
+    /// A reader of the contract, as an account that takes no part.
+    fn reader(&self) -> sov_chain::Credits {
+        let signer = sov_chain::testing::Anvil::signer(9);
+        sov_chain::Credits::at(self.anvil.url(), self.contract.parse().unwrap(), signer).unwrap()
+    }
+
+    /// The user's first credit and its credential, as a patched client that ignores the
+    /// wallet's rules would hold them.
+    fn user_credential(&self) -> (sov_zkapi::Credit, sov_zkapi::Credential) {
+        let data = self.user_home.path().join("data");
+        let wallet = sov_zkapi::Wallet::open(&data.join("sovereign.db"), &data.join("zkapi-keys")).unwrap();
+        let credit = wallet.credits().unwrap().remove(0);
+        let credential =
+            sov_zkapi::Credential { secret: wallet.secret(&credit.commitment).unwrap(), limit: credit.limit };
+        (credit, credential)
+    }
+
+    /// Pays `body` with ticket `index` proved against the tree of `leaves`, bypassing the
+    /// wallet; returns the proxy's status.
+    fn forced_call(&self, leaves: &[sov_chain::U256], index: u32, body: &str) -> u16 {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let external_nullifier = rt.block_on(self.reader().external_nullifier()).unwrap();
+        let fr = |v: &sov_chain::U256| sov_zkapi::field::from_bytes("value", &v.to_be_bytes::<32>()).unwrap();
+        let leaves: Vec<sov_zkapi::Fr> = leaves.iter().map(fr).collect();
+        let tree = sov_zkapi::Membership::new(&leaves).unwrap();
+        let (credit, credential) = self.user_credential();
+        let x = sov_zkapi::signal("POST", "/v1/chat/completions", body.as_bytes());
+        let path = tree.path(credit.leaf_index as usize).unwrap();
+        let ticket = sov_zkapi::Prover::new().prove(&credential, &path, fr(&external_nullifier), index, x).unwrap();
+        let response = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(format!("{}/v1/chat/completions", self.proxy_url))
+            .header("content-type", "application/json")
+            .header(sov_zkapi::TICKET_HEADER, &ticket.encode())
+            .send(body)
+            .unwrap();
+        response.status().as_u16()
+    }
+}
+
+/// Polls `done` every 200 ms for up to a minute.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn chat_body(n: usize) -> String {
+    json!({"model": "smollm2", "max_tokens": 3, "temperature": 0,
+           "messages": [{"role": "user", "content": format!("Say hello number {n}")}]})
+    .to_string()
+}
+
 #[test]
 fn paid_calls_through_sov_provider_reach_sov_serve_unlinkably_and_a_double_spender_is_slashed() {
     use sov_chain::testing::Anvil;
-    use sov_chain::{Credits, MemberState, U256};
+    use sov_chain::{MemberState, U256};
 
     let server = Server::start("");
-    let anvil = Anvil::start().unwrap();
+    let market = Market::open(&server.base, 3600, &[]);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (provider_home, user_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let key = |home: &Path, index: usize| {
-        let path = home.join("eth.key");
-        std::fs::write(&path, format!("{}\n", sov_chain::testing::DEV_KEYS[index])).unwrap();
-        path
-    };
-    let (provider_key, user_key) = (key(provider_home.path(), 0), key(user_home.path(), 1));
-    let ok = |out: &std::process::Output| {
-        assert!(
-            out.status.success(),
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
-
-    // The provider deploys its contract (0.001 ether a call) and puts the proxy before sov serve.
-    let price = "1000000000000000";
-    let contract = ok(&sov_as(
-        provider_home.path(),
-        &provider_key,
-        &["zkapi", "deploy", "--rpc", anvil.url(), "--price", price, "--claim-window", "3600"],
-    ));
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_sov"))
-        .args(["provider", "--rpc", anvil.url(), "--contract", &contract, "--upstream", &server.base])
-        .args(["--listen", "127.0.0.1:0"])
-        .env("HOME", provider_home.path())
-        .env("SOV_CONFIG", provider_home.path().join("config.toml"))
-        .env("SOV_DATA_DIR", provider_home.path().join("data"))
-        .env("SOV_ETH_KEY_FILE", &provider_key)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(proxy.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let proxy_url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
-    struct KillOnDrop(Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _proxy = KillOnDrop(proxy);
 
     // The user deposits once for three calls and makes them.
-    let deposit = ok(&sov_as(
-        user_home.path(),
-        &user_key,
-        &["zkapi", "deposit", "--rpc", anvil.url(), "--contract", &contract, "--tickets", "3"],
-    ));
+    let deposit = succeeded(&market.user(&[
+        "zkapi",
+        "deposit",
+        "--rpc",
+        market.anvil.url(),
+        "--contract",
+        &market.contract,
+        "--tickets",
+        "3",
+    ]));
     assert!(deposit.contains("for 3 calls"), "{deposit}");
-    let chat = |n: usize| {
-        json!({"model": "smollm2", "max_tokens": 3, "temperature": 0,
-               "messages": [{"role": "user", "content": format!("Say hello number {n}")}]})
-        .to_string()
-    };
-    let url = format!("{proxy_url}/v1/chat/completions");
     for n in 0..3 {
-        let answer =
-            ok(&sov_as(user_home.path(), &user_key, &["zkapi", "call", &url, "-d", &chat(n), "--rpc", anvil.url()]));
-        let answer: Value = serde_json::from_str(&answer).unwrap();
+        let answer: Value = serde_json::from_str(&succeeded(&market.call(&chat_body(n)))).unwrap();
         assert_eq!(answer["object"], "chat.completion", "{answer}");
     }
-    let balance = ok(&sov_as(user_home.path(), &user_key, &["zkapi", "balance"]));
+    let balance = succeeded(&market.user(&["zkapi", "balance"]));
     assert!(balance.contains("3 of 3 calls used, 0 left"), "{balance}");
     // The fourth is refused by the client itself: nothing is sent.
-    let fourth = sov_as(user_home.path(), &user_key, &["zkapi", "call", &url, "-d", &chat(4), "--rpc", anvil.url()]);
+    let fourth = market.call(&chat_body(4));
     assert!(!fourth.status.success());
     assert!(String::from_utf8_lossy(&fourth.stderr).contains("deposit"), "{}", String::from_utf8_lossy(&fourth.stderr));
 
     // What the provider kept of the three calls: a nullifier and a share each, nothing common.
-    let db = rusqlite::Connection::open(provider_home.path().join("data/provider.db")).unwrap();
+    let db = rusqlite::Connection::open(market.provider_home.path().join("data/provider.db")).unwrap();
     let columns: Vec<String> = db
         .prepare("SELECT name FROM pragma_table_info('zkapi_spent')")
         .unwrap()
@@ -1842,57 +1926,98 @@ fn paid_calls_through_sov_provider_reach_sov_serve_unlinkably_and_a_double_spend
 
     // A patched client spends one ticket index twice; the second call is refused, the secret
     // comes out and the provider's slash moves the deposit to the provider.
-    let wallet =
-        sov_zkapi::Wallet::open(&user_home.path().join("data/sovereign.db"), &user_home.path().join("data/zkapi-keys"));
-    let wallet = wallet
-        .unwrap_or_else(|e| panic!("{e}: {:?}", std::fs::read_dir(user_home.path().join("data")).map(|d| d.count())));
-    let credit = wallet.credits().unwrap().remove(0);
-    let credential = sov_zkapi::Credential { secret: wallet.secret(&credit.commitment).unwrap(), limit: credit.limit };
-    let reader = Credits::at(anvil.url(), contract.parse().unwrap(), Anvil::signer(9)).unwrap();
+    let reader = market.reader();
     let provider_account = Anvil::signer(0).address();
-    let (leaves, external_nullifier, before) = rt.block_on(async {
-        (
-            reader.leaves().await.unwrap(),
-            reader.external_nullifier().await.unwrap(),
-            reader.balance(provider_account).await.unwrap(),
-        )
-    });
-    let leaves: Vec<sov_zkapi::Fr> =
-        leaves.iter().map(|l| sov_zkapi::field::from_bytes("leaf", &l.to_be_bytes::<32>()).unwrap()).collect();
-    let tree = sov_zkapi::Membership::new(&leaves).unwrap();
-    let e = sov_zkapi::field::from_bytes("e", &external_nullifier.to_be_bytes::<32>()).unwrap();
-    let prover = sov_zkapi::Prover::new();
-    let mut statuses = vec![];
-    for n in [10, 11] {
-        let body = chat(n);
-        let x = sov_zkapi::signal("POST", "/v1/chat/completions", body.as_bytes());
-        let ticket = prover.prove(&credential, &tree.path(credit.leaf_index as usize).unwrap(), e, 0, x).unwrap();
-        let response = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .new_agent()
-            .post(&url)
-            .header("content-type", "application/json")
-            .header(sov_zkapi::TICKET_HEADER, &ticket.encode())
-            .send(&body)
-            .unwrap();
-        statuses.push(response.status().as_u16());
-    }
-    // Ticket 0 was already spent honestly, so both are refused; the first with a different
-    // request already gives the secret away.
-    assert_eq!(statuses, [409, 409]);
+    let (leaves, before) =
+        rt.block_on(async { (reader.leaves().await.unwrap(), reader.balance(provider_account).await.unwrap()) });
+    // Ticket 0 was already spent honestly: refused, and with a different request it gives the
+    // secret away.
+    assert_eq!(market.forced_call(&leaves, 0, &chat_body(10)), 409);
+    let (credit, _) = market.user_credential();
     let commitment = U256::from_be_bytes(sov_zkapi::field::to_bytes(&credit.commitment));
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let member = rt.block_on(reader.member(commitment)).unwrap().unwrap();
-        if member.state == MemberState::Slashed {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the double spender was not slashed: {member:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually("the double spender is slashed", || {
+        rt.block_on(reader.member(commitment)).unwrap().unwrap().state == MemberState::Slashed
+    });
+    // Once slashed, even a fresh ticket index proved against the tree that still holds the
+    // identity is refused: the provider forgot the roots from before the slash.
+    eventually("the provider saw the slash", || market.forced_call(&leaves, 0, &chat_body(11)) == 402);
     let after = rt.block_on(reader.balance(provider_account)).unwrap();
-    let deposit_wei = U256::from(3u64) * price.parse::<U256>().unwrap();
+    let deposit_wei = U256::from(3u64) * CALL_PRICE.parse::<U256>().unwrap();
     // The provider paid gas for the slash, so it gained the deposit less at most 0.01 ether.
     assert!(after > before + deposit_wei - U256::from(10_000_000_000_000_000u64), "{before} -> {after}");
+}
+
+#[test]
+fn a_withdrawal_pays_the_provider_for_the_calls_it_served_refunds_the_rest_and_ends_the_identity() {
+    use sov_chain::testing::Anvil;
+    use sov_chain::{MemberState, U256};
+
+    let server = Server::start("");
+    // Commits every second and looks at the chain every 200 ms; a 20-second claim window.
+    let market = Market::open(&server.base, 20, &["--commit-every", "1", "--poll-ms", "200"]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let reader = market.reader();
+    let (provider_account, user_account) = (Anvil::signer(0).address(), Anvil::signer(1).address());
+    let price = CALL_PRICE.parse::<U256>().unwrap();
+
+    succeeded(&market.user(&[
+        "zkapi",
+        "deposit",
+        "--rpc",
+        market.anvil.url(),
+        "--contract",
+        &market.contract,
+        "--tickets",
+        "5",
+    ]));
+    for n in 0..2 {
+        succeeded(&market.call(&chat_body(n)));
+    }
+    let (credit, _) = market.user_credential();
+    let commitment = U256::from_be_bytes(sov_zkapi::field::to_bytes(&credit.commitment));
+    // The provider commits what it served before the user reveals anything.
+    let provider_db = rusqlite::Connection::open(market.provider_home.path().join("data/provider.db")).unwrap();
+    let waiting = |sql: &str| provider_db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    eventually("the provider committed all its served tickets", || {
+        waiting("SELECT count(*) FROM zkapi_unbatched") == 0
+            && waiting("SELECT count(*) FROM zkapi_batches WHERE chain_index IS NULL") == 0
+    });
+    let leaves_before = rt.block_on(reader.leaves()).unwrap();
+    let (provider_before, user_before) = rt.block_on(async {
+        (reader.balance(provider_account).await.unwrap(), reader.balance(user_account).await.unwrap())
+    });
+
+    let requested = succeeded(&market.user(&["zkapi", "withdraw", "--rpc", market.anvil.url()]));
+    assert!(requested.contains("withdrawal of") && requested.contains("requested"), "{requested}");
+    assert_eq!(rt.block_on(reader.member(commitment)).unwrap().unwrap().state, MemberState::Withdrawing);
+    // The provider proves the two calls it served, and only those.
+    eventually("the provider claimed its two calls", || {
+        rt.block_on(reader.withdrawal(commitment)).unwrap().is_some_and(|w| w.spent == 2)
+    });
+    // The wallet pays no more calls with the public secret …
+    let refused = market.call(&chat_body(3));
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("no credit with tickets left"), "{why}");
+    // … and a patched client that proves an unused ticket against the tree that still holds
+    // the identity is refused too: the provider forgot the roots from before the withdrawal.
+    assert_eq!(market.forced_call(&leaves_before, 4, &chat_body(4)), 402);
+    // Too early to collect: the window is open.
+    let early = succeeded(&market.user(&["zkapi", "withdraw", "--rpc", market.anvil.url()]));
+    assert!(early.contains("claim window is open until"), "{early}");
+
+    let paid = succeeded(&market.user(&["zkapi", "withdraw", "--rpc", market.anvil.url(), "--wait"]));
+    assert!(paid.contains(&format!("refunded {} wei", U256::from(3u64) * price)), "{paid}");
+    assert!(paid.contains(&format!("{} wei paid to the provider", U256::from(2u64) * price)), "{paid}");
+    let member = rt.block_on(reader.member(commitment)).unwrap().unwrap();
+    assert_eq!((member.state, member.amount), (MemberState::Withdrawn, U256::ZERO));
+    let (provider_after, user_after) = rt.block_on(async {
+        (reader.balance(provider_account).await.unwrap(), reader.balance(user_account).await.unwrap())
+    });
+    // Less gas: the provider paid for a commit and a claim, the user for two transactions.
+    let gas = U256::from(10_000_000_000_000_000u64);
+    assert!(provider_after + gas > provider_before + U256::from(2u64) * price, "{provider_before} -> {provider_after}");
+    assert!(user_after + gas > user_before + U256::from(3u64) * price, "{user_before} -> {user_after}");
+    let balance = succeeded(&market.user(&["zkapi", "balance"]));
+    assert!(balance.contains("Closed"), "{balance}");
 }

@@ -32,7 +32,7 @@ pub use crate::postgres::PostgresStore;
 pub use payer::Payer;
 pub use prover::{Credential, Prepared, Prover};
 pub use rln::prelude::{Fr, SecretFr};
-pub use store::{NullifierStore, Spend, SqliteStore};
+pub use store::{NullifierStore, PendingBatch, Spend, SqliteStore};
 pub use ticket::{TICKET_HEADER, Ticket, signal};
 pub use tree::Membership;
 pub use verifier::Verifier;

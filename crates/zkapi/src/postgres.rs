@@ -30,7 +30,7 @@ use rln::prelude::Fr;
 
 use crate::ZkError;
 use crate::field::{from_bytes, to_bytes, to_hex};
-use crate::store::{NullifierStore, Spend, judge};
+use crate::store::{NullifierStore, PendingBatch, Spend, judge, unpack};
 use crate::ticket::Ticket;
 
 /// Connections each store keeps: a replica handles several requests at once, and one connection
@@ -57,10 +57,28 @@ const SCHEMA: &str = "
         found_ms   BIGINT NOT NULL,
         slashed    TEXT
     );
+    CREATE TABLE IF NOT EXISTS zkapi_unbatched (
+        nullifier BYTEA PRIMARY KEY
+    );
+    CREATE TABLE IF NOT EXISTS zkapi_batches (
+        id          BIGSERIAL PRIMARY KEY,
+        nullifiers  BYTEA NOT NULL,
+        chain_index BIGINT
+    );
     COMMIT;";
 
-const INSERT_SPENT: &str =
-    "INSERT INTO zkapi_spent (nullifier, x, y) VALUES ($1, $2, $3) ON CONFLICT (nullifier) DO NOTHING";
+/// Spends a nullifier and queues it for the next batch in one statement, so both happen or
+/// neither; it reports one row exactly when the nullifier was new.
+const INSERT_SPENT: &str = "
+    WITH spent AS (
+        INSERT INTO zkapi_spent (nullifier, x, y) VALUES ($1, $2, $3) ON CONFLICT (nullifier) DO NOTHING
+        RETURNING nullifier
+    )
+    INSERT INTO zkapi_unbatched (nullifier) SELECT nullifier FROM spent";
+
+/// Serialises batch formation between replicas (the key is "batch" in ASCII), so two of them
+/// never start two batches while one is still uncommitted.
+const BATCH_LOCK: &str = "SELECT pg_advisory_xact_lock(422726395752)";
 const SELECT_SPENT: &str = "SELECT x, y FROM zkapi_spent WHERE nullifier = $1";
 
 /// The nullifier store in a PostgreSQL database shared by a provider's replicas.
@@ -272,6 +290,61 @@ impl NullifierStore for PostgresStore {
             session.client.query_one("SELECT count(*) FROM zkapi_spent", &[])?.try_get::<_, i64>(0)
         })?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn next_batch(&self, max: usize) -> Result<Option<PendingBatch>, ZkError> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let found = self.with("forming a batch of served tickets", |session| {
+            let mut tx = session.client.transaction()?;
+            tx.execute(BATCH_LOCK, &[])?;
+            let pending = tx.query_opt(
+                "SELECT id, nullifiers FROM zkapi_batches WHERE chain_index IS NULL ORDER BY id LIMIT 1",
+                &[],
+            )?;
+            if let Some(row) = pending {
+                return Ok(Some((row.try_get::<_, i64>(0)?, row.try_get::<_, Vec<u8>>(1)?)));
+            }
+            let rows = tx.query(
+                "DELETE FROM zkapi_unbatched WHERE nullifier IN
+                   (SELECT nullifier FROM zkapi_unbatched ORDER BY nullifier LIMIT $1)
+                 RETURNING nullifier",
+                &[&max],
+            )?;
+            let mut taken = rows.iter().map(|row| row.try_get::<_, Vec<u8>>(0)).collect::<Result<Vec<_>, _>>()?;
+            if taken.is_empty() {
+                return Ok(None);
+            }
+            // RETURNING has no order; the batch's is the nullifiers' own, as in SQLite.
+            taken.sort();
+            let packed = taken.concat();
+            let id: i64 = tx
+                .query_one("INSERT INTO zkapi_batches (nullifiers) VALUES ($1) RETURNING id", &[&packed.as_slice()])?
+                .try_get(0)?;
+            tx.commit()?;
+            Ok(Some((id, packed)))
+        })?;
+        found.map(|(id, packed)| Ok(PendingBatch { id, nullifiers: unpack(&packed)? })).transpose()
+    }
+
+    fn batch_committed(&self, id: i64, chain_index: u64) -> Result<(), ZkError> {
+        let chain_index = i64::try_from(chain_index).map_err(|_| ZkError::Store("batch index too large".into()))?;
+        self.with("recording a committed batch", |session| {
+            session.client.execute("UPDATE zkapi_batches SET chain_index = $2 WHERE id = $1", &[&id, &chain_index])
+        })?;
+        Ok(())
+    }
+
+    fn committed_batches(&self) -> Result<Vec<(u64, Vec<Fr>)>, ZkError> {
+        let rows = self.with("reading committed batches", |session| {
+            let rows = session.client.query(
+                "SELECT chain_index, nullifiers FROM zkapi_batches WHERE chain_index IS NOT NULL ORDER BY id",
+                &[],
+            )?;
+            rows.iter()
+                .map(|row| Ok((row.try_get::<_, i64>(0)?, row.try_get::<_, Vec<u8>>(1)?)))
+                .collect::<Result<Vec<_>, postgres::Error>>()
+        })?;
+        rows.into_iter().map(|(index, packed)| Ok((u64::try_from(index).unwrap_or(0), unpack(&packed)?))).collect()
     }
 }
 

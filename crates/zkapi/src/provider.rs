@@ -51,6 +51,17 @@ impl Roots {
         }
     }
 
+    /// Forgets every root but `root`, after a member left the tree. Proofs against the earlier
+    /// roots would still verify for the departed member, whose secret is now public, so from
+    /// now on only proofs against the tree without it count. A client whose proof was made
+    /// against a forgotten root gets 402 and pays again with a proof against the new tree.
+    pub fn reset(&self, root: Fr) {
+        if let Ok(mut window) = self.window.write() {
+            window.clear();
+            window.push_back(root);
+        }
+    }
+
     /// The roots, oldest first.
     pub fn snapshot(&self) -> Vec<Fr> {
         self.window.read().map(|w| w.iter().copied().collect()).unwrap_or_default()

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension as _, params};
 use sov_core::store::Store;
 
 use crate::ZkError;
-use crate::field::{from_bytes, to_bytes, to_hex};
+use crate::field::{FR_BYTES, from_bytes, to_bytes, to_hex};
 use crate::ticket::Ticket;
 use crate::tree::id_commitment;
 
@@ -45,6 +45,31 @@ pub trait NullifierStore: Send + Sync {
     fn mark_slashed(&self, commitment: &Fr, how: &str) -> Result<(), ZkError>;
     /// How many tickets were spent.
     fn spent(&self) -> Result<u64, ZkError>;
+    /// The batch of served nullifiers to commit on chain next: the oldest batch whose commit has
+    /// not been recorded (one that was sent before a crash, perhaps), else a new batch of up to
+    /// `max` nullifiers spent since the last batch; `None` when nothing waits.
+    fn next_batch(&self, max: usize) -> Result<Option<PendingBatch>, ZkError>;
+    /// Records that batch `id` was committed on chain as batch number `chain_index`.
+    fn batch_committed(&self, id: i64, chain_index: u64) -> Result<(), ZkError>;
+    /// Every batch committed on chain: its on-chain index and its nullifiers in tree order.
+    fn committed_batches(&self) -> Result<Vec<(u64, Vec<Fr>)>, ZkError>;
+}
+
+/// A batch of served nullifiers on its way to the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingBatch {
+    /// The store's own number for it.
+    pub id: i64,
+    /// Its nullifiers, in the order of the batch tree's leaves.
+    pub nullifiers: Vec<Fr>,
+}
+
+/// Nullifiers as the batch tables keep them: 32 big-endian bytes each, back to back.
+pub(crate) fn unpack(packed: &[u8]) -> Result<Vec<Fr>, ZkError> {
+    if !packed.len().is_multiple_of(FR_BYTES) {
+        return Err(ZkError::Store(format!("a stored batch has {} bytes, not a multiple of {FR_BYTES}", packed.len())));
+    }
+    packed.chunks(FR_BYTES).map(|chunk| from_bytes("stored batch nullifier", chunk)).collect()
 }
 
 /// What two shares of one nullifier mean.
@@ -96,14 +121,17 @@ impl NullifierStore for SqliteStore {
     fn spend(&self, ticket: &Ticket) -> Result<Spend, ZkError> {
         let (nullifier, x, y) = (to_bytes(&ticket.nullifier), to_bytes(&ticket.x), to_bytes(&ticket.y));
         let earlier = self.with(|conn| {
-            let inserted = conn.execute(
+            let tx = conn.transaction()?;
+            let inserted = tx.execute(
                 "INSERT INTO zkapi_spent (nullifier, x, y) VALUES (?1, ?2, ?3) ON CONFLICT (nullifier) DO NOTHING",
                 params![nullifier, x, y],
             )?;
             if inserted == 1 {
+                tx.execute("INSERT INTO zkapi_unbatched (nullifier) VALUES (?1)", params![nullifier])?;
+                tx.commit()?;
                 return Ok(None);
             }
-            conn.query_row("SELECT x, y FROM zkapi_spent WHERE nullifier = ?1", params![nullifier], |row| {
+            tx.query_row("SELECT x, y FROM zkapi_spent WHERE nullifier = ?1", params![nullifier], |row| {
                 Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
             })
             .optional()
@@ -146,5 +174,57 @@ impl NullifierStore for SqliteStore {
     fn spent(&self) -> Result<u64, ZkError> {
         let n = self.with(|conn| conn.query_row("SELECT count(*) FROM zkapi_spent", [], |row| row.get::<_, i64>(0)))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn next_batch(&self, max: usize) -> Result<Option<PendingBatch>, ZkError> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let found = self.with(|conn| {
+            let tx = conn.transaction()?;
+            let pending = tx
+                .query_row(
+                    "SELECT id, nullifiers FROM zkapi_batches WHERE chain_index IS NULL ORDER BY id LIMIT 1",
+                    [],
+                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)),
+                )
+                .optional()?;
+            if pending.is_some() {
+                return Ok(pending);
+            }
+            let taken: Vec<Vec<u8>> = tx
+                .prepare("SELECT nullifier FROM zkapi_unbatched ORDER BY nullifier LIMIT ?1")?
+                .query_map(params![max], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            if taken.is_empty() {
+                return Ok(None);
+            }
+            let mut delete = tx.prepare("DELETE FROM zkapi_unbatched WHERE nullifier = ?1")?;
+            for nullifier in &taken {
+                delete.execute(params![nullifier])?;
+            }
+            drop(delete);
+            let packed = taken.concat();
+            tx.execute("INSERT INTO zkapi_batches (nullifiers) VALUES (?1)", params![packed])?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(Some((id, packed)))
+        })?;
+        found.map(|(id, packed)| Ok(PendingBatch { id, nullifiers: unpack(&packed)? })).transpose()
+    }
+
+    fn batch_committed(&self, id: i64, chain_index: u64) -> Result<(), ZkError> {
+        let chain_index = i64::try_from(chain_index).map_err(|_| ZkError::Store("batch index too large".into()))?;
+        self.with(|conn| {
+            conn.execute("UPDATE zkapi_batches SET chain_index = ?2 WHERE id = ?1", params![id, chain_index])
+        })?;
+        Ok(())
+    }
+
+    fn committed_batches(&self) -> Result<Vec<(u64, Vec<Fr>)>, ZkError> {
+        let rows = self.with(|conn| {
+            conn.prepare("SELECT chain_index, nullifiers FROM zkapi_batches WHERE chain_index IS NOT NULL ORDER BY id")?
+                .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter().map(|(index, packed)| Ok((u64::try_from(index).unwrap_or(0), unpack(&packed)?))).collect()
     }
 }

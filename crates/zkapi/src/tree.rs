@@ -51,3 +51,11 @@ pub fn id_commitment(secret: &Fr) -> Fr {
 pub fn rate_commitment(id_commitment: Fr, limit: u32) -> Fr {
     Hasher::<PoseidonHash>::hash_pair(id_commitment, Fr::from(limit))
 }
+
+/// The nullifier of ticket `message_id` of the identity with secret `k`, for the provider's
+/// constant external nullifier `e`: `H(H(k, e, message_id))`, what the ticket's proof shows.
+/// Once `k` is public (a withdrawal reveals it) the provider finds the tickets it served.
+pub fn nullifier(secret: &Fr, external_nullifier: Fr, message_id: u32) -> Fr {
+    let a1 = Hasher::<PoseidonHash>::hash_list(&[*secret, external_nullifier, Fr::from(message_id)]);
+    Hasher::<PoseidonHash>::hash_single(a1)
+}

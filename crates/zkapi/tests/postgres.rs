@@ -1,5 +1,5 @@
-//! The PostgreSQL nullifier store against a real PostgreSQL server the test starts itself: two
-//! stores on one database stand for two replicas of a provider.
+//! The nullifier stores: PostgreSQL against a real server the test starts itself (two
+//! stores on one database stand for two replicas of a provider), and SQLite beside it.
 //!
 //! Needs PostgreSQL's server binaries (`apt-get install -y postgresql`); without them every test
 //! here fails and says so.
@@ -185,4 +185,44 @@ fn an_unusable_address_gives_an_error_that_says_what_to_fix() {
         assert!(message.contains(needle), "{url}: {message}");
         assert!(!message.contains("hunter2"), "{url}: the password leaked into {message}");
     }
+}
+
+/// What both stores must do with served nullifiers on their way to the chain; `a` and `b` are
+/// two handles on one store (two replicas, for PostgreSQL).
+fn batches_hold_every_served_nullifier_once(a: &dyn NullifierStore, b: &dyn NullifierStore) {
+    let ticket = |n: u32| unproved(Fr::from(n), Fr::from(1u32), Fr::from(n + 2));
+    for n in (1..=5).rev() {
+        assert_eq!(a.spend(&ticket(n)).unwrap(), Spend::New);
+    }
+    assert_eq!(b.spend(&ticket(3)).unwrap(), Spend::Replay, "a replay is not served, so not batched");
+    let first = a.next_batch(3).unwrap().unwrap();
+    // Sorted by value, not by arrival: a batch does not record the order calls came in.
+    assert_eq!(first.nullifiers, [1u32, 2, 3].map(Fr::from));
+    // Until its commit is recorded, the same batch comes back (it may have been sent before a
+    // crash), also at another replica.
+    assert_eq!(b.next_batch(3).unwrap().unwrap(), first);
+    a.batch_committed(first.id, 0).unwrap();
+    assert_eq!(b.spend(&ticket(9)).unwrap(), Spend::New);
+    let second = b.next_batch(100).unwrap().unwrap();
+    assert_eq!(second.nullifiers, [4u32, 5, 9].map(Fr::from));
+    assert_ne!(second.id, first.id);
+    b.batch_committed(second.id, 7).unwrap();
+    assert_eq!(a.next_batch(100).unwrap(), None, "nothing waits");
+    assert_eq!(a.committed_batches().unwrap(), vec![(0, first.nullifiers), (7, second.nullifiers)]);
+}
+
+#[test]
+fn sqlite_batches_hold_every_served_nullifier_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("provider.db");
+    let (a, b) = (sov_zkapi::SqliteStore::open(&path).unwrap(), sov_zkapi::SqliteStore::open(&path).unwrap());
+    batches_hold_every_served_nullifier_once(&a, &b);
+}
+
+#[test]
+fn postgres_batches_hold_every_served_nullifier_once_across_replicas() {
+    let server = server();
+    let (a, b) =
+        (PostgresStore::connect(&server.url()).unwrap(), PostgresStore::connect(&server.socket_url()).unwrap());
+    batches_hold_every_served_nullifier_once(&a, &b);
 }

@@ -56,6 +56,10 @@ fn honest_calls_verify_and_share_nothing_that_links_them() {
     // the two except the root, which every depositor shares.
     assert_ne!(first.nullifier, second.nullifier);
     assert_ne!(first.y, second.y);
+    // Only the secret links them: once a withdrawal reveals it, the provider recomputes exactly
+    // these nullifiers to claim the tickets it served.
+    let secret = &d.credential.secret;
+    assert_eq!([0, 1].map(|i| sov_zkapi::tree::nullifier(secret, e, i)), [first.nullifier, second.nullifier]);
     assert_ne!(first.proof, second.proof);
     let commitment = id_commitment(&d.credential.secret);
     for ticket in [&first, &second] {

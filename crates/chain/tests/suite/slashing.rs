@@ -95,4 +95,19 @@ async fn a_withdrawing_member_cannot_be_slashed_with_its_now_public_secret() {
         refused(thief.slash(id.secret, thief.address(), &mirror.siblings(0)).await),
         Revert::WrongState(C::WrongState { idCommitment: id.commitment, state: 2 })
     );
+
+    // Both ways a secret becomes public are reported, in chain order, with the secret itself.
+    let other = Identity::new(10);
+    user.deposit(other.commitment, price(2)).await.unwrap();
+    mirror.push(other.rate_commitment(2));
+    let bystander = Identity::new(11);
+    user.deposit(bystander.commitment, price(2)).await.unwrap();
+    mirror.push(bystander.rate_commitment(2));
+    thief.slash(other.secret, thief.address(), &mirror.siblings(1)).await.unwrap();
+    let head = thief.block_number().await.unwrap();
+    let reveals = thief.reveals(0, head).await.unwrap();
+    let seen: Vec<_> = reveals.iter().map(|r| (r.id_commitment, r.secret, r.slashed)).collect();
+    assert_eq!(seen, vec![(id.commitment, id.secret, false), (other.commitment, other.secret, true)]);
+    assert!(reveals[0].block_number < reveals[1].block_number);
+    assert_eq!(thief.reveals(head, head).await.unwrap(), reveals[1..], "a range holds only its own blocks' reveals");
 }
