@@ -21,7 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "unprivileged user it creates (sovtest)." >&2
   exit 1
 fi
-apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl postgresql \
+apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl postgresql dante-server \
   "${LLAMA_BUILD_PACKAGES[@]}"
 require_rust
 echo "==> test models and Python clients (PyPI)"

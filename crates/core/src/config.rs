@@ -34,8 +34,27 @@ pub struct Config {
     pub zkapi: ZkapiConfig,
     /// Selling calls for credits (`sov provider`).
     pub provider: ProviderConfig,
+    /// The attestation policy for remote models: allowed TCB statuses and measurement
+    /// allowlists. Kept as a table here and read by `sov-attest` (its `Policy`), which checks
+    /// every key.
+    pub attest: toml::Table,
+    /// What is stripped from text before it leaves for a remote model.
+    pub sanitize: SanitizeConfig,
     /// Models by name, beyond the `*.gguf` files found in the models directory.
     pub models: BTreeMap<String, ModelConfig>,
+}
+
+/// `[sanitize]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SanitizeConfig {
+    /// Your own names, replaced wherever they appear (`Alice Liddell`, `Alice`).
+    pub names: Vec<String>,
+    /// Your accounts and handles (`alice_l`, `@alice`).
+    pub accounts: Vec<String>,
+    /// The local model that also marks names, addresses, employers, health and money facts;
+    /// empty: the rule-based detectors only.
+    pub model: String,
 }
 
 /// `[zkapi]`

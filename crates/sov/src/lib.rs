@@ -21,6 +21,7 @@ pub mod agent_setup;
 pub mod gate;
 pub mod llm;
 pub mod msg;
+pub mod remote;
 pub mod zkapi;
 
 /// Sovereign: a self-sovereign, local-first, private and secure LLM setup.
@@ -115,6 +116,12 @@ pub enum Command {
     /// server (e.g. `sov serve`) that checks and spends each call's ticket and slashes the
     /// deposit of anyone who spends one twice.
     Provider(zkapi::ProviderArgs),
+    /// Check a remote TEE's attestation (Intel TDX/SGX, AMD SEV-SNP) on this machine.
+    #[command(subcommand)]
+    Attest(remote::AttestCommand),
+    /// Print what of a text (read on stdin) would leave the machine for a remote model: private
+    /// data replaced by placeholders that only this machine maps back.
+    Sanitize(remote::SanitizeArgs),
 }
 
 /// `sov config …`
@@ -189,6 +196,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Agent(args) => agent::run(args, &config, &paths),
         Command::Zkapi(cmd) => zkapi::run(cmd, &config, &paths),
         Command::Provider(args) => zkapi::provider(args, &config, &paths),
+        Command::Attest(cmd) => remote::attest(cmd, &config),
+        Command::Sanitize(args) => remote::sanitize(&args, &config),
     }
 }
 

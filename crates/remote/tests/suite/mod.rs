@@ -1,0 +1,7 @@
+mod channel;
+mod danted;
+mod gateway;
+mod harness;
+mod keyfile;
+mod stream;
+mod transport;

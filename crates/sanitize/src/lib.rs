@@ -1,0 +1,105 @@
+//! Strips private data from text that leaves the machine and restores it in the answer.
+//!
+//! Before a request goes to a remote model, [`Sanitizer::sanitize`] replaces private values with
+//! placeholders such as `[EMAIL_1]` and returns the text to send together with a [`Map`] that stays
+//! local. The remote answer is restored with [`Map::restore`], or chunk by chunk with a
+//! [`Restorer`] while it streams.
+//!
+//! ```
+//! use sov_sanitize::{Config, Sanitizer};
+//!
+//! let sanitizer = Sanitizer::new(Config {
+//!     names: vec!["Alice Liddell".into()],
+//!     ..Config::default()
+//! })?;
+//! let out = sanitizer.sanitize("I am Alice Liddell <alice@example.org>, call +49 30 1234567.");
+//! assert_eq!(out.text, "I am [PERSON_1] <[EMAIL_1]>, call [PHONE_1].");
+//!
+//! // The remote answer, restored as it streams in.
+//! let mut restorer = out.map.restorer();
+//! let mut answer = restorer.push("Dear [PERSON_1], I will mail [EMA");
+//! answer += &restorer.push("IL_1].");
+//! answer += &restorer.finish();
+//! assert_eq!(answer, "Dear Alice Liddell, I will mail alice@example.org.");
+//! # Ok::<(), sov_sanitize::Error>(())
+//! ```
+//!
+//! # What it does
+//! - Deterministic detectors ([`Kind`] lists each rule): emails, phone numbers, IBANs (mod-97),
+//!   payment cards (Luhn), IPv4/IPv6, Ethereum and Bitcoin addresses (base58check / bech32
+//!   checksums), private keys (hex, WIF, xprv, PEM), BIP-39 seed phrases, API-key shapes,
+//!   `password=`-style secrets, government IDs (US SSN, UK NINO, German Steuer-ID), paths under
+//!   home directories, and the user's own names and accounts from [`Config`].
+//! - An optional second pass by a local model through the [`SpanFinder`] trait
+//!   ([`OpenAiSpanFinder`] for an OpenAI-compatible endpoint), for names, addresses, employers,
+//!   health and financial details that no rule can know ([`Sanitizer::sanitize_with`]).
+//! - Overlaps are resolved deterministically: the longest span wins, ties go to the more specific
+//!   kind.
+//! - [`render_diff`] shows the user what changed, or exactly what leaves.
+//!
+//! # What it does not do
+//! - It does not decide whether a remote call is allowed (the gate does), and does not send
+//!   anything itself: the only network call is [`OpenAiSpanFinder`] to the *local* model.
+//! - It does not promise to find every private detail. Rules find shapes; the local model finds
+//!   some of the rest. Names of other people, for instance, are only found by the model pass.
+//! - It does not repair placeholders a remote model mangled (`[EMAIL 1]`, `EMAIL_1`): those stay
+//!   as written.
+//!
+//! # Security properties
+//! - The [`Map`] never leaves this crate in serialised form: it has no `Serialize`, its `Debug`
+//!   prints placeholders only, and its values are zeroed on drop.
+//! - Restoring is exact: `map.restore(&sanitized.text) == input` for every input, including inputs
+//!   that already contain placeholder-shaped text (see the [`map`](crate::Map) scheme: reserved
+//!   literals and `[LITERAL_n]` quoting, no nonce).
+//! - Placeholders carry no information but the kind and an ordinal; the same value always maps to
+//!   the same placeholder within one map.
+//! - Located model spans only ever *add* replacements: a span whose text does not occur in the
+//!   input is ignored.
+
+mod checks;
+mod detect;
+mod diff;
+mod finder;
+mod kind;
+mod map;
+mod sanitizer;
+
+pub use detect::Detection;
+pub use diff::{DiffStyle, render_diff};
+pub use finder::{BoxFuture, FoundSpan, OpenAiSpanFinder, SpanFinder, SpanKind, locate};
+pub use kind::Kind;
+pub use map::{Entry, Map, Restorer};
+pub use sanitizer::{Config, Sanitized, Sanitizer};
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The [`Config`] is unusable; fix the named field.
+    #[error("bad sanitizer configuration: {0}")]
+    Config(String),
+    /// The local model could not be reached (not running, wrong port, timeout).
+    #[error("cannot reach the local model at {url}: {reason}")]
+    Unreachable {
+        /// The endpoint that was called.
+        url: String,
+        /// What failed, without the request body.
+        reason: String,
+    },
+    /// The local model answered with an HTTP error.
+    #[error("the local model at {url} answered HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Status {
+        /// The endpoint that was called.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's `error.message`, cut to 200 characters (empty if none).
+        message: String,
+    },
+    /// The local model answered, but not with the JSON the schema asks for.
+    #[error("the local model's answer is unusable: {0}")]
+    BadAnswer(String),
+    /// A fault in this crate (a detector pattern that does not compile, a corrupt word list).
+    #[error("internal sanitizer error: {0}")]
+    Internal(String),
+}

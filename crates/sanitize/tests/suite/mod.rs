@@ -1,0 +1,3 @@
+mod finder;
+mod recall;
+mod restore;
