@@ -40,8 +40,32 @@ pub struct Config {
     pub attest: toml::Table,
     /// What is stripped from text before it leaves for a remote model.
     pub sanitize: SanitizeConfig,
+    /// Remote models by name (`sov ask --remote NAME`), each behind an attested provider.
+    pub remote: BTreeMap<String, RemoteConfig>,
     /// Models by name, beyond the `*.gguf` files found in the models directory.
     pub models: BTreeMap<String, ModelConfig>,
+}
+
+/// `[remote.NAME]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteConfig {
+    /// The provider's base URL (`sov provider` with a TEE), e.g. `http://provider.example:8090`.
+    pub url: String,
+    /// The model to ask there.
+    pub model: String,
+    /// How requests travel: `tor` (SOCKS5 at `socks`, fresh credentials and so a fresh circuit
+    /// per request), `socks5` (any SOCKS5 proxy at `socks`, e.g. a Nym client; no credentials),
+    /// or `direct-insecure-dev` (reveals your IP; development only).
+    pub transport: String,
+    /// The SOCKS5 proxy's address and port.
+    pub socks: String,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        Self { url: String::new(), model: String::new(), transport: "tor".into(), socks: "127.0.0.1:9050".into() }
+    }
 }
 
 /// `[sanitize]`
@@ -353,6 +377,27 @@ impl Config {
         ] {
             if !path.as_os_str().is_empty() {
                 *path = expand_home(path, home).map_err(|message| Error::ConfigValue { key: key.into(), message })?;
+            }
+        }
+        for (name, remote) in &self.remote {
+            let key = |field: &str| format!("remote.{name}.{field}");
+            if remote.url.is_empty() {
+                return Err(Error::ConfigValue {
+                    key: key("url"),
+                    message: "is missing: name the provider's URL".into(),
+                });
+            }
+            if !matches!(remote.transport.as_str(), "tor" | "socks5" | "direct-insecure-dev") {
+                return Err(Error::ConfigValue {
+                    key: key("transport"),
+                    message: format!("`{}` is not one of tor, socks5, direct-insecure-dev", remote.transport),
+                });
+            }
+            if remote.socks.parse::<std::net::SocketAddr>().is_err() {
+                return Err(Error::ConfigValue {
+                    key: key("socks"),
+                    message: format!("`{}` is not an address and port, e.g. 127.0.0.1:9050", remote.socks),
+                });
             }
         }
         if self.provider.commit_every_secs == 0 || self.provider.poll_ms == 0 {

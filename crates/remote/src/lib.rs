@@ -37,6 +37,8 @@ pub mod client;
 mod error;
 pub mod gateway;
 mod keys;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transport;
 
 pub use channel::{

@@ -77,6 +77,14 @@ pub enum Command {
     Ask {
         /// The question.
         question: String,
+        /// Ask the remote model configured as `[remote.NAME]` instead: the question is
+        /// sanitised (you see exactly what leaves), sent only to a provider whose TEE attestation
+        /// verified here, encrypted to its attested key, paid with a ZK-API ticket, over Tor.
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
+        /// With --remote: send without asking for confirmation.
+        #[arg(long, requires = "remote")]
+        yes: bool,
         /// Which server and model, and how to sample.
         #[command(flatten)]
         client: llm::ClientArgs,
@@ -187,7 +195,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Audit(cmd) => audit_command(cmd, &paths),
         Command::Serve(args) => llm::serve(args, &config, &paths),
         Command::Chat(args) => llm::chat(&args, &config),
-        Command::Ask { question, client } => llm::ask(&client, &question, &config),
+        Command::Ask { question, client, remote: Some(name), yes } => {
+            remote::ask_remote(&name, &question, &client, yes, &config, &paths)
+        }
+        Command::Ask { question, client, remote: None, .. } => llm::ask(&client, &question, &config),
         Command::Models(cmd) => llm::models(cmd, &config, &paths),
         Command::Confirm(cmd) => gate::confirm(cmd, &config, &paths),
         Command::Console => gate::console(&config, &paths),

@@ -1,12 +1,16 @@
 //! `sov attest …` and `sov sanitize`: the checks the private remote path makes, by hand.
 
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use serde_json::{Value, json};
 use sov_attest::Policy;
-use sov_core::config::Config;
+use sov_core::config::{Config, RemoteConfig};
+use sov_core::paths::Paths;
 
 /// `sov attest …`
 #[derive(Debug, Subcommand)]
@@ -124,4 +128,192 @@ pub fn sanitize(args: &SanitizeArgs, config: &Config) -> Result<i32> {
         eprintln!("{} replacement(s); the map stays on this machine", sanitized.map.len());
     }
     Ok(0)
+}
+
+/// Pays each sealed request with a ZK-API ticket over exactly the bytes that leave.
+struct TicketPayment {
+    payer: Arc<sov_zkapi::Payer>,
+    tree: Arc<sov_zkapi::Membership>,
+}
+
+impl sov_remote::Payment for TicketPayment {
+    fn ticket(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> sov_remote::BoxFuture<'_, std::result::Result<Option<(String, String)>, String>> {
+        let (payer, tree) = (self.payer.clone(), self.tree.clone());
+        let (method, path_and_query, body) = (method.to_owned(), path_and_query.to_owned(), body.to_vec());
+        Box::pin(async move {
+            // Proving is seconds of arithmetic at worst: off the async workers.
+            let ticket = tokio::task::spawn_blocking(move || payer.pay(&tree, &method, &path_and_query, &body))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            Ok(Some((sov_zkapi::TICKET_HEADER.to_owned(), ticket.encode())))
+        })
+    }
+}
+
+/// The transport a `[remote.NAME]` entry names.
+fn transport(name: &str, remote: &RemoteConfig) -> Result<Arc<dyn sov_remote::Transport>> {
+    Ok(match remote.transport.as_str() {
+        "direct-insecure-dev" => Arc::new(sov_remote::Direct::insecure_dev()?),
+        _ => {
+            let proxy = remote
+                .socks
+                .parse()
+                .map_err(|e| anyhow::anyhow!("config remote.{name}.socks `{}`: {e}", remote.socks))?;
+            // Tor gives each distinct SOCKS username/password a circuit of its own; a plain
+            // SOCKS5 proxy (a Nym client, Dante) may not accept credentials at all.
+            let isolation = if remote.transport == "tor" {
+                sov_remote::StreamIsolation::PerRequestCredentials
+            } else {
+                sov_remote::StreamIsolation::Off
+            };
+            Arc::new(sov_remote::Socks5::new(proxy).with_isolation(isolation))
+        }
+    })
+}
+
+/// GETs `url` through `transport` and reads a JSON answer.
+async fn get_json(transport: &dyn sov_remote::Transport, url: &str) -> Result<Value> {
+    let request = http::Request::get(url).body(bytes::Bytes::new()).with_context(|| format!("`{url}`"))?;
+    let response = transport.send(request).await.with_context(|| format!("asking {url}"))?;
+    let status = response.status();
+    let body = response.into_body().collect(1 << 20).await?;
+    if !status.is_success() {
+        bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body).chars().take(300).collect::<String>());
+    }
+    serde_json::from_slice(&body).with_context(|| format!("{url} did not answer JSON"))
+}
+
+/// `sov ask --remote NAME QUESTION`: the question, sanitised, to an attested provider, paid with
+/// a ZK-API ticket, over the configured transport; the answer streams back restored.
+pub fn ask_remote(
+    name: &str,
+    question: &str,
+    client: &crate::llm::ClientArgs,
+    yes: bool,
+    config: &Config,
+    paths: &Paths,
+) -> Result<i32> {
+    let Some(remote) = config.remote.get(name) else {
+        let known: Vec<&str> = config.remote.keys().map(String::as_str).collect();
+        bail!(
+            "no remote model `{name}` in the config; configured: [{}]. Add a [remote.{name}] section (see `sov config init`)",
+            known.join(", ")
+        );
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let sanitizer = sanitizer(config)?;
+        let mut map = sov_sanitize::Map::new();
+        let mut sanitize = async |text: &str| -> Result<String> {
+            if config.sanitize.model.is_empty() {
+                return Ok(sanitizer.sanitize_into(text, &mut map));
+            }
+            let base = format!("http://{}", config.serve.listen);
+            let finder = sov_sanitize::OpenAiSpanFinder::new(&base, &config.sanitize.model)?;
+            Ok(sanitizer.sanitize_with_into(text, &finder, &mut map).await?)
+        };
+        let mut messages = Vec::new();
+        if let Some(system) = &client.system {
+            messages.push(json!({"role": "system", "content": sanitize(system).await?}));
+        }
+        let sent_question = sanitize(question).await?;
+        messages.push(json!({"role": "user", "content": sent_question}));
+        eprintln!("to {name} ({}), exactly this leaves the machine:\n{sent_question}", remote.url);
+        if !yes {
+            if !std::io::stdin().is_terminal() {
+                bail!("not sent: confirm at a terminal, or pass --yes to send without asking");
+            }
+            eprint!("send? [y/N] ");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !answer.trim().eq_ignore_ascii_case("y") {
+                eprintln!("not sent");
+                return Ok(1);
+            }
+        }
+
+        let transport = transport(name, remote)?;
+        let base = remote.url.trim_end_matches('/');
+        let provider = sov_remote::RemoteProvider::new(
+            base,
+            transport.clone(),
+            attest_policy(config)?,
+            Arc::new(sov_attest::Cache::new()),
+        )?;
+        let (_, _, verdict) = provider.attested_key().await?;
+        tracing::info!(kind = ?verdict.kind, "the provider's attestation verified");
+
+        let info = get_json(transport.as_ref(), &format!("{base}/zkapi")).await?;
+        let contract = info["contract"].as_str().unwrap_or_default();
+        let external_nullifier = sov_zkapi::field::from_hex(
+            "the provider's external nullifier",
+            info["external_nullifier"].as_str().unwrap_or_default(),
+        )?;
+        let credits = crate::zkapi::reader(&config.zkapi.rpc, crate::zkapi::address(contract)?)?;
+        let tree = crate::zkapi::membership(&credits).await?;
+        let payer = sov_zkapi::Payer::new(
+            Arc::new(crate::zkapi::wallet(paths)?),
+            Arc::new(sov_zkapi::Prover::new()),
+            contract,
+            external_nullifier,
+        );
+        let payment = TicketPayment { payer: Arc::new(payer), tree: Arc::new(tree) };
+
+        let mut body = json!({"model": remote.model, "messages": messages, "stream": true});
+        for (key, value) in [
+            ("temperature", client.temperature.map(|t| json!(t))),
+            ("seed", client.seed.map(|s| json!(s))),
+            ("max_tokens", client.max_tokens.map(|m| json!(m))),
+        ] {
+            if let Some(value) = value {
+                body[key] = value;
+            }
+        }
+        let response = provider.send("/v1/chat/completions", &serde_json::to_vec(&body)?, &payment).await?;
+        let status = response.status;
+        let mut restorer = map.restorer();
+        let mut out = std::io::stdout();
+        match response.body {
+            sov_remote::RemoteBody::Whole(bytes) => {
+                if !status.is_success() {
+                    bail!("{name} answered {status}: {}", String::from_utf8_lossy(&bytes));
+                }
+                let answer: Value = serde_json::from_slice(&bytes).context("the remote answer is not JSON")?;
+                let text = answer["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+                write!(out, "{}", map.restore(text))?;
+            }
+            sov_remote::RemoteBody::Stream(mut stream) => {
+                let mut pending = Vec::new();
+                while let Some(chunk) = stream.next_chunk().await? {
+                    pending.extend_from_slice(&chunk);
+                    // Server-sent events end with a blank line; a chunk may hold several or a part.
+                    while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+                        let event: Vec<u8> = pending.drain(..end + 2).collect();
+                        let event = String::from_utf8_lossy(&event);
+                        for data in event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim) {
+                            if data == "[DONE]" {
+                                continue;
+                            }
+                            let delta: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+                            if let Some(text) = delta["choices"][0]["delta"]["content"].as_str() {
+                                write!(out, "{}", restorer.push(text))?;
+                                out.flush()?;
+                            }
+                        }
+                    }
+                }
+                if !status.is_success() {
+                    bail!("{name} answered {status}: {}", String::from_utf8_lossy(&pending));
+                }
+            }
+        }
+        writeln!(out, "{}", restorer.finish())?;
+        Ok(0)
+    })
 }

@@ -132,6 +132,15 @@ pub struct ProviderArgs {
     /// Send no transactions (commits, claims, slashes): for all but one of several replicas.
     #[arg(long)]
     no_chain_duties: bool,
+    /// Serve sealed requests from inside a TEE: attest the HPKE key with a TDX or SEV-SNP report
+    /// from configfs-tsm, serve the bundle at /.well-known/sovereign-attestation, open each
+    /// request and seal each answer. Clients of `sov ask --remote` need this.
+    #[arg(long, conflicts_with = "dev_no_tee")]
+    tee: bool,
+    /// Like --tee but without a TEE, for development: the bundle carries no evidence and no
+    /// client verifies it unless its config sets `[attest] allow_dev = true`.
+    #[arg(long)]
+    dev_no_tee: bool,
 }
 
 fn signer(chain: &Chain) -> Result<PrivateKeySigner> {
@@ -146,11 +155,11 @@ fn signer(chain: &Chain) -> Result<PrivateKeySigner> {
 }
 
 /// A client for reading only: reads need no key, so none is loaded.
-fn reader(rpc: &str, contract: Address) -> Result<Credits> {
+pub(crate) fn reader(rpc: &str, contract: Address) -> Result<Credits> {
     Ok(Credits::at(rpc, contract, PrivateKeySigner::random())?)
 }
 
-fn address(text: &str) -> Result<Address> {
+pub(crate) fn address(text: &str) -> Result<Address> {
     text.parse().map_err(|e| anyhow::anyhow!("`{text}` is not an Ethereum address (0x and 40 hex digits): {e}"))
 }
 
@@ -162,11 +171,11 @@ fn u256(value: &Fr) -> U256 {
     U256::from_be_bytes(to_bytes(value))
 }
 
-fn wallet(paths: &Paths) -> Result<Wallet> {
+pub(crate) fn wallet(paths: &Paths) -> Result<Wallet> {
     Ok(Wallet::open(&paths.database(), &paths.data_dir.join("zkapi-keys"))?)
 }
 
-async fn membership(credits: &Credits) -> Result<Membership> {
+pub(crate) async fn membership(credits: &Credits) -> Result<Membership> {
     let leaves = credits.leaves().await?.into_iter().map(fr).collect::<Result<Vec<_>>>()?;
     Ok(Membership::new(&leaves)?)
 }
@@ -466,7 +475,14 @@ pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i3
             "external_nullifier": to_hex(&external_nullifier),
             "ticket_header": TICKET_HEADER,
         });
-        let proxy = Provider::new(external_nullifier, store.clone(), roots.clone(), &upstream, Some(slash_tx), info);
+        let (paid_upstream, attestation) = if args.tee || args.dev_no_tee {
+            let (gateway, bundle) = sealing_gateway(paths, &upstream, args.dev_no_tee).await?;
+            (gateway, Some(bundle))
+        } else {
+            (upstream.clone(), None)
+        };
+        let proxy =
+            Provider::new(external_nullifier, store.clone(), roots.clone(), &paid_upstream, Some(slash_tx), info);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen} (is another provider running there?)"))?;
@@ -481,7 +497,16 @@ pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i3
         }
         // One line on stdout, so scripts and tests can find the port.
         println!("sov provider listening on http://{local} for contract {contract:#x}, upstream {upstream}");
-        axum::serve(listener, router(Arc::new(proxy)))
+        let mut app = router(Arc::new(proxy));
+        if let Some(bundle) = attestation {
+            // The bundle is free: a client checks it before it pays for anything.
+            let attested = axum::routing::get(move || {
+                let json = bundle.json();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], json) }
+            });
+            app = axum::Router::new().route(sov_remote::ATTESTATION_PATH, attested).merge(app);
+        }
+        axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
@@ -489,6 +514,68 @@ pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i3
             .context("serving")?;
         Ok(0)
     })
+}
+
+/// Starts the gateway that opens sealed requests, forwards them to `upstream` and seals the
+/// answers, on a loopback port of its own that the paid proxy forwards to. Returns its URL and
+/// the attestation bundle to serve.
+async fn sealing_gateway(paths: &Paths, upstream: &str, dev: bool) -> Result<(String, sov_remote::BundleHandle)> {
+    let key_file = paths.data_dir.join("provider-hpke.key");
+    let key = if key_file.exists() {
+        sov_remote::KeyPair::load(&key_file)?
+    } else {
+        let key = sov_remote::KeyPair::generate();
+        key.save(&key_file)?;
+        key
+    };
+    let public_key = key.public_key();
+    let epoch = sov_remote::epoch_at(std::time::SystemTime::now());
+    let expires_at = sov_remote::epoch_expires_at(epoch);
+    let bundle = if dev {
+        eprintln!(
+            "WARNING: --dev-no-tee: this provider runs in no TEE and its key is attested by nothing. \
+             Clients refuse it unless they set `[attest] allow_dev = true`; never use it for real data."
+        );
+        sov_remote::dev_bundle(&public_key, epoch, expires_at)
+    } else {
+        sov_remote::tee_bundle(&public_key, epoch, expires_at)
+            .context("attesting the HPKE key (on a machine without a TEE, --dev-no-tee serves a development bundle)")?
+    };
+    let handle = sov_remote::BundleHandle::new(&bundle);
+    // A bundle is good for its epoch (a day) and the next: renew it when the day changes.
+    let renewed = handle.clone();
+    tokio::spawn(async move {
+        let mut current = epoch;
+        loop {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            let epoch = sov_remote::epoch_at(std::time::SystemTime::now());
+            if epoch == current {
+                continue;
+            }
+            let expires_at = sov_remote::epoch_expires_at(epoch);
+            let bundle = if dev {
+                Ok(sov_remote::dev_bundle(&public_key, epoch, expires_at))
+            } else {
+                sov_remote::tee_bundle(&public_key, epoch, expires_at)
+            };
+            match bundle {
+                Ok(bundle) => {
+                    renewed.set(&bundle);
+                    current = epoch;
+                }
+                Err(e) => tracing::error!("renewing the attestation bundle failed, will retry: {e}"),
+            }
+        }
+    });
+    let gateway = sov_remote::Gateway::new(key, upstream, handle.clone())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("starting the sealing gateway")?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, gateway.router()).await {
+            tracing::error!("the sealing gateway stopped: {e}");
+        }
+    });
+    Ok((format!("http://{address}"), handle))
 }
 
 /// Keeps the window of accepted roots up to date with the contract. When a member leaves the

@@ -2021,3 +2021,129 @@ fn a_withdrawal_pays_the_provider_for_the_calls_it_served_refunds_the_rest_and_e
     let balance = succeeded(&market.user(&["zkapi", "balance"]));
     assert!(balance.contains("Closed"), "{balance}");
 }
+
+/// A request's headers and body.
+type Recorded = (axum::http::HeaderMap, Vec<u8>);
+
+/// What reached a model server: a loopback relay in front of it that keeps every request.
+struct Recorder {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Recorder {
+    fn start(upstream: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (kept, upstream) = (seen.clone(), upstream.to_owned());
+        let relay = move |method: axum::http::Method,
+                          uri: axum::http::Uri,
+                          headers: axum::http::HeaderMap,
+                          body: axum::body::Bytes| {
+            let (kept, upstream) = (kept.clone(), upstream.clone());
+            async move {
+                kept.lock().unwrap().push((headers.clone(), body.to_vec()));
+                let answer = reqwest::Client::new()
+                    .request(method, format!("{upstream}{uri}"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = answer.status();
+                let kind = answer.headers().get("content-type").cloned().unwrap();
+                (status, [(axum::http::header::CONTENT_TYPE, kind)], answer.bytes().await.unwrap())
+            }
+        };
+        runtime.spawn(async move { axum::serve(listener, axum::Router::new().fallback(relay)).await });
+        Self { url, seen, _runtime: runtime }
+    }
+
+    fn seen(&self) -> Vec<Recorded> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn a_remote_question_leaves_sanitised_sealed_paid_and_through_socks_and_comes_back_restored() {
+    let server = Server::start("");
+    let recorder = Recorder::start(&server.base);
+    let market = Market::open(&recorder.url, 3600, &["--dev-no-tee"]);
+    let danted = sov_remote::testing::Danted::start();
+    succeeded(&market.user(&[
+        "zkapi",
+        "deposit",
+        "--rpc",
+        market.anvil.url(),
+        "--contract",
+        &market.contract,
+        "--tickets",
+        "3",
+    ]));
+    let config = |allow_dev: bool| {
+        format!(
+            "[remote.test]\nurl = \"{}\"\nmodel = \"smollm2\"\ntransport = \"socks5\"\nsocks = \"{}\"\n\
+             [attest]\nallow_dev = {allow_dev}\n[zkapi]\nrpc = \"{}\"\n[sanitize]\nnames = [\"Alice Liddell\"]\n",
+            market.proxy_url,
+            danted.addr,
+            market.anvil.url()
+        )
+    };
+    let config_file = market.user_home.path().join("config.toml");
+    let question = "I am Alice Liddell, mail alice@example.org, card 4111 1111 1111 1111. Repeat my e-mail address.";
+    let ask =
+        || market.user(&["ask", "--remote", "test", "--yes", "--max-tokens", "12", "--temperature", "0", question]);
+
+    // The default policy refuses a provider without a TEE: nothing reaches the model, nothing is paid.
+    std::fs::write(&config_file, config(false)).unwrap();
+    let refused = ask();
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{why}");
+    assert!(why.contains("dev bundle refused") && why.contains("allow_dev"), "{why}");
+    assert!(recorder.seen().is_empty());
+    assert!(succeeded(&market.user(&["zkapi", "balance"])).contains("0 of 3 calls used"));
+
+    // Allowed for development: two questions go out and answers come back.
+    std::fs::write(&config_file, config(true)).unwrap();
+    for _ in 0..2 {
+        let answered = ask();
+        let (answer, shown) =
+            (String::from_utf8_lossy(&answered.stdout).into_owned(), String::from_utf8_lossy(&answered.stderr));
+        assert!(answered.status.success(), "{answer}\n{shown}");
+        assert!(!answer.trim().is_empty(), "{shown}");
+        assert!(!answer.contains("[EMAIL_1]") && !answer.contains("[PERSON_1]"), "placeholders are restored: {answer}");
+        // The user saw exactly what left, and it held no private data.
+        assert!(shown.contains("exactly this leaves") && shown.contains("[EMAIL_1]"), "{shown}");
+        let leaving = &shown[shown.find("exactly this leaves").unwrap()..];
+        assert!(!leaving.contains("alice@example.org") && !leaving.contains("4111"), "{leaving}");
+    }
+    assert!(succeeded(&market.user(&["zkapi", "balance"])).contains("2 of 3 calls used"));
+
+    // What the model's server received: sanitised text, no ticket, nothing naming the caller,
+    // and nothing that tells the two calls apart but their content.
+    let seen = recorder.seen();
+    assert_eq!(seen.len(), 2);
+    for (headers, body) in &seen {
+        let body = String::from_utf8_lossy(body);
+        assert!(body.contains("[PERSON_1]") && body.contains("[EMAIL_1]") && body.contains("[CARD_1]"), "{body}");
+        for private in ["Alice", "alice@example.org", "4111"] {
+            assert!(!body.contains(private), "{private} reached the model's server: {body}");
+        }
+        assert!(headers.get(sov_zkapi::TICKET_HEADER).is_none());
+        assert!(headers.get("x-forwarded-for").is_none() && headers.get("forwarded").is_none());
+    }
+    let names = |h: &axum::http::HeaderMap| {
+        let mut pairs: Vec<String> =
+            h.iter().filter(|(n, _)| *n != "content-length").map(|(n, v)| format!("{n}: {v:?}")).collect();
+        pairs.sort();
+        pairs
+    };
+    assert_eq!(names(&seen[0].0), names(&seen[1].0), "the two calls' headers differ");
+    assert_eq!(seen[0].1, seen[1].1, "the same question arrives as the same bytes: nothing per call is added");
+
+    // Both calls went through the SOCKS5 proxy.
+    assert!(danted.log().matches("connect").count() >= 2, "{}", danted.log());
+}
