@@ -523,28 +523,15 @@ impl Credits {
         let withdrawn = withdrawn.query().await.map_err(|e| Error::from_contract(ACTION, e))?;
         let slashed = self.contract.Slashed_filter().from_block(from_block).to_block(to_block);
         let slashed = slashed.query().await.map_err(|e| Error::from_contract(ACTION, e))?;
-        let position =
-            |log: &alloy::rpc::types::Log| (log.block_number.unwrap_or_default(), log.log_index.unwrap_or_default());
+        // Keyed by the log's place in the chain, to sort the two kinds into one order.
+        let reveal = |id_commitment, secret, slashed, log: &alloy::rpc::types::Log| {
+            let block_number = log.block_number.unwrap_or_default();
+            ((block_number, log.log_index.unwrap_or_default()), Reveal { id_commitment, secret, slashed, block_number })
+        };
         let mut reveals: Vec<((u64, u64), Reveal)> = withdrawn
             .iter()
-            .map(|(e, log)| {
-                let reveal = Reveal {
-                    id_commitment: e.idCommitment,
-                    secret: e.secret,
-                    slashed: false,
-                    block_number: log.block_number.unwrap_or_default(),
-                };
-                (position(log), reveal)
-            })
-            .chain(slashed.iter().map(|(e, log)| {
-                let reveal = Reveal {
-                    id_commitment: e.idCommitment,
-                    secret: e.secret,
-                    slashed: true,
-                    block_number: log.block_number.unwrap_or_default(),
-                };
-                (position(log), reveal)
-            }))
+            .map(|(e, log)| reveal(e.idCommitment, e.secret, false, log))
+            .chain(slashed.iter().map(|(e, log)| reveal(e.idCommitment, e.secret, true, log)))
             .collect();
         reveals.sort_by_key(|(at, _)| *at);
         Ok(reveals.into_iter().map(|(_, reveal)| reveal).collect())

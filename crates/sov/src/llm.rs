@@ -304,10 +304,9 @@ fn base_url(args: &ClientArgs, config: &Config) -> String {
     }
 }
 
-/// Streams one chat answer to `out`; returns the text.
-fn stream_answer(args: &ClientArgs, config: &Config, messages: &[Value], out: &mut dyn Write) -> Result<String> {
-    let url = format!("{}/v1/chat/completions", base_url(args, config));
-    let mut body = json!({ "model": args.model, "messages": messages, "stream": true });
+/// A streamed chat request to `model` with the sampling the flags set.
+pub(crate) fn streamed_chat(args: &ClientArgs, model: &str, messages: &[Value]) -> Value {
+    let mut body = json!({ "model": model, "messages": messages, "stream": true });
     for (key, value) in [
         ("temperature", args.temperature.map(|t| json!(t))),
         ("seed", args.seed.map(|s| json!(s))),
@@ -317,6 +316,13 @@ fn stream_answer(args: &ClientArgs, config: &Config, messages: &[Value], out: &m
             body[key] = value;
         }
     }
+    body
+}
+
+/// Streams one chat answer to `out`; returns the text.
+fn stream_answer(args: &ClientArgs, config: &Config, messages: &[Value], out: &mut dyn Write) -> Result<String> {
+    let url = format!("{}/v1/chat/completions", base_url(args, config));
+    let body = streamed_chat(args, &args.model, messages);
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut request = agent.post(&url);
     if let Some(key) = api_key(config)? {

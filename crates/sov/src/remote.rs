@@ -265,16 +265,7 @@ pub fn ask_remote(
         );
         let payment = TicketPayment { payer: Arc::new(payer), tree: Arc::new(tree) };
 
-        let mut body = json!({"model": remote.model, "messages": messages, "stream": true});
-        for (key, value) in [
-            ("temperature", client.temperature.map(|t| json!(t))),
-            ("seed", client.seed.map(|s| json!(s))),
-            ("max_tokens", client.max_tokens.map(|m| json!(m))),
-        ] {
-            if let Some(value) = value {
-                body[key] = value;
-            }
-        }
+        let body = crate::llm::streamed_chat(client, &remote.model, &messages);
         let response = provider.send("/v1/chat/completions", &serde_json::to_vec(&body)?, &payment).await?;
         let status = response.status;
         let mut restorer = map.restorer();

@@ -530,17 +530,14 @@ async fn sealing_gateway(paths: &Paths, upstream: &str, dev: bool) -> Result<(St
     };
     let public_key = key.public_key();
     let epoch = sov_remote::epoch_at(std::time::SystemTime::now());
-    let expires_at = sov_remote::epoch_expires_at(epoch);
-    let bundle = if dev {
+    if dev {
         eprintln!(
             "WARNING: --dev-no-tee: this provider runs in no TEE and its key is attested by nothing. \
              Clients refuse it unless they set `[attest] allow_dev = true`; never use it for real data."
         );
-        sov_remote::dev_bundle(&public_key, epoch, expires_at)
-    } else {
-        sov_remote::tee_bundle(&public_key, epoch, expires_at)
-            .context("attesting the HPKE key (on a machine without a TEE, --dev-no-tee serves a development bundle)")?
-    };
+    }
+    let bundle = attest_key(dev, &public_key, epoch)
+        .context("attesting the HPKE key (on a machine without a TEE, --dev-no-tee serves a development bundle)")?;
     let handle = sov_remote::BundleHandle::new(&bundle);
     // A bundle is good for its epoch (a day) and the next: renew it when the day changes.
     let renewed = handle.clone();
@@ -552,13 +549,7 @@ async fn sealing_gateway(paths: &Paths, upstream: &str, dev: bool) -> Result<(St
             if epoch == current {
                 continue;
             }
-            let expires_at = sov_remote::epoch_expires_at(epoch);
-            let bundle = if dev {
-                Ok(sov_remote::dev_bundle(&public_key, epoch, expires_at))
-            } else {
-                sov_remote::tee_bundle(&public_key, epoch, expires_at)
-            };
-            match bundle {
+            match attest_key(dev, &public_key, epoch) {
                 Ok(bundle) => {
                     renewed.set(&bundle);
                     current = epoch;
@@ -576,6 +567,20 @@ async fn sealing_gateway(paths: &Paths, upstream: &str, dev: bool) -> Result<(St
         }
     });
     Ok((format!("http://{address}"), handle))
+}
+
+/// The bundle vouching for `public_key` in `epoch`: a TEE report, or none at all for `dev`.
+fn attest_key(
+    dev: bool,
+    public_key: &sov_remote::PublicKey,
+    epoch: u64,
+) -> Result<sov_attest::Bundle, sov_remote::Error> {
+    let expires_at = sov_remote::epoch_expires_at(epoch);
+    if dev {
+        Ok(sov_remote::dev_bundle(public_key, epoch, expires_at))
+    } else {
+        sov_remote::tee_bundle(public_key, epoch, expires_at)
+    }
 }
 
 /// Keeps the window of accepted roots up to date with the contract. When a member leaves the

@@ -1800,6 +1800,12 @@ impl Market {
         Self { anvil, provider_home, user_home, user_key, contract, proxy_url, _proxy: KillOnDrop(proxy) }
     }
 
+    /// `sov zkapi deposit` as the user, for `tickets` calls.
+    fn deposit(&self, tickets: u32) -> std::process::Output {
+        let tickets = tickets.to_string();
+        self.user(&["zkapi", "deposit", "--rpc", self.anvil.url(), "--contract", &self.contract, "--tickets", &tickets])
+    }
+
     /// `sov ARGS` as the user.
     fn user(&self, args: &[&str]) -> std::process::Output {
         sov_as(self.user_home.path(), &self.user_key, args)
@@ -1878,16 +1884,7 @@ fn paid_calls_through_sov_provider_reach_sov_serve_unlinkably_and_a_double_spend
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 
     // The user deposits once for three calls and makes them.
-    let deposit = succeeded(&market.user(&[
-        "zkapi",
-        "deposit",
-        "--rpc",
-        market.anvil.url(),
-        "--contract",
-        &market.contract,
-        "--tickets",
-        "3",
-    ]));
+    let deposit = succeeded(&market.deposit(3));
     assert!(deposit.contains("for 3 calls"), "{deposit}");
     for n in 0..3 {
         let answer: Value = serde_json::from_str(&succeeded(&market.call(&chat_body(n)))).unwrap();
@@ -1960,16 +1957,7 @@ fn a_withdrawal_pays_the_provider_for_the_calls_it_served_refunds_the_rest_and_e
     let (provider_account, user_account) = (Anvil::signer(0).address(), Anvil::signer(1).address());
     let price = CALL_PRICE.parse::<U256>().unwrap();
 
-    succeeded(&market.user(&[
-        "zkapi",
-        "deposit",
-        "--rpc",
-        market.anvil.url(),
-        "--contract",
-        &market.contract,
-        "--tickets",
-        "5",
-    ]));
+    succeeded(&market.deposit(5));
     for n in 0..2 {
         succeeded(&market.call(&chat_body(n)));
     }
@@ -2073,16 +2061,7 @@ fn a_remote_question_leaves_sanitised_sealed_paid_and_through_socks_and_comes_ba
     let recorder = Recorder::start(&server.base);
     let market = Market::open(&recorder.url, 3600, &["--dev-no-tee"]);
     let danted = sov_remote::testing::Danted::start();
-    succeeded(&market.user(&[
-        "zkapi",
-        "deposit",
-        "--rpc",
-        market.anvil.url(),
-        "--contract",
-        &market.contract,
-        "--tickets",
-        "3",
-    ]));
+    succeeded(&market.deposit(3));
     let config = |allow_dev: bool| {
         format!(
             "[remote.test]\nurl = \"{}\"\nmodel = \"smollm2\"\ntransport = \"socks5\"\nsocks = \"{}\"\n\

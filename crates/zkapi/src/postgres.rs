@@ -344,7 +344,7 @@ impl NullifierStore for PostgresStore {
                 .map(|row| Ok((row.try_get::<_, i64>(0)?, row.try_get::<_, Vec<u8>>(1)?)))
                 .collect::<Result<Vec<_>, postgres::Error>>()
         })?;
-        rows.into_iter().map(|(index, packed)| Ok((u64::try_from(index).unwrap_or(0), unpack(&packed)?))).collect()
+        crate::store::committed(rows)
     }
 }
 

@@ -64,6 +64,11 @@ pub struct PendingBatch {
     pub nullifiers: Vec<Fr>,
 }
 
+/// `(on-chain index, nullifiers)` from the batch table's `(chain_index, nullifiers)` rows.
+pub(crate) fn committed(rows: Vec<(i64, Vec<u8>)>) -> Result<Vec<(u64, Vec<Fr>)>, ZkError> {
+    rows.into_iter().map(|(index, packed)| Ok((u64::try_from(index).unwrap_or(0), unpack(&packed)?))).collect()
+}
+
 /// Nullifiers as the batch tables keep them: 32 big-endian bytes each, back to back.
 pub(crate) fn unpack(packed: &[u8]) -> Result<Vec<Fr>, ZkError> {
     if !packed.len().is_multiple_of(FR_BYTES) {
@@ -225,6 +230,6 @@ impl NullifierStore for SqliteStore {
                 .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?;
-        rows.into_iter().map(|(index, packed)| Ok((u64::try_from(index).unwrap_or(0), unpack(&packed)?))).collect()
+        committed(rows)
     }
 }
