@@ -11,7 +11,10 @@ apt_install bubblewrap curl "${LLAMA_BUILD_PACKAGES[@]}"
 require_rust
 echo "==> building and installing sov and sbox (release; the first build compiles llama.cpp, ~10 min on 2 cores)"
 cargo install --locked --quiet --path crates/sov --root "${CARGO_HOME:-$HOME/.cargo}"
-cargo install --locked --quiet --path crates/sbox --root "${CARGO_HOME:-$HOME/.cargo}"
+# sbox and its init statically linked: no dynamic loader on each sandbox start (see README).
+host_triple=$(rustc -vV | sed -n 's/^host: //p')
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo install --locked --quiet --path crates/sbox --target "$host_triple" --root "${CARGO_HOME:-$HOME/.cargo}"
 bin=${CARGO_HOME:-$HOME/.cargo}/bin
 sov=$bin/sov
 

@@ -98,8 +98,8 @@ pub fn ports_path() -> PathBuf {
     Path::new(RUN_DIR).join("ports")
 }
 
-/// The full bubblewrap argv (without the program name) that runs `init_args` as the sandbox's
-/// PID 1 for `plan` on a host shaped like `layout`.
+/// The full bubblewrap argv (without the program name) that runs `init_args` for `plan` on a
+/// host shaped like `layout`: as the sandbox's PID 1 when [`Plan::keeps_init`].
 pub fn bwrap_args(plan: &Plan, layout: &HostLayout, init_args: &[OsString]) -> Vec<OsString> {
     let mut args = Args::default();
     args.flag("--unshare-all");
@@ -113,7 +113,9 @@ pub fn bwrap_args(plan: &Plan, layout: &HostLayout, init_args: &[OsString]) -> V
     }
     args.flag("--die-with-parent");
     args.flag("--new-session");
-    args.flag("--as-pid-1");
+    if plan.keeps_init() {
+        args.flag("--as-pid-1");
+    }
     args.pair("--cap-drop", "ALL");
     if privileged_port {
         // The relay must listen on a privileged port of the sandbox's *own* network namespace.
@@ -281,6 +283,17 @@ mod tests {
         assert!(args.starts_with(
             "--unshare-all --unshare-user --disable-userns --die-with-parent --new-session --as-pid-1 --cap-drop ALL --hostname sbox --ro-bind /usr /usr --symlink usr/bin /bin --ro-bind /lib /lib --dir /etc"
         ), "{args}");
+    }
+
+    #[test]
+    fn the_init_is_pid_1_only_when_it_stays_to_relay_ports_or_own_the_terminal() {
+        let pid_1 = |plan: &Plan| render(&bwrap_args(plan, &layout(), &[])).contains("--as-pid-1");
+        let mut plan = plan();
+        assert!(pid_1(&plan), "ports are relayed by the init");
+        plan.ports.clear();
+        assert!(!pid_1(&plan), "the init becomes the command under bubblewrap's PID 1");
+        plan.terminal = true;
+        assert!(pid_1(&plan), "the terminal is owned by the init");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The sandbox's PID 1: the `sov` binary itself, bound read-only at `/run/sovereign/sbox-init`.
+//! The sandbox's init: `sbox-init` (else the running binary re-entered), bound read-only at `/run/sovereign/sbox-init`.
 //!
 //! Order matters and is this:
 //! 1. Landlock (which sets `no_new_privs`), then seccomp, on this process: every thread and
@@ -6,6 +6,10 @@
 //! 2. the port relays start listening on the sandbox's loopback;
 //! 3. the command starts; signals that reach PID 1 are forwarded to it; orphans are reaped;
 //! 4. PID 1 exits with the command's status (128 + N for a signal), which ends the namespace.
+//!
+//! Steps 2–4 are for sandboxes that relay ports or own a terminal ([`Plan::keeps_init`]). In
+//! all others the init, once confined, executes the command in its own place, and bubblewrap's
+//! PID 1 does the reaping; `sbox` outside sends forwarded signals to the command itself.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
@@ -64,7 +68,15 @@ fn run(args: &[OsString]) -> Result<i32> {
         .map_err(|e| Error::Os { action: "decoding the plan".into(), source: e.into() })?;
 
     confine::apply(&plan, allow_without_landlock)?;
-    seccomp::install(&seccomp::filters()?)?;
+    seccomp::install(&seccomp::program()?)?;
+    let Some((program, rest)) = plan.command.split_first() else {
+        return Err(Error::Os { action: "starting the command".into(), source: ErrorKind::InvalidInput.into() });
+    };
+    if !plan.keeps_init() {
+        // Become the command; only returns when it could not be executed.
+        let error = Command::new(program).args(rest).arg0(program).exec();
+        return Ok(not_started(program, &error));
+    }
     if !plan.ports.is_empty() {
         relay::serve_sandbox(&bwrap::ports_path(), &plan.ports)?;
     }
@@ -78,27 +90,10 @@ fn run(args: &[OsString]) -> Result<i32> {
         rustix::process::ioctl_tiocsctty(std::io::stdin()).map_err(Error::sys("taking the sandbox terminal"))?;
     }
 
-    let Some((program, rest)) = plan.command.split_first() else {
-        return Err(Error::Os { action: "starting the command".into(), source: ErrorKind::InvalidInput.into() });
-    };
     // PID 1 ignores default-action signals; the command must not inherit handlers or masks.
     let child = match Command::new(program).args(rest).arg0(program).spawn() {
         Ok(child) => child,
-        Err(e) => {
-            let name = program.to_string_lossy();
-            return Ok(match e.kind() {
-                ErrorKind::NotFound => {
-                    eprintln!(
-                        "sbox: {name}: command not found inside the sandbox (is it under a path the sandbox can see?)"
-                    );
-                    EXIT_NOT_FOUND
-                }
-                _ => {
-                    eprintln!("sbox: {name}: {e}");
-                    EXIT_NOT_EXECUTABLE
-                }
-            });
-        }
+        Err(e) => return Ok(not_started(program, &e)),
     };
     let child_pid = Pid::from_raw(child.id() as i32);
 
@@ -126,5 +121,17 @@ fn run(args: &[OsString]) -> Result<i32> {
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(Error::Os { action: "waiting for the command".into(), source: e.into() }),
         }
+    }
+}
+
+/// Reports a command that could not be started; returns the exit status for it.
+fn not_started(program: &std::ffi::OsStr, error: &std::io::Error) -> i32 {
+    let name = program.to_string_lossy();
+    if error.kind() == ErrorKind::NotFound {
+        eprintln!("sbox: {name}: command not found inside the sandbox (is it under a path the sandbox can see?)");
+        EXIT_NOT_FOUND
+    } else {
+        eprintln!("sbox: {name}: {error}");
+        EXIT_NOT_EXECUTABLE
     }
 }

@@ -68,8 +68,8 @@ pub fn prepare(mut plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<
 /// sandbox start), else the running binary itself. Both carry the same init.
 fn init_executable() -> Result<PathBuf> {
     let current = std::env::current_exe().map_err(Error::os("finding the running executable"))?;
-    let sibling = current.with_file_name("sbox");
-    Ok(if sibling.is_file() { sibling } else { current })
+    let sibling = ["sbox-init", "sbox"].into_iter().map(|name| current.with_file_name(name)).find(|p| p.is_file());
+    Ok(sibling.unwrap_or(current))
 }
 
 impl Prepared {
@@ -118,22 +118,30 @@ impl Prepared {
         drop(info_write);
 
         let sandbox_pid = read_child_pid(info_read);
-        let mut signals = signal_hook::iterator::Signals::new(crate::init::FORWARDED_SIGNALS)
-            .map_err(Error::os("installing signal handlers"))?;
-        let handle = signals.handle();
-        let forwarder = std::thread::spawn(move || {
-            for signal in signals.forever() {
-                if let (libc::SIGWINCH, Some(resize)) = (signal, &resize) {
+        let init_forwards = self.plan.keeps_init();
+        // Signals are handled on this thread, which also learns of bubblewrap's end from SIGCHLD:
+        // registered before the first look at the child, so its exit cannot be missed.
+        let mut signals =
+            signal_hook::iterator::Signals::new(crate::init::FORWARDED_SIGNALS.iter().copied().chain([libc::SIGCHLD]))
+                .map_err(Error::os("installing signal handlers"))?;
+        let status = 'sandbox: loop {
+            if let Some(status) = child.try_wait().map_err(Error::os("waiting for bubblewrap"))? {
+                break 'sandbox status;
+            }
+            for signal in signals.wait() {
+                if signal == libc::SIGCHLD {
+                    continue;
+                } else if let (libc::SIGWINCH, Some(resize)) = (signal, &resize) {
                     resize();
-                } else if let (Some(pid), Some(sig)) = (sandbox_pid, Signal::from_named_raw(signal)) {
-                    let _ = rustix::process::kill_process(pid, sig);
+                } else if let Some(sig) = Signal::from_named_raw(signal) {
+                    // Sovereign's init passes signals on; otherwise the command is PID 1's child.
+                    let target = if init_forwards { sandbox_pid } else { sandbox_pid.and_then(first_child) };
+                    if let Some(pid) = target {
+                        let _ = rustix::process::kill_process(pid, sig);
+                    }
                 }
             }
-        });
-
-        let status = child.wait().map_err(Error::os("waiting for bubblewrap"))?;
-        handle.close();
-        let _ = forwarder.join();
+        };
         if let Some(output) = output {
             let _ = output.join();
         }
@@ -150,6 +158,22 @@ fn read_child_pid(fd: OwnedFd) -> Option<Pid> {
     std::fs::File::from(fd).read_to_string(&mut text).ok()?;
     let info: serde_json::Value = serde_json::from_str(&text).ok()?;
     Pid::from_raw(i32::try_from(info.get("child-pid")?.as_i64()?).ok()?)
+}
+
+/// The first child of `parent`, as the host sees it.
+fn first_child(parent: Pid) -> Option<Pid> {
+    let raw = parent.as_raw_nonzero().get();
+    if let Ok(list) = std::fs::read_to_string(format!("/proc/{raw}/task/{raw}/children")) {
+        return list.split_whitespace().next()?.parse().ok().and_then(Pid::from_raw);
+    }
+    // Kernels built without CONFIG_PROC_CHILDREN: find it by its parent.
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        // "PID (COMM) STATE PPID ...", where COMM may hold spaces and parentheses.
+        let ppid: i32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        if ppid == raw { Pid::from_raw(pid) } else { None }
+    })
 }
 
 /// Refuses early, with the fix, where the kernel forbids the user namespaces bubblewrap needs.

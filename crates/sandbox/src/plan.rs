@@ -81,6 +81,16 @@ pub struct Plan {
     pub terminal: bool,
 }
 
+impl Plan {
+    /// Whether Sovereign's init stays in the sandbox as its PID 1, to relay granted ports or to
+    /// own the sandbox's terminal. Otherwise the init confines itself and then *becomes* the
+    /// command (one process start less), under bubblewrap's own PID 1, which reaps orphans and
+    /// leaves the command the ordinary signal semantics of a process that is not PID 1.
+    pub fn keeps_init(&self) -> bool {
+        self.terminal || !self.ports.is_empty()
+    }
+}
+
 /// The host environment a plan is resolved against (pure input, so resolution is testable).
 #[derive(Debug, Clone)]
 pub struct HostEnv {

@@ -14,9 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
-};
+use seccompiler::{BpfProgram, sock_filter};
 
 use crate::{Error, Result};
 
@@ -71,94 +69,319 @@ fn denied_syscalls() -> Vec<i64> {
     calls
 }
 
-const NAMESPACE_FLAGS: [u64; 8] = [
-    libc::CLONE_NEWNS as u64,
-    libc::CLONE_NEWUTS as u64,
-    libc::CLONE_NEWIPC as u64,
-    libc::CLONE_NEWUSER as u64,
-    libc::CLONE_NEWPID as u64,
-    libc::CLONE_NEWNET as u64,
-    libc::CLONE_NEWCGROUP as u64,
-    0x80, // CLONE_NEWTIME, not exported by libc for every target
-];
+/// Namespace flags refused in `clone`'s first argument (all in its low 32 bits).
+const NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWCGROUP) as u32
+    | 0x80; // CLONE_NEWTIME, not exported by libc for every target
 
-/// Builds the filters, in installation order, for the running architecture.
-pub fn filters() -> Result<Vec<BpfProgram>> {
-    let arch = TargetArch::try_from(std::env::consts::ARCH)
-        .map_err(|e| Error::Seccomp(format!("unsupported architecture {}: {e:?}", std::env::consts::ARCH)))?;
-    let cond = |arg: u8, op: SeccompCmpOp, value: u64| {
-        SeccompCondition::new(arg, SeccompCmpArgLen::Qword, op, value).map_err(|e| Error::Seccomp(e.to_string()))
-    };
-    let rule = |conds: Vec<SeccompCondition>| SeccompRule::new(conds).map_err(|e| Error::Seccomp(e.to_string()));
+/// `SOCK_PACKET`: obsolete, still accepted by the kernel.
+const SOCK_PACKET: u32 = 10;
+/// The socket type's low bits (the rest are `SOCK_NONBLOCK`/`SOCK_CLOEXEC`).
+const SOCK_TYPE_MASK: u32 = 0xf;
+/// x32 system calls carry this bit in their number on x86_64; none is allowed.
+#[cfg(target_arch = "x86_64")]
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = denied_syscalls().into_iter().map(|nr| (nr, vec![])).collect();
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 62 | 0x8000_0000 | 0x4000_0000; // EM_X86_64 | 64BIT | LE
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 183 | 0x8000_0000 | 0x4000_0000; // EM_AARCH64 | 64BIT | LE
 
-    // clone(flags, ...): deny any namespace flag (the flags are the first argument on x86_64 and aarch64).
-    let mut clone_rules = Vec::new();
-    for flag in NAMESPACE_FLAGS {
-        clone_rules.push(rule(vec![cond(0, SeccompCmpOp::MaskedEq(flag), flag)?])?);
-    }
-    rules.insert(libc::SYS_clone, clone_rules);
-
-    // socket(domain, type, protocol): no packet sockets, no raw sockets of any family but
-    // netlink (whose sockets are SOCK_RAW by convention, and which `ip` needs to list interfaces).
-    let sock_type_mask = 0xf;
-    rules.insert(
-        libc::SYS_socket,
-        vec![
-            rule(vec![cond(0, SeccompCmpOp::Eq, libc::AF_PACKET as u64)?])?,
-            rule(vec![
-                cond(1, SeccompCmpOp::MaskedEq(sock_type_mask), libc::SOCK_RAW as u64)?,
-                cond(0, SeccompCmpOp::Ne, libc::AF_NETLINK as u64)?,
-            ])?,
-            rule(vec![cond(
-                1,
-                SeccompCmpOp::MaskedEq(sock_type_mask),
-                10, /* SOCK_PACKET, obsolete but still accepted by the kernel */
-            )?])?,
-        ],
-    );
-
-    // ioctl(fd, request, ...): no terminal input injection. The request is an int: compare 32 bits.
-    let ioctl_cmd = |value: u64| {
-        SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)
-            .map_err(|e| Error::Seccomp(e.to_string()))
-            .and_then(|c| rule(vec![c]))
-    };
-    rules.insert(libc::SYS_ioctl, vec![ioctl_cmd(libc::TIOCSTI)?, ioctl_cmd(libc::TIOCLINUX)?]);
-
-    let deny = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
-        .map_err(|e| Error::Seccomp(e.to_string()))?;
-    let clone3 = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3, vec![])]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .map_err(|e| Error::Seccomp(e.to_string()))?;
-
-    [deny, clone3].into_iter().map(|f| BpfProgram::try_from(f).map_err(|e| Error::Seccomp(e.to_string()))).collect()
+/// Offsets in `struct seccomp_data`: the call number, the architecture, and the low 32 bits of
+/// an argument (little-endian targets only, which are the only ones built for).
+const DATA_NR: u32 = 0;
+const DATA_ARCH: u32 = 4;
+const fn data_arg_low(index: u32) -> u32 {
+    16 + 8 * index
 }
 
-/// Installs the filters on the calling thread (and, through inheritance, every process it starts).
-/// Requires `no_new_privs`, which Landlock's `restrict_self` has already set.
-pub fn install(programs: &[BpfProgram]) -> Result<()> {
-    for program in programs {
-        seccompiler::apply_filter(program).map_err(|e| Error::Seccomp(e.to_string()))?;
+const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const RET_KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+const fn ret_errno(errno: i32) -> u32 {
+    libc::SECCOMP_RET_ERRNO | (errno as u32 & 0xffff)
+}
+
+/// What the filter does with one system call number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Refused with this errno, whatever the arguments.
+    Refuse(i32),
+    /// `clone`: refused when a namespace flag is set.
+    Clone,
+    /// `socket`: refused for packet sockets and raw sockets other than netlink.
+    Socket,
+    /// `ioctl`: refused for terminal input injection.
+    Ioctl,
+}
+
+fn rules() -> BTreeMap<u32, Rule> {
+    let mut rules: BTreeMap<u32, Rule> =
+        denied_syscalls().into_iter().map(|nr| (nr as u32, Rule::Refuse(libc::EPERM))).collect();
+    rules.insert(libc::SYS_clone as u32, Rule::Clone);
+    rules.insert(libc::SYS_socket as u32, Rule::Socket);
+    rules.insert(libc::SYS_ioctl as u32, Rule::Ioctl);
+    // clone3's flags live in memory seccomp cannot read: ENOSYS makes libc fall back to clone.
+    rules.insert(libc::SYS_clone3 as u32, Rule::Refuse(libc::ENOSYS));
+    rules
+}
+
+/// The filter, as one classic BPF program for the running architecture.
+///
+/// It is written out by hand rather than by a rule compiler because of what the kernel does at
+/// installation: it runs the filter once for every system call number to find the ones it may
+/// allow without running it again, and a linear chain of comparisons made that step the most
+/// expensive part of starting a sandbox. Here the call number goes through a balanced tree of
+/// comparisons (a handful per call); only `clone`, `socket` and `ioctl` look at arguments.
+pub fn program() -> Result<BpfProgram> {
+    let rules: Vec<(u32, Rule)> = rules().into_iter().collect();
+    let mut program = vec![load(DATA_ARCH), jump(libc::BPF_JEQ, AUDIT_ARCH, 1, 0), ret(RET_KILL), load(DATA_NR)];
+    #[cfg(target_arch = "x86_64")]
+    program.extend([jump(libc::BPF_JGE, X32_SYSCALL_BIT, 0, 1), ret(ret_errno(libc::EPERM))]);
+    program.extend(decision_tree(&rules)?);
+    Ok(program)
+}
+
+/// Compares the call number (in the accumulator) against the sorted `rules`; every path ends
+/// in a return.
+fn decision_tree(rules: &[(u32, Rule)]) -> Result<Vec<sock_filter>> {
+    const LEAF_SIZE: usize = 4;
+    if rules.len() <= LEAF_SIZE {
+        let mut code = Vec::new();
+        for (nr, rule) in rules {
+            let block = rule_block(*rule);
+            code.push(jump(libc::BPF_JEQ, *nr, 0, offset(block.len())?));
+            code.extend(block);
+        }
+        code.push(ret(RET_ALLOW));
+        return Ok(code);
     }
-    Ok(())
+    let (low, high) = rules.split_at(rules.len() / 2);
+    let low_code = decision_tree(low)?;
+    let mut code = vec![jump(libc::BPF_JGE, high[0].0, offset(low_code.len())?, 0)];
+    code.extend(low_code);
+    code.extend(decision_tree(high)?);
+    Ok(code)
+}
+
+/// The instructions that decide one call; each path ends in a return.
+fn rule_block(rule: Rule) -> Vec<sock_filter> {
+    let refuse = || ret(ret_errno(libc::EPERM));
+    match rule {
+        Rule::Refuse(errno) => vec![ret(ret_errno(errno))],
+        Rule::Clone => {
+            vec![load(data_arg_low(0)), jump(libc::BPF_JSET, NAMESPACE_FLAGS, 0, 1), refuse(), ret(RET_ALLOW)]
+        }
+        Rule::Socket => vec![
+            load(data_arg_low(0)), // domain
+            jump(libc::BPF_JEQ, libc::AF_PACKET as u32, 0, 1),
+            refuse(),
+            load(data_arg_low(1)), // type
+            stmt(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, SOCK_TYPE_MASK),
+            jump(libc::BPF_JEQ, SOCK_PACKET, 0, 1),
+            refuse(),
+            jump(libc::BPF_JEQ, libc::SOCK_RAW as u32, 0, 3),
+            // Netlink sockets are SOCK_RAW by convention, and `ip` needs them to list interfaces.
+            load(data_arg_low(0)),
+            jump(libc::BPF_JEQ, libc::AF_NETLINK as u32, 1, 0),
+            refuse(),
+            ret(RET_ALLOW),
+        ],
+        Rule::Ioctl => vec![
+            load(data_arg_low(1)), // the request is an int: its low 32 bits are all of it
+            jump(libc::BPF_JEQ, libc::TIOCSTI as u32, 1, 0),
+            jump(libc::BPF_JEQ, libc::TIOCLINUX as u32, 0, 1),
+            refuse(),
+            ret(RET_ALLOW),
+        ],
+    }
+}
+
+fn offset(len: usize) -> Result<u8> {
+    u8::try_from(len).map_err(|_| Error::Seccomp(format!("a jump over {len} instructions does not fit classic BPF")))
+}
+
+fn load(offset: u32) -> sock_filter {
+    stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset)
+}
+
+fn ret(value: u32) -> sock_filter {
+    stmt(libc::BPF_RET | libc::BPF_K, value)
+}
+
+fn stmt(code: u32, k: u32) -> sock_filter {
+    sock_filter { code: code as u16, jt: 0, jf: 0, k }
+}
+
+fn jump(condition: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code: (libc::BPF_JMP | condition | libc::BPF_K) as u16, jt, jf, k }
+}
+
+/// Installs the filter on the calling thread (and, through inheritance, every process it starts).
+/// Requires `no_new_privs`, which Landlock's `restrict_self` has already set.
+pub fn install(program: &BpfProgram) -> Result<()> {
+    seccompiler::apply_filter(program).map_err(|e| Error::Seccomp(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// Runs a classic BPF program (the instructions this module emits) on one call, the way
+    /// the kernel does, refusing anything malformed.
+    fn run(program: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut data = Vec::with_capacity(64);
+        data.extend(nr.to_le_bytes());
+        data.extend(arch.to_le_bytes());
+        data.extend(0u64.to_le_bytes());
+        for arg in args {
+            data.extend(arg.to_le_bytes());
+        }
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let insn = program.get(pc).expect("fell off the end of the program");
+            let code = u32::from(insn.code);
+            pc += 1;
+            match code {
+                c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                    let at = insn.k as usize;
+                    acc = u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
+                }
+                c if c == libc::BPF_ALU | libc::BPF_AND | libc::BPF_K => acc &= insn.k,
+                c if c == libc::BPF_RET | libc::BPF_K => return insn.k,
+                c if c & 0x07 == libc::BPF_JMP => {
+                    let taken = match c & 0xf0 {
+                        libc::BPF_JEQ => acc == insn.k,
+                        libc::BPF_JGE => acc >= insn.k,
+                        libc::BPF_JSET => acc & insn.k != 0,
+                        other => panic!("unexpected jump {other:#x}"),
+                    };
+                    pc += usize::from(if taken { insn.jt } else { insn.jf });
+                }
+                other => panic!("unexpected instruction {other:#x}"),
+            }
+        }
+    }
+
+    fn decide(nr: i64, args: [u64; 6]) -> u32 {
+        run(&program().unwrap(), AUDIT_ARCH, nr as u32, args)
+    }
+
+    const EPERM: u32 = ret_errno(libc::EPERM);
+
     #[test]
-    fn filters_compile_for_this_architecture() {
-        let programs = filters().unwrap();
-        assert_eq!(programs.len(), 2);
-        assert!(programs[0].len() > denied_syscalls().len(), "every denied call needs at least one instruction");
+    fn every_call_number_gets_the_decision_of_its_rule() {
+        let rules = rules();
+        let program = program().unwrap();
+        for nr in 0..1024u32 {
+            let got = run(&program, AUDIT_ARCH, nr, [0; 6]);
+            let want = match rules.get(&nr) {
+                Some(Rule::Refuse(errno)) => ret_errno(*errno),
+                // Zero arguments: no namespace flag, domain 0, type 0, request 0.
+                Some(Rule::Clone | Rule::Socket | Rule::Ioctl) | None => RET_ALLOW,
+            };
+            assert_eq!(got, want, "call {nr}");
+        }
+        for nr in denied_syscalls() {
+            assert_eq!(decide(nr, [0; 6]), EPERM, "call {nr}");
+        }
+        assert_eq!(decide(libc::SYS_clone3, [0; 6]), ret_errno(libc::ENOSYS));
+        assert_eq!(decide(libc::SYS_read, [0; 6]), RET_ALLOW);
+        assert_eq!(decide(libc::SYS_execve, [0; 6]), RET_ALLOW);
+    }
+
+    #[test]
+    fn clone_is_refused_with_any_namespace_flag_and_allowed_for_threads_and_forks() {
+        for flag in [
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWUTS,
+            libc::CLONE_NEWIPC,
+            libc::CLONE_NEWUSER,
+            libc::CLONE_NEWPID,
+            libc::CLONE_NEWNET,
+            libc::CLONE_NEWCGROUP,
+            0x80,
+        ] {
+            assert_eq!(decide(libc::SYS_clone, [flag as u64 | libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), EPERM);
+        }
+        let thread = libc::CLONE_VM
+            | libc::CLONE_FS
+            | libc::CLONE_FILES
+            | libc::CLONE_SIGHAND
+            | libc::CLONE_THREAD
+            | libc::CLONE_SYSVSEM
+            | libc::CLONE_SETTLS
+            | libc::CLONE_PARENT_SETTID
+            | libc::CLONE_CHILD_CLEARTID;
+        assert_eq!(decide(libc::SYS_clone, [thread as u64, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(decide(libc::SYS_clone, [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), RET_ALLOW);
+    }
+
+    #[test]
+    fn sockets_refuse_packet_and_raw_but_allow_netlink_and_ordinary_ones() {
+        let socket = |domain: i32, kind: i32| decide(libc::SYS_socket, [domain as u64, kind as u64, 0, 0, 0, 0]);
+        assert_eq!(socket(libc::AF_PACKET, libc::SOCK_DGRAM), EPERM);
+        assert_eq!(socket(libc::AF_INET, libc::SOCK_RAW), EPERM);
+        assert_eq!(socket(libc::AF_INET6, libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK), EPERM);
+        assert_eq!(socket(libc::AF_INET, SOCK_PACKET as i32), EPERM);
+        assert_eq!(socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC), RET_ALLOW);
+        assert_eq!(socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC), RET_ALLOW);
+        assert_eq!(socket(libc::AF_UNIX, libc::SOCK_DGRAM), RET_ALLOW);
+        // The kernel reads int arguments from the low 32 bits; so does the filter.
+        assert_eq!(decide(libc::SYS_socket, [libc::AF_PACKET as u64 | 1 << 40, 2, 0, 0, 0, 0]), EPERM);
+    }
+
+    #[test]
+    #[allow(clippy::unnecessary_cast)] // the request type is c_ulong on glibc, c_int on musl
+    fn terminal_injection_ioctls_are_refused_others_allowed() {
+        let ioctl = |request: u64| decide(libc::SYS_ioctl, [0, request, 0, 0, 0, 0]);
+        assert_eq!(ioctl(libc::TIOCSTI as u64), EPERM);
+        assert_eq!(ioctl(libc::TIOCSTI as u64 | 1 << 32), EPERM);
+        assert_eq!(ioctl(libc::TIOCLINUX as u64), EPERM);
+        assert_eq!(ioctl(libc::TIOCGWINSZ as u64), RET_ALLOW);
+    }
+
+    #[test]
+    fn another_architecture_is_killed_and_x32_calls_are_refused() {
+        let program = program().unwrap();
+        assert_eq!(run(&program, AUDIT_ARCH ^ 1, libc::SYS_read as u32, [0; 6]), RET_KILL);
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(run(&program, AUDIT_ARCH, X32_SYSCALL_BIT | libc::SYS_read as u32, [0; 6]), EPERM);
+    }
+
+    #[test]
+    fn an_allowed_call_takes_a_handful_of_comparisons() {
+        // The installation cost the hand-written tree exists for: count the instructions an
+        // allowed call runs, for every call number.
+        let program = program().unwrap();
+        let longest = (0..1024u32).filter(|nr| !rules().contains_key(nr)).map(|nr| steps(&program, nr)).max().unwrap();
+        assert!(longest <= 16, "an allowed call runs {longest} instructions");
+        assert!(program.len() < 200, "{} instructions", program.len());
+    }
+
+    fn steps(program: &[sock_filter], nr: u32) -> usize {
+        let mut pc = 0usize;
+        let mut count = 0;
+        let mut acc = 0u32;
+        loop {
+            let insn = &program[pc];
+            count += 1;
+            pc += 1;
+            match u32::from(insn.code) {
+                c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                    acc = if insn.k == DATA_ARCH { AUDIT_ARCH } else { nr }
+                }
+                c if c == libc::BPF_RET | libc::BPF_K => return count,
+                c if c & 0xf0 == libc::BPF_JEQ => pc += usize::from(if acc == insn.k { insn.jt } else { insn.jf }),
+                c if c & 0xf0 == libc::BPF_JGE => pc += usize::from(if acc >= insn.k { insn.jt } else { insn.jf }),
+                other => panic!("unexpected instruction {other:#x} on an allowed call's path"),
+            }
+        }
     }
 
     #[test]

@@ -80,17 +80,24 @@ fn exit_codes_pass_through() {
 
 #[test]
 fn signals_reach_the_sandboxed_command() {
-    let world = World::new();
-    let mut child = world
-        .sov(&["sbox", "--", "sh", "-c", "trap 'exit 7' TERM; echo ready; while :; do sleep 0.1; done"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    assert_eq!(line, "ready\n");
-    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(7));
+    // Without a granted port the command runs under bubblewrap's PID 1 and sbox signals it
+    // directly; with one, Sovereign's init is PID 1 and passes the signal on.
+    let server = EchoServer::start();
+    let port = server.port.to_string();
+    for grants in [vec![], vec!["--port", port.as_str()]] {
+        let world = World::new();
+        let script = "trap 'exit 7' TERM; echo ready; cat /proc/1/comm; while :; do sleep 0.1; done";
+        let mut args = vec!["sbox"];
+        args.extend(&grants);
+        args.extend(["--", "sh", "-c", script]);
+        let mut child = world.sov(&args).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        let pid_1 = lines.next().unwrap().unwrap();
+        assert_eq!(pid_1, if grants.is_empty() { "bwrap" } else { "sbox-init" }, "{grants:?}");
+        rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(7), "{grants:?}");
+    }
 }
 
 #[test]
