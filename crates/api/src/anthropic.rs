@@ -5,6 +5,7 @@ use std::convert::Infallible;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
@@ -14,6 +15,7 @@ use sov_engine::{ChatMessage, Event, FinishReason, Generate, Prompt, Sampling, U
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::error::{ApiError, Dialect};
+use crate::remote::{self, remote_name};
 use crate::tools::{self, Tool, ToolChoice, ToolOutput};
 use crate::{AppState, complete, parse_body, random_hex, start};
 
@@ -160,25 +162,39 @@ fn content_blocks(text: String, tools_in_play: bool) -> (Vec<Value>, bool) {
 }
 
 /// `POST /v1/messages`
-pub(crate) async fn messages(State(state): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn messages(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let request: MessagesRequest = match parse_body(D, &body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let defaults = state.engine.sampling_defaults(&request.model);
+    let remote = remote_name(&request.model).map(str::to_owned);
+    let defaults = match remote {
+        Some(_) => Sampling::default(),
+        None => state.engine.sampling_defaults(&request.model),
+    };
     let (generate, tools_in_play, streaming) = match build(request, defaults) {
         Ok(parts) => parts,
         Err(e) => return e.into_response(),
     };
+    if remote.is_some() && tools_in_play {
+        return ApiError::invalid(D, "`tools` are not sent to remote models; ask without tools, or use a local model")
+            .into_response();
+    }
     let mut generate = generate;
-    generate.model = match state.engine.resolve(&generate.model) {
-        Ok(name) => name,
-        Err(e) => return ApiError::engine(D, &e).into_response(),
-    };
+    if remote.is_none() {
+        generate.model = match state.engine.resolve(&generate.model) {
+            Ok(name) => name,
+            Err(e) => return ApiError::engine(D, &e).into_response(),
+        };
+    }
     let model = generate.model.clone();
     let id = format!("msg_{}", random_hex(12));
     if !streaming {
-        return match complete(&state.engine, generate).await {
+        let answer = match &remote {
+            Some(name) => remote::answer(&state, name, generate, &headers, D).await,
+            None => complete(&state.engine, generate).await.map_err(|e| ApiError::engine(D, &e)),
+        };
+        return match answer {
             Ok(answer) => {
                 let (content, called) = content_blocks(answer.text, tools_in_play);
                 let reason = if called { "tool_use" } else { stop_reason(answer.finish) };
@@ -194,12 +210,18 @@ pub(crate) async fn messages(State(state): State<AppState>, body: Bytes) -> Resp
                 }))
                 .into_response()
             }
-            Err(e) => ApiError::engine(D, &e).into_response(),
+            Err(e) => e.into_response(),
         };
     }
-    let (prompt_tokens, events) = match start(&state.engine, generate).await {
+    let started = match &remote {
+        Some(name) => remote::answer(&state, name, generate, &headers, D)
+            .await
+            .map(|answer| (answer.usage.prompt_tokens, answer.into_events())),
+        None => start(&state.engine, generate).await.map_err(|e| ApiError::engine(D, &e)),
+    };
+    let (prompt_tokens, events) = match started {
         Ok(started) => started,
-        Err(e) => return ApiError::engine(D, &e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let mut opening = vec![(
         "message_start",

@@ -9,7 +9,12 @@
 mod anthropic;
 mod error;
 mod openai;
+mod remote;
 mod tools;
+
+pub use remote::{
+    REMOTE_PREFIX, RemoteAnswer, RemoteChat, RemoteError, RemoteFuture, RemoteModels, RemoteRoute, SESSION_HEADER,
+};
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -36,6 +41,8 @@ pub struct ApiOptions {
     pub cors_origins: Vec<String>,
     /// Accept only `Host` headers naming loopback (set when listening on loopback).
     pub loopback_host_only: bool,
+    /// Where `model: "remote:NAME"` requests go; `None`: such models are unknown.
+    pub remote: Option<RemoteRoute>,
 }
 
 #[derive(Clone)]
@@ -57,6 +64,7 @@ pub fn router(engine: Engine, options: ApiOptions) -> Router {
             header::AUTHORIZATION,
             header::HeaderName::from_static("x-api-key"),
             header::HeaderName::from_static("anthropic-version"),
+            header::HeaderName::from_static(SESSION_HEADER),
         ]);
     let state = AppState { engine, options: Arc::new(options) };
     Router::new()

@@ -4,6 +4,7 @@ use std::convert::Infallible;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream, StreamExt};
@@ -13,8 +14,9 @@ use sov_engine::{ChatMessage, Constraint, Event, FinishReason, Generate, Prompt,
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::error::{ApiError, Dialect};
+use crate::remote::{self, REMOTE_PREFIX, remote_name};
 use crate::tools::{self, Tool, ToolChoice, ToolOutput};
-use crate::{AppState, complete, parse_body, random_hex, start, timings, unix_time};
+use crate::{Answer, AppState, complete, parse_body, random_hex, start, timings, unix_time};
 
 const D: Dialect = Dialect::OpenAi;
 
@@ -347,24 +349,38 @@ fn assistant_message(text: String, finish: FinishReason, tools_in_play: bool) ->
 }
 
 /// `POST /v1/chat/completions`
-pub(crate) async fn chat(State(state): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let request: ChatRequest = match parse_body(D, &body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let defaults = state.engine.sampling_defaults(&request.model);
+    let remote = remote_name(&request.model).map(str::to_owned);
+    let defaults = match remote {
+        Some(_) => Sampling::default(),
+        None => state.engine.sampling_defaults(&request.model),
+    };
     let ChatPlan { mut generate, streaming, include_usage, tools_in_play } = match chat_request(request, defaults) {
         Ok(plan) => plan,
         Err(e) => return e.into_response(),
     };
-    generate.model = match state.engine.resolve(&generate.model) {
-        Ok(name) => name,
-        Err(e) => return ApiError::engine(D, &e).into_response(),
-    };
+    if remote.is_some() && tools_in_play {
+        return ApiError::invalid(D, "`tools` are not sent to remote models; ask without tools, or use a local model")
+            .into_response();
+    }
+    if remote.is_none() {
+        generate.model = match state.engine.resolve(&generate.model) {
+            Ok(name) => name,
+            Err(e) => return ApiError::engine(D, &e).into_response(),
+        };
+    }
     let id = format!("chatcmpl-{}", random_hex(12));
     let model = generate.model.clone();
     if !streaming {
-        return match complete(&state.engine, generate).await {
+        let answer = match &remote {
+            Some(name) => remote::answer(&state, name, generate, &headers, D).await,
+            None => complete(&state.engine, generate).await.map_err(|e| ApiError::engine(D, &e)),
+        };
+        return match answer {
             Ok(answer) => {
                 let (message, finish) = assistant_message(answer.text, answer.finish, tools_in_play);
                 axum::Json(json!({
@@ -378,12 +394,16 @@ pub(crate) async fn chat(State(state): State<AppState>, body: Bytes) -> Response
                 }))
                 .into_response()
             }
-            Err(e) => ApiError::engine(D, &e).into_response(),
+            Err(e) => e.into_response(),
         };
     }
-    let events = match start(&state.engine, generate).await {
-        Ok((_, events)) => events,
-        Err(e) => return ApiError::engine(D, &e).into_response(),
+    let events = match &remote {
+        Some(name) => remote::answer(&state, name, generate, &headers, D).await.map(Answer::into_events),
+        None => start(&state.engine, generate).await.map(|(_, events)| events).map_err(|e| ApiError::engine(D, &e)),
+    };
+    let events = match events {
+        Ok(events) => events,
+        Err(e) => return e.into_response(),
     };
     let created = unix_time();
     let chunk = move |delta: Value, finish: Option<&str>| {
@@ -563,6 +583,9 @@ pub(crate) async fn models(State(state): State<AppState>) -> impl IntoResponse {
             }
             entry
         })
+        .chain(state.options.remote.iter().flat_map(|route| route.0.names()).map(|name| {
+            json!({ "id": format!("{REMOTE_PREFIX}{name}"), "object": "model", "created": 0, "owned_by": "remote" })
+        }))
         .collect();
     axum::Json(json!({ "object": "list", "data": data }))
 }
