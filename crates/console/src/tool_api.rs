@@ -136,6 +136,15 @@ async fn submit(State(api): State<ToolApi>, headers: HeaderMap, body: axum::body
             );
         }
     };
+    if request.kind == Kind::RemoteLlm {
+        // Only the LLM API sanitises a question and restores the answer; a remote.llm action
+        // submitted here would leave with whatever text the agent put in it.
+        return error(
+            StatusCode::BAD_REQUEST,
+            "remote.llm actions come from the LLM API: ask it with `model: \"remote:NAME\"` (the agent's `remote` tool does), which sanitises the question first",
+            Some("kind"),
+        );
+    }
     let gate = api.gate.clone();
     let result = blocking(move || {
         let session = session(&gate, &headers)?;

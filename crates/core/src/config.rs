@@ -40,7 +40,8 @@ pub struct Config {
     pub attest: toml::Table,
     /// What is stripped from text before it leaves for a remote model.
     pub sanitize: SanitizeConfig,
-    /// Remote models by name (`sov ask --remote NAME`), each behind an attested provider.
+    /// Remote models by name (`sov ask --remote NAME`, `remote:NAME` in `sov serve`), each behind
+    /// an attested provider.
     pub remote: BTreeMap<String, RemoteConfig>,
     /// Models by name, beyond the `*.gguf` files found in the models directory.
     pub models: BTreeMap<String, ModelConfig>,

@@ -104,6 +104,8 @@ pub fn console_secret(paths: &Paths) -> Result<String> {
 /// The gate's part of `sov serve`: the Tool API (gate and messaging endpoints) and the console
 /// routers, the workers and the messaging poller.
 pub struct GateServers {
+    /// The gate itself.
+    pub gate: Arc<Gate>,
     /// Serves `/v1/actions` and the messaging endpoints for agents.
     pub tool_api: axum::Router,
     /// Serves the console for the human.
@@ -115,6 +117,7 @@ pub struct GateServers {
 }
 
 /// Builds the gate for `sov serve`: reviewer on `engine`, console URLs at `console_addr`.
+/// Must run inside the server's Tokio runtime, which the remote-model executor does its I/O on.
 pub fn gate_servers(
     config: &Config,
     paths: &Paths,
@@ -138,11 +141,20 @@ pub fn gate_servers(
     let executors: std::collections::BTreeMap<Kind, Arc<dyn Executor>> = [
         (Kind::WebFetch, Arc::new(sov_gate::exec::WebFetch::default()) as Arc<dyn Executor>),
         (Kind::MessageSend, Arc::new(sender) as Arc<dyn Executor>),
+        (
+            Kind::RemoteLlm,
+            Arc::new(crate::remote_route::RemoteLlmExecutor::new(
+                Arc::new(config.clone()),
+                paths.clone(),
+                tokio::runtime::Handle::current(),
+            )) as Arc<dyn Executor>,
+        ),
     ]
     .into();
     let workers = sov_console::workers::Workers::start(gate.clone(), reviewer, executors)?;
     let poller = messaging.start_polling()?;
     Ok(GateServers {
+        gate: gate.clone(),
         tool_api: sov_console::tool_api::ToolApi::new(gate.clone(), &console_url).router(messaging.router()),
         console: sov_console::console::Console::new(gate, secret, paths.database(), paths.audit_head()).router(),
         workers,

@@ -22,6 +22,7 @@ pub mod gate;
 pub mod llm;
 pub mod msg;
 pub mod remote;
+pub mod remote_route;
 pub mod zkapi;
 
 /// Sovereign: a self-sovereign, local-first, private and secure LLM setup.

@@ -253,10 +253,22 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
             println!("sov serve: listening on http://{actual}");
         }
         std::io::stdout().flush()?;
+        let remote = match config.remote.is_empty() {
+            true => None,
+            false => {
+                let route = crate::remote_route::GatedRemote::new(
+                    gate.gate.clone(),
+                    std::sync::Arc::new(config.clone()),
+                    format!("http://{actual}"),
+                )?;
+                Some(sov_api::RemoteRoute(std::sync::Arc::new(route)))
+            }
+        };
         let api_options = sov_api::ApiOptions {
             api_key,
             cors_origins: config.serve.cors_origins.clone(),
             loopback_host_only: actual.ip().is_loopback(),
+            remote,
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let until_stopped = move || {

@@ -189,6 +189,57 @@ async fn get_json(transport: &dyn sov_remote::Transport, url: &str) -> Result<Va
     serde_json::from_slice(&body).with_context(|| format!("{url} did not answer JSON"))
 }
 
+/// Sends the chat `body` to remote model `name` the private way: the provider's attestation
+/// verified (or taken from `cache`), the body sealed to the attested key, paid with a ZK-API
+/// ticket over exactly the sealed bytes, through the configured transport.
+pub(crate) async fn send_private(
+    name: &str,
+    remote: &RemoteConfig,
+    body: &Value,
+    cache: Arc<sov_attest::Cache>,
+    config: &Config,
+    paths: &Paths,
+) -> Result<sov_remote::RemoteResponse> {
+    let transport = transport(name, remote)?;
+    let base = remote.url.trim_end_matches('/');
+    let provider = sov_remote::RemoteProvider::new(base, transport.clone(), attest_policy(config)?, cache)?;
+    let (_, _, verdict) = provider.attested_key().await?;
+    tracing::info!(kind = ?verdict.kind, "the provider's attestation verified");
+
+    let info = get_json(transport.as_ref(), &format!("{base}/zkapi")).await?;
+    let contract = info["contract"].as_str().unwrap_or_default();
+    let external_nullifier = sov_zkapi::field::from_hex(
+        "the provider's external nullifier",
+        info["external_nullifier"].as_str().unwrap_or_default(),
+    )?;
+    let credits = crate::zkapi::reader(&config.zkapi.rpc, crate::zkapi::address(contract)?)?;
+    let tree = crate::zkapi::membership(&credits).await?;
+    let payer = sov_zkapi::Payer::new(
+        Arc::new(crate::zkapi::wallet(paths)?),
+        Arc::new(sov_zkapi::Prover::new()),
+        contract,
+        external_nullifier,
+    );
+    let payment = TicketPayment { payer: Arc::new(payer), tree: Arc::new(tree) };
+    Ok(provider.send("/v1/chat/completions", &serde_json::to_vec(body)?, &payment).await?)
+}
+
+/// Takes the complete server-sent events from the front of `pending` and returns their JSON
+/// `data` (a chunk may hold several events, or a part of one, which stays in `pending`).
+pub(crate) fn take_events(pending: &mut Vec<u8>) -> Vec<Value> {
+    let mut events = Vec::new();
+    while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+        let event: Vec<u8> = pending.drain(..end + 2).collect();
+        let event = String::from_utf8_lossy(&event);
+        for data in event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim) {
+            if data != "[DONE]" {
+                events.push(serde_json::from_str(data).unwrap_or(Value::Null));
+            }
+        }
+    }
+    events
+}
+
 /// `sov ask --remote NAME QUESTION`: the question, sanitised, to an attested provider, paid with
 /// a ZK-API ticket, over the configured transport; the answer streams back restored.
 pub fn ask_remote(
@@ -238,35 +289,8 @@ pub fn ask_remote(
             }
         }
 
-        let transport = transport(name, remote)?;
-        let base = remote.url.trim_end_matches('/');
-        let provider = sov_remote::RemoteProvider::new(
-            base,
-            transport.clone(),
-            attest_policy(config)?,
-            Arc::new(sov_attest::Cache::new()),
-        )?;
-        let (_, _, verdict) = provider.attested_key().await?;
-        tracing::info!(kind = ?verdict.kind, "the provider's attestation verified");
-
-        let info = get_json(transport.as_ref(), &format!("{base}/zkapi")).await?;
-        let contract = info["contract"].as_str().unwrap_or_default();
-        let external_nullifier = sov_zkapi::field::from_hex(
-            "the provider's external nullifier",
-            info["external_nullifier"].as_str().unwrap_or_default(),
-        )?;
-        let credits = crate::zkapi::reader(&config.zkapi.rpc, crate::zkapi::address(contract)?)?;
-        let tree = crate::zkapi::membership(&credits).await?;
-        let payer = sov_zkapi::Payer::new(
-            Arc::new(crate::zkapi::wallet(paths)?),
-            Arc::new(sov_zkapi::Prover::new()),
-            contract,
-            external_nullifier,
-        );
-        let payment = TicketPayment { payer: Arc::new(payer), tree: Arc::new(tree) };
-
         let body = crate::llm::streamed_chat(client, &remote.model, &messages);
-        let response = provider.send("/v1/chat/completions", &serde_json::to_vec(&body)?, &payment).await?;
+        let response = send_private(name, remote, &body, Arc::new(sov_attest::Cache::new()), config, paths).await?;
         let status = response.status;
         let mut restorer = map.restorer();
         let mut out = std::io::stdout();
@@ -283,19 +307,10 @@ pub fn ask_remote(
                 let mut pending = Vec::new();
                 while let Some(chunk) = stream.next_chunk().await? {
                     pending.extend_from_slice(&chunk);
-                    // Server-sent events end with a blank line; a chunk may hold several or a part.
-                    while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
-                        let event: Vec<u8> = pending.drain(..end + 2).collect();
-                        let event = String::from_utf8_lossy(&event);
-                        for data in event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim) {
-                            if data == "[DONE]" {
-                                continue;
-                            }
-                            let delta: Value = serde_json::from_str(data).unwrap_or(Value::Null);
-                            if let Some(text) = delta["choices"][0]["delta"]["content"].as_str() {
-                                write!(out, "{}", restorer.push(text))?;
-                                out.flush()?;
-                            }
+                    for delta in take_events(&mut pending) {
+                        if let Some(text) = delta["choices"][0]["delta"]["content"].as_str() {
+                            write!(out, "{}", restorer.push(text))?;
+                            out.flush()?;
                         }
                     }
                 }
