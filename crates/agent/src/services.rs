@@ -166,3 +166,87 @@ fn answer(path: &str, response: Result<ureq::http::Response<ureq::Body>, ureq::E
         Err(ToolError(format!("{path} answered {}: {message}", status.as_u16())))
     }
 }
+
+/// The `remote` tool: a question for a stronger model outside this machine, asked through the
+/// LLM API as `model: "remote:NAME"`. Sovereign sanitises it, and the gate has the AI reviewer
+/// and the user approve it, before anything leaves; the answer comes back with the user's
+/// private details restored.
+#[derive(Debug, Clone)]
+pub struct RemoteModels {
+    base: String,
+    token: Option<String>,
+    api_key: Option<String>,
+    names: Vec<String>,
+    http: ureq::Agent,
+}
+
+/// How long a remote question may wait for the user's approval and the answer.
+const REMOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+impl RemoteModels {
+    /// The remote models `names` (each `NAME` of a `remote:NAME` the server lists) behind the
+    /// LLM API at `base`, for the session with `token`.
+    pub fn new(base: &str, token: Option<String>, api_key: Option<String>, names: Vec<String>) -> RemoteModels {
+        let http = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(REMOTE_TIMEOUT))
+            .build()
+            .into();
+        RemoteModels { base: base.trim_end_matches('/').to_owned(), token, api_key, names, http }
+    }
+
+    /// The `NAME`s of the `remote:NAME` models in a server's model list.
+    pub fn names_in(models: &[(String, Option<u64>)]) -> Vec<String> {
+        models.iter().filter_map(|(id, _)| id.strip_prefix("remote:").map(str::to_owned)).collect()
+    }
+
+    pub(crate) fn definition(&self) -> Value {
+        let mut properties = json!({
+            "question": {"type": "string", "description": "the whole question, with the context it needs"}
+        });
+        if self.names.len() > 1 {
+            properties["model"] = json!({"type": "string", "enum": self.names});
+        }
+        tool(
+            "remote",
+            "Ask a stronger remote model a hard question. Private details are replaced before it leaves, and the user approves each question, so it can take a while.",
+            properties,
+            &["question"],
+        )
+    }
+
+    pub(crate) fn call(&self, arguments: &str) -> Result<String, ToolError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Call {
+            question: String,
+            model: Option<String>,
+        }
+        let call: Call = parse("remote", arguments)?;
+        let name = match call.model {
+            Some(name) if self.names.contains(&name) => name,
+            Some(name) => {
+                return Err(ToolError(format!(
+                    "there is no remote model {name:?}; use one of {}",
+                    self.names.join(", ")
+                )));
+            }
+            None => self.names.first().cloned().ok_or_else(|| ToolError("no remote model is configured".into()))?,
+        };
+        let body = json!({
+            "model": format!("remote:{name}"),
+            "messages": [{"role": "user", "content": call.question}],
+        });
+        let mut request = self.http.post(format!("{}/v1/chat/completions", self.base));
+        if let Some(token) = &self.token {
+            request = request.header(SESSION_HEADER, token);
+        }
+        if let Some(key) = &self.api_key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        let answer = answer("/v1/chat/completions", request.send_json(&body))?;
+        let answer: Value = serde_json::from_str(&answer)
+            .map_err(|e| ToolError(format!("the remote answer is not the expected JSON: {e}")))?;
+        Ok(cap(answer.pointer("/choices/0/message/content").and_then(Value::as_str).unwrap_or_default().to_owned()))
+    }
+}

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::context::Skill;
-use crate::services::ToolApi;
+use crate::services::{RemoteModels, ToolApi};
 
 /// Most bytes of tool output handed back to the model; the rest is cut with a note.
 pub const OUTPUT_CAP: usize = 30 * 1024;
@@ -55,6 +55,7 @@ pub struct Tools {
     cancel: Arc<AtomicBool>,
     skills: Vec<Skill>,
     services: Option<ToolApi>,
+    remote: Option<RemoteModels>,
 }
 
 /// One tool's description in the OpenAI `tools` format.
@@ -132,7 +133,13 @@ pub fn cap(mut text: String) -> String {
 impl Tools {
     /// The file and shell tools, working in `root`.
     pub fn new(root: impl Into<PathBuf>) -> Tools {
-        Tools { root: root.into(), cancel: Arc::new(AtomicBool::new(false)), skills: Vec::new(), services: None }
+        Tools {
+            root: root.into(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            skills: Vec::new(),
+            services: None,
+            remote: None,
+        }
     }
 
     /// Offers the `skill` tool, which loads one of `skills` by name.
@@ -148,6 +155,12 @@ impl Tools {
         self
     }
 
+    /// Offers the `remote` tool, for a question to a stronger model outside this machine.
+    pub fn with_remote(mut self, remote: RemoteModels) -> Tools {
+        self.remote = Some(remote);
+        self
+    }
+
     /// A running `bash` command is killed when `cancel` becomes true (Ctrl-C).
     pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Tools {
         self.cancel = cancel;
@@ -155,8 +168,9 @@ impl Tools {
     }
 
     /// What the model is offered, in the OpenAI `tools` format: the file and shell tools, `skill`
-    /// when there are skills, `messages` when the Tool API is reachable. (`knowledge` and `remote`
-    /// are not offered until their services exist: a tool that cannot work is worse than none.)
+    /// when there are skills, `messages` when the Tool API is reachable, `remote` when the server
+    /// lists remote models. (`knowledge` is not offered until its service exists: a tool that
+    /// cannot work is worse than none.)
     pub fn definitions(&self) -> Value {
         let mut tools = file_tools();
         let Some(list) = tools.as_array_mut() else { return tools };
@@ -171,6 +185,9 @@ impl Tools {
         }
         if self.services.is_some() {
             list.extend(crate::services::definitions());
+        }
+        if let Some(remote) = &self.remote {
+            list.push(remote.definition());
         }
         tools
     }
@@ -277,6 +294,10 @@ impl Tools {
                 let a: A = parse(name, arguments)?;
                 self.skill(&a.name)
             }
+            "remote" => match &self.remote {
+                Some(remote) => remote.call(arguments),
+                None => fail("there is no tool \"remote\": the model server lists no remote model"),
+            },
             name if crate::services::TOOL_NAMES.contains(&name) => match &self.services {
                 Some(services) => services.call(name, arguments),
                 None => fail(format!("there is no tool {name:?}: the Tool API is not available in this session")),
