@@ -77,6 +77,48 @@ impl Bundle {
     }
 }
 
+/// The collateral a provider attaches to its bundle, read from a file it keeps fresh (e.g. from
+/// Intel's PCS or a PCCS, or AMD's KDS): the bundle's own fields, `{"intel_collateral": {...}}`
+/// for TDX and SGX or `{"snp_certs": {"vcek": "...", "cert_chain": "..."}}` for SEV-SNP.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Collateral {
+    /// For TDX and SGX quotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_collateral: Option<QuoteCollateralV3>,
+    /// For SEV-SNP reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snp_certs: Option<SnpCerts>,
+}
+
+impl Collateral {
+    /// Reads a collateral file.
+    pub fn read(path: &std::path::Path) -> Result<Collateral, Error> {
+        let json = std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        serde_json::from_slice(&json).map_err(|e| Error::malformed("collateral JSON", e))
+    }
+
+    /// Puts the part that fits `bundle`'s kind into it; an error names what is missing.
+    pub fn attach(&self, bundle: &mut Bundle) -> Result<(), Error> {
+        match bundle.kind {
+            Kind::Tdx | Kind::Sgx => {
+                let collateral = self.intel_collateral.clone().ok_or_else(|| Error::MissingCollateral {
+                    what: "the collateral file has no intel_collateral for this TDX/SGX quote".into(),
+                })?;
+                bundle.intel_collateral = Some(collateral);
+            }
+            Kind::Snp => {
+                let certs = self.snp_certs.clone().ok_or_else(|| Error::MissingCollateral {
+                    what: "the collateral file has no snp_certs (VCEK) for this SEV-SNP report".into(),
+                })?;
+                bundle.snp_certs = Some(certs);
+            }
+            Kind::Dev => {}
+        }
+        Ok(())
+    }
+}
+
 /// Verify a bundle at `at`: its evidence, its collateral, the policy, and that `report_data`
 /// binds the bundle's HPKE key and epoch. On success the verdict's key binding is
 /// [`KeyBinding::Bound`] (or [`KeyBinding::Unattested`] for an allowed dev bundle).

@@ -49,7 +49,7 @@ mod tsm;
 mod verdict;
 
 pub use binding::{BINDING_DOMAIN, ExpectedKey, KeyBinding, binding, binds, report_data};
-pub use bundle::{Bundle, verify_bundle};
+pub use bundle::{Bundle, Collateral, verify_bundle};
 pub use cache::{Cache, Cached};
 pub use error::Error;
 pub use file::{inspect_file, verify_file};

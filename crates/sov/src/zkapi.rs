@@ -137,6 +137,12 @@ pub struct ProviderArgs {
     /// request and seal each answer. Clients of `sov ask --remote` need this.
     #[arg(long, conflicts_with = "dev_no_tee")]
     tee: bool,
+    /// With --tee: the collateral clients need to check the report, attached to the bundle and
+    /// read again at each daily renewal (keep it fresh from Intel's PCS or a PCCS, or AMD's KDS):
+    /// `{"intel_collateral": {...}}` (dcap-qvl's QuoteCollateralV3) for TDX, or
+    /// `{"snp_certs": {"vcek": BASE64-DER, "cert_chain": PEM}}` for SEV-SNP.
+    #[arg(long, value_name = "FILE", requires = "tee")]
+    collateral: Option<PathBuf>,
     /// Like --tee but without a TEE, for development: the bundle carries no evidence and no
     /// client verifies it unless its config sets `[attest] allow_dev = true`.
     #[arg(long)]
@@ -476,7 +482,11 @@ pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i3
             "ticket_header": TICKET_HEADER,
         });
         let (paid_upstream, attestation) = if args.tee || args.dev_no_tee {
-            let (gateway, bundle) = sealing_gateway(paths, &upstream, args.dev_no_tee).await?;
+            let evidence = match args.dev_no_tee {
+                true => Evidence::Dev,
+                false => Evidence::Tee { collateral: args.collateral.clone() },
+            };
+            let (gateway, bundle) = sealing_gateway(paths, &upstream, evidence).await?;
             (gateway, Some(bundle))
         } else {
             (upstream.clone(), None)
@@ -519,7 +529,20 @@ pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i3
 /// Starts the gateway that opens sealed requests, forwards them to `upstream` and seals the
 /// answers, on a loopback port of its own that the paid proxy forwards to. Returns its URL and
 /// the attestation bundle to serve.
-async fn sealing_gateway(paths: &Paths, upstream: &str, dev: bool) -> Result<(String, sov_remote::BundleHandle)> {
+/// What vouches for the provider's HPKE key.
+#[derive(Debug, Clone)]
+enum Evidence {
+    /// Nothing: development only.
+    Dev,
+    /// A TEE report from configfs-tsm, with the collateral from this file.
+    Tee { collateral: Option<PathBuf> },
+}
+
+async fn sealing_gateway(
+    paths: &Paths,
+    upstream: &str,
+    evidence: Evidence,
+) -> Result<(String, sov_remote::BundleHandle)> {
     let key_file = paths.data_dir.join("provider-hpke.key");
     let key = if key_file.exists() {
         sov_remote::KeyPair::load(&key_file)?
@@ -530,13 +553,13 @@ async fn sealing_gateway(paths: &Paths, upstream: &str, dev: bool) -> Result<(St
     };
     let public_key = key.public_key();
     let epoch = sov_remote::epoch_at(std::time::SystemTime::now());
-    if dev {
+    if matches!(evidence, Evidence::Dev) {
         eprintln!(
             "WARNING: --dev-no-tee: this provider runs in no TEE and its key is attested by nothing. \
              Clients refuse it unless they set `[attest] allow_dev = true`; never use it for real data."
         );
     }
-    let bundle = attest_key(dev, &public_key, epoch)
+    let bundle = attest_key(&evidence, &public_key, epoch)
         .context("attesting the HPKE key (on a machine without a TEE, --dev-no-tee serves a development bundle)")?;
     let handle = sov_remote::BundleHandle::new(&bundle);
     // A bundle is good for its epoch (a day) and the next: renew it when the day changes.
@@ -549,7 +572,7 @@ async fn sealing_gateway(paths: &Paths, upstream: &str, dev: bool) -> Result<(St
             if epoch == current {
                 continue;
             }
-            match attest_key(dev, &public_key, epoch) {
+            match attest_key(&evidence, &public_key, epoch) {
                 Ok(bundle) => {
                     renewed.set(&bundle);
                     current = epoch;
@@ -569,17 +592,24 @@ async fn sealing_gateway(paths: &Paths, upstream: &str, dev: bool) -> Result<(St
     Ok((format!("http://{address}"), handle))
 }
 
-/// The bundle vouching for `public_key` in `epoch`: a TEE report, or none at all for `dev`.
-fn attest_key(
-    dev: bool,
-    public_key: &sov_remote::PublicKey,
-    epoch: u64,
-) -> Result<sov_attest::Bundle, sov_remote::Error> {
+/// The bundle vouching for `public_key` in `epoch`: a TEE report with its collateral, or
+/// nothing at all in development.
+fn attest_key(evidence: &Evidence, public_key: &sov_remote::PublicKey, epoch: u64) -> Result<sov_attest::Bundle> {
     let expires_at = sov_remote::epoch_expires_at(epoch);
-    if dev {
-        Ok(sov_remote::dev_bundle(public_key, epoch, expires_at))
-    } else {
-        sov_remote::tee_bundle(public_key, epoch, expires_at)
+    match evidence {
+        Evidence::Dev => Ok(sov_remote::dev_bundle(public_key, epoch, expires_at)),
+        Evidence::Tee { collateral } => {
+            let mut bundle = sov_remote::tee_bundle(public_key, epoch, expires_at)?;
+            match collateral {
+                Some(file) => sov_attest::Collateral::read(file)
+                    .and_then(|c| c.attach(&mut bundle))
+                    .with_context(|| format!("--collateral {}", file.display()))?,
+                None => tracing::warn!(
+                    "the attestation bundle carries no collateral: clients refuse the report until --collateral FILE supplies it"
+                ),
+            }
+            Ok(bundle)
+        }
     }
 }
 

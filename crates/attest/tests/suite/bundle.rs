@@ -117,3 +117,35 @@ fn bundle_checks_before_the_evidence() {
     assert!(matches!(e, Error::KeyNotBound { epoch: 9 }), "{e:?}");
     assert_eq!(format_rfc3339(b.expires_at), "2100-01-01T00:00:00Z");
 }
+
+#[test]
+fn a_providers_collateral_file_completes_its_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("collateral.json");
+    let bare = Bundle { intel_collateral: None, ..tdx_bundle() };
+    let policy = allowlisting_samples();
+    let e = verify_bundle(&bare, tdx_v4_time(), &policy).unwrap_err();
+    assert!(matches!(e, Error::MissingCollateral { .. }), "{e:?}");
+
+    // The file holds the bundle's own field, as the provider fetched it.
+    let fetched = sov_attest::Collateral { intel_collateral: Some(collateral("tdx_quote")), snp_certs: None };
+    std::fs::write(&file, serde_json::to_vec(&fetched).unwrap()).unwrap();
+    let mut bundle = bare.clone();
+    sov_attest::Collateral::read(&file).unwrap().attach(&mut bundle).unwrap();
+    assert_eq!(bundle, tdx_bundle());
+    // The quote now verifies up to the key binding (the sample binds no key of ours).
+    let e = verify_bundle(&bundle, tdx_v4_time(), &policy).unwrap_err();
+    assert!(!matches!(e, Error::MissingCollateral { .. }), "{e:?}");
+    assert!(e.to_string().contains("report_data"), "{e}");
+
+    // SEV-SNP certificates do not complete a TDX bundle, and a broken file is named.
+    let snp_only = sov_attest::Collateral {
+        intel_collateral: None,
+        snp_certs: Some(SnpCerts { vcek: read("snp/vcek_milan.der"), cert_chain: None }),
+    };
+    let e = snp_only.attach(&mut bare.clone()).unwrap_err();
+    assert!(e.to_string().contains("no intel_collateral"), "{e}");
+    std::fs::write(&file, "{\"intel_collateral\": 7}").unwrap();
+    let e = sov_attest::Collateral::read(&file).unwrap_err();
+    assert!(e.to_string().contains("malformed collateral JSON"), "{e}");
+}
