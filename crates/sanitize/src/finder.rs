@@ -179,11 +179,14 @@ impl OpenAiSpanFinder {
             "properties": {
                 "spans": {
                     "type": "array",
+                    // Bounds in the schema become bounds in the grammar: a small model that
+                    // rambles inside a string is cut off by the grammar, not by max_tokens.
+                    "maxItems": MAX_SPANS,
                     "items": {
                         "type": "object",
                         "properties": {
                             "kind": { "type": "string", "enum": kinds },
-                            "text": { "type": "string", "minLength": 1 }
+                            "text": { "type": "string", "minLength": 1, "maxLength": MAX_SPAN_CHARS }
                         },
                         "required": ["kind", "text"],
                         "additionalProperties": false
@@ -242,6 +245,12 @@ impl OpenAiSpanFinder {
         Ok(spans.into_iter().filter(|s| !s.text.trim().is_empty() && text.contains(s.text.trim())).collect())
     }
 }
+
+/// Most spans one answer may name.
+const MAX_SPANS: usize = 16;
+/// Longest span one answer may name, in characters: a name, an address, a sentence of health
+/// or money facts.
+const MAX_SPAN_CHARS: usize = 100;
 
 /// Parses the model's constrained answer; tolerates a leading `<think>…</think>` block.
 fn parse_spans(content: &str) -> Result<Vec<FoundSpan>, Error> {
