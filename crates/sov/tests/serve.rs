@@ -32,7 +32,23 @@ struct Server {
     /// The gate's Tool API and console (`http://127.0.0.1:PORT`).
     tool: String,
     console: String,
-    home: tempfile::TempDir,
+    home: Home,
+}
+
+/// A server's home: a temporary directory of its own, or one it shares with a test's other
+/// commands (a user's, whose wallet and config it uses).
+enum Home {
+    Own(tempfile::TempDir),
+    Shared(PathBuf),
+}
+
+impl Home {
+    fn path(&self) -> &Path {
+        match self {
+            Home::Own(dir) => dir.path(),
+            Home::Shared(path) => path,
+        }
+    }
 }
 
 impl Server {
@@ -49,17 +65,17 @@ impl Server {
             models.display()
         );
         std::fs::write(home.path().join("config.toml"), config).unwrap();
-        Self::launch(home, &[])
+        Self::launch(Home::Own(home), &[])
     }
 
     /// Starts `sov serve` again on the same config and data (after a crash, or with `env`).
     fn restart(mut self, env: &[(&str, &str)]) -> Self {
-        let home = std::mem::replace(&mut self.home, tempfile::tempdir().unwrap());
+        let home = std::mem::replace(&mut self.home, Home::Own(tempfile::tempdir().unwrap()));
         drop(self);
         Self::launch(home, env)
     }
 
-    fn launch(home: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
+    fn launch(home: Home, env: &[(&str, &str)]) -> Self {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(home.path().join("serve.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sov"))
             .args([
@@ -2125,4 +2141,170 @@ fn a_remote_question_leaves_sanitised_sealed_paid_and_through_socks_and_comes_ba
 
     // Both calls went through the SOCKS5 proxy.
     assert!(danted.log().matches("connect").count() >= 2, "{}", danted.log());
+}
+
+#[test]
+fn remote_models_in_the_apis_go_through_the_gate_sanitised_and_come_back_restored() {
+    let upstream = Server::start("");
+    let recorder = Recorder::start(&upstream.base);
+    let market = Market::open(&recorder.url, 3600, &["--dev-no-tee"]);
+    let danted = sov_remote::testing::Danted::start();
+    succeeded(&market.deposit(3));
+    let home = market.user_home.path();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[engine]\nmodels_dir = \"{}\"\ndefault_model = \"smollm2\"\nthreads = 1\n\
+             [remote.test]\nurl = \"{}\"\nmodel = \"smollm2\"\ntransport = \"socks5\"\nsocks = \"{}\"\n\
+             [attest]\nallow_dev = true\n[zkapi]\nrpc = \"{}\"\n[sanitize]\nnames = [\"Alice Liddell\"]\n",
+            models_dir().display(),
+            market.proxy_url,
+            danted.addr,
+            market.anvil.url()
+        ),
+    )
+    .unwrap();
+    // Remote calls need no confirmation by this policy, except where the taint rule says so.
+    std::fs::write(home.join("policy.toml"), "[actions]\n\"remote.llm\" = \"allow\"\n").unwrap();
+    let client = Server::launch(Home::Shared(home.to_owned()), &[]);
+    let question = "I am Alice Liddell, mail alice@example.org, card 4111 1111 1111 1111. Repeat my e-mail address.";
+    let private = ["Alice", "alice@example.org", "4111"];
+
+    let (_, models) = client.request("GET", "/v1/models", None, &[]);
+    assert!(models.contains("\"remote:test\""), "{models}");
+
+    // The Tool API takes no remote.llm action: it would leave unsanitised.
+    let (status, refusal) = client.tool(
+        "POST",
+        "/v1/actions",
+        Some(json!({"kind": "remote.llm", "params": {"messages": [{"role": "user", "content": question}]}})),
+    );
+    assert_eq!(status, 400, "{refusal}");
+    assert!(refusal.to_string().contains("remote:NAME"), "{refusal}");
+
+    // A caller without a session counts as having read private data: the call waits for the
+    // AI reviewer and the human, who sees exactly the sanitised text, and denies it.
+    let chat = json!({"model": "remote:test", "max_tokens": 12, "temperature": 0,
+                      "messages": [{"role": "user", "content": question}]})
+    .to_string();
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| client.request("POST", "/v1/chat/completions", Some(&chat), &[]));
+        let id = wait_for_awaiting_action(&market, "remote.llm");
+        let shown = succeeded(&market.user(&["confirm", "show", &id]));
+        assert!(shown.contains("[EMAIL_1]") && shown.contains("[PERSON_1]") && shown.contains("[CARD_1]"), "{shown}");
+        for secret in private {
+            assert!(!shown.contains(secret), "{secret} is in the action: {shown}");
+        }
+        succeeded(&market.user(&["confirm", "deny", &id]));
+        let (status, answer) = waiting.join().unwrap();
+        assert_eq!(status, 403, "{answer}");
+        assert!(answer.contains("you denied it"), "{answer}");
+    });
+    assert!(recorder.seen().is_empty(), "a denied call reached the provider");
+    assert!(succeeded(&market.user(&["zkapi", "balance"])).contains("0 of 3 calls used"));
+
+    // A clean session (an agent's, through its `remote` tool) may ask at once by this policy.
+    let data = home.join("data");
+    let gate = sov_gate::Gate::new(
+        sov_core::store::Store::open(&data.join("sovereign.db")).unwrap(),
+        Some(data.join("audit.head")),
+        sov_gate::Policy::default(),
+    );
+    let session = gate.create_session(sov_gate::Side::Open, "test agent").unwrap();
+    drop(gate);
+    let names = sov_agent::services::RemoteModels::names_in(&sov_agent::client::server_models(&client.base, None));
+    assert_eq!(names, ["test"]);
+    let tools = sov_agent::Tools::new(home).with_remote(sov_agent::services::RemoteModels::new(
+        &client.base,
+        Some(session.token.clone()),
+        None,
+        names,
+    ));
+    assert!(tools.names().contains(&"remote".to_owned()));
+    let answer = tools.call("remote", &json!({"question": question}).to_string()).unwrap();
+    assert!(!answer.trim().is_empty());
+    assert!(!answer.contains("[EMAIL_1]") && !answer.contains("[PERSON_1]"), "placeholders are restored: {answer}");
+
+    // The Anthropic API, streamed, on the same session.
+    let messages = json!({"model": "remote:test", "max_tokens": 12, "temperature": 0, "stream": true,
+                          "messages": [{"role": "user", "content": question}]})
+    .to_string();
+    let (status, events) =
+        client.request("POST", "/v1/messages", Some(&messages), &[("x-sov-session", session.token.as_str())]);
+    assert_eq!(status, 200, "{events}");
+    assert!(events.contains("content_block_delta") && events.contains("message_stop"), "{events}");
+    assert!(!events.contains("[EMAIL_1]") && !events.contains("[PERSON_1]"), "{events}");
+    assert!(succeeded(&market.user(&["zkapi", "balance"])).contains("2 of 3 calls used"));
+
+    // The provider's upstream received only sanitised text, through the SOCKS5 proxy.
+    let seen = recorder.seen();
+    assert_eq!(seen.len(), 2);
+    for (_, body) in &seen {
+        let body = String::from_utf8_lossy(body);
+        assert!(body.contains("[PERSON_1]") && body.contains("[EMAIL_1]") && body.contains("[CARD_1]"), "{body}");
+        for secret in private {
+            assert!(!body.contains(secret), "{secret} reached the model's server: {body}");
+        }
+    }
+    assert!(danted.log().matches("connect").count() >= 2, "{}", danted.log());
+    // The placeholder map stayed in memory: the database holds no private detail of the calls.
+    for file in ["sovereign.db", "sovereign.db-wal"] {
+        let bytes = std::fs::read(data.join(file)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("alice@example.org") && !text.contains("4111 1111"), "{file} holds private details");
+    }
+}
+
+/// The id of the first action of `kind` waiting for the human, once the AI reviewer is done.
+fn wait_for_awaiting_action(market: &Market, kind: &str) -> String {
+    for _ in 0..600 {
+        let list = String::from_utf8_lossy(&market.user(&["confirm", "list"]).stdout).into_owned();
+        if let Some(line) = list.lines().find(|l| l.contains(kind) && l.contains("awaiting_human")) {
+            return line.split_whitespace().next().unwrap().to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no {kind} action came to wait for the human");
+}
+
+#[test]
+fn the_sanitisers_local_model_pass_asks_a_real_model_under_a_json_schema() {
+    let server = Server::start("");
+    let cli_config = server.home.path().join("cli.toml");
+    std::fs::write(&cli_config, format!("[serve]\nlisten = \"{}\"\n", server.addr())).unwrap();
+    let text = "Dear Dr. Margaret Okafor, your appointment at St. Mary's Hospital about your diabetes is \
+                moved; write to m.okafor@example.org or call +44 20 7946 0958.";
+    let sanitize = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sov"))
+            .arg("sanitize")
+            .args(args)
+            .env("HOME", server.home.path())
+            .env("SOV_CONFIG", &cli_config)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let rules_only = sanitize(&["--model", ""]);
+    let rules_text = String::from_utf8_lossy(&rules_only.stdout).into_owned();
+    assert!(rules_only.status.success(), "{}", String::from_utf8_lossy(&rules_only.stderr));
+
+    // gemma3 (270M) is the test model that rambled inside a JSON string until the answer was
+    // cut off; the schema's bounds now end it (the pass fails closed when an answer is cut).
+    let before = server.metric("sov_requests_total");
+    let with_model = sanitize(&["--model", "gemma3", "--diff"]);
+    let (diff, said) =
+        (String::from_utf8_lossy(&with_model.stdout).into_owned(), String::from_utf8_lossy(&with_model.stderr));
+    assert!(with_model.status.success(), "{said}\n{}", server.log());
+    // The real model was asked (one constrained generation) and its answer was accepted.
+    assert_eq!(server.metric("sov_requests_total"), before + 1.0);
+    // What the rules find stays replaced whatever the model answers: the model only adds.
+    assert!(!rules_text.contains("m.okafor@example.org") && !rules_text.contains("7946 0958"), "{rules_text}");
+    assert!(diff.contains("{-m.okafor@example.org-}{+[EMAIL_1]+}"), "{diff}");
+    assert!(said.contains("replacement(s)"), "{said}");
+    eprintln!("the model pass (gemma3) gave: {diff}\n{said}");
 }
