@@ -419,6 +419,23 @@ impl Gate {
         *seen = *guard;
     }
 
+    /// Waits until action `id` is settled (executed, failed, denied or expired) and returns it,
+    /// or `None` once `give_up` says so (asked at least twice a second): for a caller waiting on
+    /// its own action, such as a request to a remote model.
+    pub fn wait_until_settled(&self, id: &str, give_up: &dyn Fn() -> bool) -> Result<Option<ActionRecord>, GateError> {
+        let mut seen = 0;
+        loop {
+            let record = self.get(id)?;
+            if matches!(record.state, State::Executed | State::Failed | State::Denied | State::Expired) {
+                return Ok(Some(record));
+            }
+            if give_up() {
+                return Ok(None);
+            }
+            self.wait_for_change(&mut seen, Duration::from_millis(500));
+        }
+    }
+
     // ---- sessions ----
 
     /// Registers a sandbox session on `side`; `origin` says what started it (shown to the human).

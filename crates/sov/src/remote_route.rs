@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
@@ -114,17 +113,7 @@ async fn ask(
         if record.state.is_pending() {
             tracing::info!(id = %record.id, "a remote.llm action waits for the AI reviewer and you (`sov console`, `sov confirm`)");
         }
-        let mut seen = 0;
-        loop {
-            let record = gate.get(&record.id)?;
-            if !matches!(record.state, State::Reviewing | State::AwaitingHuman | State::Approved | State::Executing) {
-                return Ok(Some(record));
-            }
-            if caller_gone.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            gate.wait_for_change(&mut seen, Duration::from_millis(500));
-        }
+        gate.wait_until_settled(&record.id, &|| caller_gone.load(Ordering::Relaxed))
     })
     .await
     .map_err(|e| refused(500, format!("waiting for the gate: {e}")))?
