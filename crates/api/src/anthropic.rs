@@ -167,7 +167,7 @@ pub(crate) async fn messages(State(state): State<AppState>, headers: HeaderMap, 
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let remote = remote_name(&request.model).map(str::to_owned);
+    let remote = remote_name(&state, &request.model);
     let defaults = match remote {
         Some(_) => Sampling::default(),
         None => state.engine.sampling_defaults(&request.model),

@@ -354,7 +354,7 @@ pub(crate) async fn chat(State(state): State<AppState>, headers: HeaderMap, body
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let remote = remote_name(&request.model).map(str::to_owned);
+    let remote = remote_name(&state, &request.model);
     let defaults = match remote {
         Some(_) => Sampling::default(),
         None => state.engine.sampling_defaults(&request.model),

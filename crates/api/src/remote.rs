@@ -65,6 +65,11 @@ pub type RemoteFuture = Pin<Box<dyn Future<Output = Result<RemoteAnswer, RemoteE
 pub trait RemoteModels: Send + Sync {
     /// The configured names, listed by `/v1/models` as `remote:NAME`.
     fn names(&self) -> Vec<String>;
+    /// The `NAME` a request for `model` goes to: `remote:NAME`, or another name the user's
+    /// configuration routes to a remote model; `None` for local models.
+    fn route(&self, model: &str) -> Option<String> {
+        model.strip_prefix(REMOTE_PREFIX).map(str::to_owned)
+    }
     /// Answers `chat`; may wait long (for a human's confirmation).
     fn chat(&self, chat: RemoteChat) -> RemoteFuture;
 }
@@ -79,9 +84,13 @@ impl std::fmt::Debug for RemoteRoute {
     }
 }
 
-/// The `NAME` when `model` is `remote:NAME`.
-pub(crate) fn remote_name(model: &str) -> Option<&str> {
-    model.strip_prefix(REMOTE_PREFIX)
+/// The remote `NAME` a request for `model` goes to, if any.
+pub(crate) fn remote_name(state: &AppState, model: &str) -> Option<String> {
+    match &state.options.remote {
+        Some(route) => route.0.route(model),
+        // Recognised, to be answered with how to configure it.
+        None => model.strip_prefix(REMOTE_PREFIX).map(str::to_owned),
+    }
 }
 
 /// Asks remote model `name` for the chat in `generate`.

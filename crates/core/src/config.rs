@@ -61,11 +61,21 @@ pub struct RemoteConfig {
     pub transport: String,
     /// The SOCKS5 proxy's address and port.
     pub socks: String,
+    /// Model names in `sov serve`'s APIs that mean this remote model, like `remote:NAME` (for
+    /// clients that send a fixed name, such as `claude-sonnet-4-5`); such a name hides a local
+    /// model of the same name.
+    pub aliases: Vec<String>,
 }
 
 impl Default for RemoteConfig {
     fn default() -> Self {
-        Self { url: String::new(), model: String::new(), transport: "tor".into(), socks: "127.0.0.1:9050".into() }
+        Self {
+            url: String::new(),
+            model: String::new(),
+            transport: "tor".into(),
+            socks: "127.0.0.1:9050".into(),
+            aliases: Vec::new(),
+        }
     }
 }
 

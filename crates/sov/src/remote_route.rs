@@ -42,6 +42,13 @@ impl RemoteModels for GatedRemote {
         self.config.remote.keys().cloned().collect()
     }
 
+    fn route(&self, model: &str) -> Option<String> {
+        if let Some(name) = model.strip_prefix(sov_api::REMOTE_PREFIX) {
+            return Some(name.to_owned());
+        }
+        self.config.remote.iter().find(|(_, remote)| remote.aliases.iter().any(|a| a == model)).map(|(n, _)| n.clone())
+    }
+
     fn chat(&self, chat: RemoteChat) -> RemoteFuture {
         let (gate, config, sanitizer, llm_base) =
             (self.gate.clone(), self.config.clone(), self.sanitizer.clone(), self.llm_base.clone());

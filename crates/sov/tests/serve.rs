@@ -2156,6 +2156,7 @@ fn remote_models_in_the_apis_go_through_the_gate_sanitised_and_come_back_restore
         format!(
             "[engine]\nmodels_dir = \"{}\"\ndefault_model = \"smollm2\"\nthreads = 1\n\
              [remote.test]\nurl = \"{}\"\nmodel = \"smollm2\"\ntransport = \"socks5\"\nsocks = \"{}\"\n\
+             aliases = [\"claude-remote-alias\"]\n\
              [attest]\nallow_dev = true\n[zkapi]\nrpc = \"{}\"\n[sanitize]\nnames = [\"Alice Liddell\"]\n",
             models_dir().display(),
             market.proxy_url,
@@ -2225,8 +2226,8 @@ fn remote_models_in_the_apis_go_through_the_gate_sanitised_and_come_back_restore
     assert!(!answer.trim().is_empty());
     assert!(!answer.contains("[EMAIL_1]") && !answer.contains("[PERSON_1]"), "placeholders are restored: {answer}");
 
-    // The Anthropic API, streamed, on the same session.
-    let messages = json!({"model": "remote:test", "max_tokens": 12, "temperature": 0, "stream": true,
+    // The Anthropic API, streamed, on the same session, by a name the config routes to remote:test.
+    let messages = json!({"model": "claude-remote-alias", "max_tokens": 12, "temperature": 0, "stream": true,
                           "messages": [{"role": "user", "content": question}]})
     .to_string();
     let (status, events) =
