@@ -63,9 +63,10 @@ pub fn prepare(mut plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<
     Ok(Prepared { plan, bwrap, args, ports_dir })
 }
 
-/// The program that becomes the sandbox's init: the small `sbox` installed beside the running
-/// binary when there is one (`sov` links llama.cpp and would load its libraries into every
-/// sandbox start), else the running binary itself. Both carry the same init.
+/// The program that becomes the sandbox's init: `sbox-init` installed beside the running binary
+/// when there is one (only the init, so it starts fastest), else `sbox` (`sov` links llama.cpp
+/// and would load its libraries into every sandbox start), else the running binary itself.
+/// All carry the same init.
 fn init_executable() -> Result<PathBuf> {
     let current = std::env::current_exe().map_err(Error::os("finding the running executable"))?;
     let sibling = ["sbox-init", "sbox"].into_iter().map(|name| current.with_file_name(name)).find(|p| p.is_file());
