@@ -172,7 +172,7 @@ fn answer(path: &str, response: Result<ureq::http::Response<ureq::Body>, ureq::E
 /// and the user approve it, before anything leaves; the answer comes back with the user's
 /// private details restored.
 #[derive(Debug, Clone)]
-pub struct RemoteModels {
+pub struct RemoteTool {
     base: String,
     token: Option<String>,
     api_key: Option<String>,
@@ -183,16 +183,16 @@ pub struct RemoteModels {
 /// How long a remote question may wait for the user's approval and the answer.
 const REMOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
-impl RemoteModels {
+impl RemoteTool {
     /// The remote models `names` (each `NAME` of a `remote:NAME` the server lists) behind the
     /// LLM API at `base`, for the session with `token`.
-    pub fn new(base: &str, token: Option<String>, api_key: Option<String>, names: Vec<String>) -> RemoteModels {
+    pub fn new(base: &str, token: Option<String>, api_key: Option<String>, names: Vec<String>) -> RemoteTool {
         let http = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(REMOTE_TIMEOUT))
             .build()
             .into();
-        RemoteModels { base: base.trim_end_matches('/').to_owned(), token, api_key, names, http }
+        RemoteTool { base: base.trim_end_matches('/').to_owned(), token, api_key, names, http }
     }
 
     /// The `NAME`s of the `remote:NAME` models in a server's model list.

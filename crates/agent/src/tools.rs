@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::context::Skill;
-use crate::services::{RemoteModels, ToolApi};
+use crate::services::{RemoteTool, ToolApi};
 
 /// Most bytes of tool output handed back to the model; the rest is cut with a note.
 pub const OUTPUT_CAP: usize = 30 * 1024;
@@ -55,7 +55,7 @@ pub struct Tools {
     cancel: Arc<AtomicBool>,
     skills: Vec<Skill>,
     services: Option<ToolApi>,
-    remote: Option<RemoteModels>,
+    remote: Option<RemoteTool>,
 }
 
 /// One tool's description in the OpenAI `tools` format.
@@ -156,7 +156,7 @@ impl Tools {
     }
 
     /// Offers the `remote` tool, for a question to a stronger model outside this machine.
-    pub fn with_remote(mut self, remote: RemoteModels) -> Tools {
+    pub fn with_remote(mut self, remote: RemoteTool) -> Tools {
         self.remote = Some(remote);
         self
     }

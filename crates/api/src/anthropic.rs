@@ -15,9 +15,9 @@ use sov_engine::{ChatMessage, Event, FinishReason, Generate, Prompt, Sampling, U
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::error::{ApiError, Dialect};
-use crate::remote::{self, remote_name};
+use crate::remote::Target;
 use crate::tools::{self, Tool, ToolChoice, ToolOutput};
-use crate::{AppState, complete, parse_body, random_hex, start};
+use crate::{AppState, parse_body, random_hex};
 
 const D: Dialect = Dialect::Anthropic;
 
@@ -167,34 +167,19 @@ pub(crate) async fn messages(State(state): State<AppState>, headers: HeaderMap, 
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let remote = remote_name(&state, &request.model);
-    let defaults = match remote {
-        Some(_) => Sampling::default(),
-        None => state.engine.sampling_defaults(&request.model),
-    };
-    let (generate, tools_in_play, streaming) = match build(request, defaults) {
+    let target = Target::of(&state, &request.model);
+    let defaults = target.sampling_defaults(&state, &request.model);
+    let (mut generate, tools_in_play, streaming) = match build(request, defaults) {
         Ok(parts) => parts,
         Err(e) => return e.into_response(),
     };
-    if remote.is_some() && tools_in_play {
-        return ApiError::invalid(D, "`tools` are not sent to remote models; ask without tools, or use a local model")
-            .into_response();
-    }
-    let mut generate = generate;
-    if remote.is_none() {
-        generate.model = match state.engine.resolve(&generate.model) {
-            Ok(name) => name,
-            Err(e) => return ApiError::engine(D, &e).into_response(),
-        };
+    if let Err(e) = target.prepare(&state, &mut generate, tools_in_play, D) {
+        return e.into_response();
     }
     let model = generate.model.clone();
     let id = format!("msg_{}", random_hex(12));
     if !streaming {
-        let answer = match &remote {
-            Some(name) => remote::answer(&state, name, generate, &headers, D).await,
-            None => complete(&state.engine, generate).await.map_err(|e| ApiError::engine(D, &e)),
-        };
-        return match answer {
+        return match target.complete(&state, generate, &headers, D).await {
             Ok(answer) => {
                 let (content, called) = content_blocks(answer.text, tools_in_play);
                 let reason = if called { "tool_use" } else { stop_reason(answer.finish) };
@@ -213,13 +198,7 @@ pub(crate) async fn messages(State(state): State<AppState>, headers: HeaderMap, 
             Err(e) => e.into_response(),
         };
     }
-    let started = match &remote {
-        Some(name) => remote::answer(&state, name, generate, &headers, D)
-            .await
-            .map(|answer| (answer.usage.prompt_tokens, answer.into_events())),
-        None => start(&state.engine, generate).await.map_err(|e| ApiError::engine(D, &e)),
-    };
-    let (prompt_tokens, events) = match started {
+    let (prompt_tokens, events) = match target.start(&state, generate, &headers, D).await {
         Ok(started) => started,
         Err(e) => return e.into_response(),
     };

@@ -14,9 +14,9 @@ use sov_engine::{ChatMessage, Constraint, Event, FinishReason, Generate, Prompt,
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::error::{ApiError, Dialect};
-use crate::remote::{self, REMOTE_PREFIX, remote_name};
+use crate::remote::{REMOTE_PREFIX, Target};
 use crate::tools::{self, Tool, ToolChoice, ToolOutput};
-use crate::{Answer, AppState, complete, parse_body, random_hex, start, timings, unix_time};
+use crate::{AppState, complete, parse_body, random_hex, start, timings, unix_time};
 
 const D: Dialect = Dialect::OpenAi;
 
@@ -354,33 +354,19 @@ pub(crate) async fn chat(State(state): State<AppState>, headers: HeaderMap, body
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let remote = remote_name(&state, &request.model);
-    let defaults = match remote {
-        Some(_) => Sampling::default(),
-        None => state.engine.sampling_defaults(&request.model),
-    };
+    let target = Target::of(&state, &request.model);
+    let defaults = target.sampling_defaults(&state, &request.model);
     let ChatPlan { mut generate, streaming, include_usage, tools_in_play } = match chat_request(request, defaults) {
         Ok(plan) => plan,
         Err(e) => return e.into_response(),
     };
-    if remote.is_some() && tools_in_play {
-        return ApiError::invalid(D, "`tools` are not sent to remote models; ask without tools, or use a local model")
-            .into_response();
-    }
-    if remote.is_none() {
-        generate.model = match state.engine.resolve(&generate.model) {
-            Ok(name) => name,
-            Err(e) => return ApiError::engine(D, &e).into_response(),
-        };
+    if let Err(e) = target.prepare(&state, &mut generate, tools_in_play, D) {
+        return e.into_response();
     }
     let id = format!("chatcmpl-{}", random_hex(12));
     let model = generate.model.clone();
     if !streaming {
-        let answer = match &remote {
-            Some(name) => remote::answer(&state, name, generate, &headers, D).await,
-            None => complete(&state.engine, generate).await.map_err(|e| ApiError::engine(D, &e)),
-        };
-        return match answer {
+        return match target.complete(&state, generate, &headers, D).await {
             Ok(answer) => {
                 let (message, finish) = assistant_message(answer.text, answer.finish, tools_in_play);
                 axum::Json(json!({
@@ -397,12 +383,8 @@ pub(crate) async fn chat(State(state): State<AppState>, headers: HeaderMap, body
             Err(e) => e.into_response(),
         };
     }
-    let events = match &remote {
-        Some(name) => remote::answer(&state, name, generate, &headers, D).await.map(Answer::into_events),
-        None => start(&state.engine, generate).await.map(|(_, events)| events).map_err(|e| ApiError::engine(D, &e)),
-    };
-    let events = match events {
-        Ok(events) => events,
+    let events = match target.start(&state, generate, &headers, D).await {
+        Ok((_, events)) => events,
         Err(e) => return e.into_response(),
     };
     let created = unix_time();

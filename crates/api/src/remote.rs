@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
-use sov_engine::{ChatMessage, Event, FinishReason, Generate, Prompt, Usage};
+use sov_engine::{ChatMessage, Event, FinishReason, Generate, Prompt, Sampling, Usage};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::{ApiError, Dialect};
@@ -84,17 +84,88 @@ impl std::fmt::Debug for RemoteRoute {
     }
 }
 
-/// The remote `NAME` a request for `model` goes to, if any.
-pub(crate) fn remote_name(state: &AppState, model: &str) -> Option<String> {
-    match &state.options.remote {
-        Some(route) => route.0.route(model),
-        // Recognised, to be answered with how to configure it.
-        None => model.strip_prefix(REMOTE_PREFIX).map(str::to_owned),
+/// Where a request's model runs: the local engine, or remote model `NAME`.
+pub(crate) enum Target {
+    Local,
+    Remote(String),
+}
+
+impl Target {
+    /// The target of a request for `model`.
+    pub(crate) fn of(state: &AppState, model: &str) -> Target {
+        let name = match &state.options.remote {
+            Some(route) => route.0.route(model),
+            // Recognised, to be answered with how to configure it.
+            None => model.strip_prefix(REMOTE_PREFIX).map(str::to_owned),
+        };
+        name.map_or(Target::Local, Target::Remote)
+    }
+
+    /// The sampling defaults for `model` (a remote model's own are not known here).
+    pub(crate) fn sampling_defaults(&self, state: &AppState, model: &str) -> Sampling {
+        match self {
+            Target::Local => state.engine.sampling_defaults(model),
+            Target::Remote(_) => Sampling::default(),
+        }
+    }
+
+    /// Checks that `generate` can go to this target and names its model: a local name resolved
+    /// (aliases, the default), a remote one as asked.
+    pub(crate) fn prepare(
+        &self,
+        state: &AppState,
+        generate: &mut Generate,
+        tools_in_play: bool,
+        dialect: Dialect,
+    ) -> Result<(), ApiError> {
+        match self {
+            Target::Local => {
+                generate.model = state.engine.resolve(&generate.model).map_err(|e| ApiError::engine(dialect, &e))?;
+            }
+            Target::Remote(_) if tools_in_play => {
+                return Err(ApiError::invalid(
+                    dialect,
+                    "`tools` are not sent to remote models; ask without tools, or use a local model",
+                ));
+            }
+            Target::Remote(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The whole answer.
+    pub(crate) async fn complete(
+        &self,
+        state: &AppState,
+        generate: Generate,
+        headers: &HeaderMap,
+        dialect: Dialect,
+    ) -> Result<Answer, ApiError> {
+        match self {
+            Target::Local => crate::complete(&state.engine, generate).await.map_err(|e| ApiError::engine(dialect, &e)),
+            Target::Remote(name) => answer(state, name, generate, headers, dialect).await,
+        }
+    }
+
+    /// The prompt's token count and the answer's events, once the answer has started.
+    pub(crate) async fn start(
+        &self,
+        state: &AppState,
+        generate: Generate,
+        headers: &HeaderMap,
+        dialect: Dialect,
+    ) -> Result<(usize, UnboundedReceiver<Event>), ApiError> {
+        match self {
+            Target::Local => crate::start(&state.engine, generate).await.map_err(|e| ApiError::engine(dialect, &e)),
+            Target::Remote(name) => answer(state, name, generate, headers, dialect)
+                .await
+                .map(|answer| (answer.usage.prompt_tokens, answer.into_events())),
+        }
     }
 }
 
 /// Asks remote model `name` for the chat in `generate`.
-pub(crate) async fn answer(
+async fn answer(
     state: &AppState,
     name: &str,
     generate: Generate,

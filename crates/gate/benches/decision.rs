@@ -6,12 +6,15 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Duration;
 
 use serde_json::json;
 use sov_core::store::Store;
 use sov_gate::policy::Usage;
 use sov_gate::{ActionRequest, Decision, Gate, Kind, Policy, Session, Side, State, Verdict};
+use support::{measure, percentile};
 
 fn main() {
     let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(5000);
@@ -75,23 +78,6 @@ fn main() {
         println!("{name:<44} {:>10} {:>10}", fmt(percentile(&samples, 50)), fmt(percentile(&samples, 99)));
     }
     println!("goal: allow p99 < 100 µs");
-}
-
-fn measure(runs: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    for _ in 0..runs / 10 {
-        f();
-    }
-    (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect()
-}
-
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
 fn fmt(d: Duration) -> String {

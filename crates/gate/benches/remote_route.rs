@@ -10,15 +10,18 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use sov_core::store::Store;
 use sov_gate::queue::Executor;
 use sov_gate::{ActionRecord, ActionRequest, Gate, Kind, Policy, Side, State};
+use support::{measure, percentile};
 
 /// Answers with a placeholder-bearing text at once, as the provider would after the network.
 struct AnswersAtOnce;
@@ -115,23 +118,6 @@ fn main() {
         fmt(added),
         percentile(&gated, 50).as_secs_f64() / percentile(&direct, 50).as_secs_f64()
     );
-}
-
-fn measure(runs: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    for _ in 0..runs / 10 {
-        f();
-    }
-    (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect()
-}
-
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
 fn fmt(d: Duration) -> String {

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use sov_agent::client::Sampling;
-use sov_agent::services::{RemoteModels, ToolApi};
+use sov_agent::services::{RemoteTool, ToolApi};
 use sov_agent::{AgentError, Event, HttpModel, Session, Tools, context};
 use sov_core::config::Config;
 use sov_core::paths::Paths;
@@ -290,10 +290,10 @@ fn inside(args: AgentArgs) -> Result<i32> {
     }
     let url = args.url.clone().context("--url is missing")?;
     let api_key = std::env::var("SOV_API_KEY").ok().filter(|k| !k.is_empty());
-    let remote_names = RemoteModels::names_in(&sov_agent::client::server_models(&url, api_key.as_deref()));
+    let remote_names = RemoteTool::names_in(&sov_agent::client::server_models(&url, api_key.as_deref()));
     if !remote_names.is_empty() {
         let token = std::env::var(sov_gate::SESSION_ENV).ok();
-        tools = tools.with_remote(RemoteModels::new(&url, token, api_key.clone(), remote_names));
+        tools = tools.with_remote(RemoteTool::new(&url, token, api_key.clone(), remote_names));
     }
     let model = HttpModel::new(&url, &args.model, api_key, cancel.clone());
     let window = args.context.or_else(|| model.context_window()).unwrap_or(FALLBACK_CONTEXT);

@@ -95,33 +95,53 @@ pub struct SanitizeArgs {
     pub model: Option<String>,
 }
 
-/// The sanitiser for this user: the config's names and accounts, and the home directory.
-pub fn sanitizer(config: &Config) -> Result<sov_sanitize::Sanitizer> {
-    let rules = sov_sanitize::Config {
-        home_dir: std::env::var_os("HOME").map(PathBuf::from),
-        names: config.sanitize.names.clone(),
-        accounts: config.sanitize.accounts.clone(),
-        ..sov_sanitize::Config::default()
-    };
-    sov_sanitize::Sanitizer::new(rules).context("config [sanitize]")
+/// The sanitiser for this user (the config's names and accounts, and the home directory) with
+/// the local-model pass of `model` when one is named, built once and used for every text.
+pub(crate) struct Redactor {
+    sanitizer: sov_sanitize::Sanitizer,
+    finder: Option<sov_sanitize::OpenAiSpanFinder>,
+}
+
+impl Redactor {
+    /// `model` (empty: the rules only) is asked through the LLM API at `llm_base`.
+    pub(crate) fn new(config: &Config, model: &str, llm_base: &str) -> Result<Redactor> {
+        let rules = sov_sanitize::Config {
+            home_dir: std::env::var_os("HOME").map(PathBuf::from),
+            names: config.sanitize.names.clone(),
+            accounts: config.sanitize.accounts.clone(),
+            ..sov_sanitize::Config::default()
+        };
+        let sanitizer = sov_sanitize::Sanitizer::new(rules).context("config [sanitize]")?;
+        let finder = match model.is_empty() {
+            true => None,
+            false => Some(sov_sanitize::OpenAiSpanFinder::new(llm_base, model)?),
+        };
+        Ok(Redactor { sanitizer, finder })
+    }
+
+    /// `text` with private data replaced by placeholders, recorded in `map`. When the model's
+    /// pass fails the error is returned: the text must not leave with the rules' pass alone.
+    pub(crate) async fn redact(&self, text: &str, map: &mut sov_sanitize::Map) -> Result<String> {
+        Ok(match &self.finder {
+            None => self.sanitizer.sanitize_into(text, map),
+            Some(finder) => self.sanitizer.sanitize_with_into(text, finder, map).await?,
+        })
+    }
 }
 
 /// `sov sanitize`: reads text on stdin and prints exactly what would leave the machine.
 pub fn sanitize(args: &SanitizeArgs, config: &Config) -> Result<i32> {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("reading the text from stdin")?;
-    let sanitizer = sanitizer(config)?;
     let model = args.model.clone().unwrap_or_else(|| config.sanitize.model.clone());
-    let sanitized = if model.is_empty() {
-        sanitizer.sanitize(&text)
-    } else {
-        let base = format!("http://{}", config.serve.listen);
-        let finder = sov_sanitize::OpenAiSpanFinder::new(&base, &model)?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        runtime
-            .block_on(sanitizer.sanitize_with(&text, &finder))
-            .with_context(|| format!("asking the local model {model} at {base} (is `sov serve` running?)"))?
-    };
+    let base = format!("http://{}", config.serve.listen);
+    let redactor = Redactor::new(config, &model, &base)?;
+    let mut map = sov_sanitize::Map::new();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let text = runtime
+        .block_on(redactor.redact(&text, &mut map))
+        .with_context(|| format!("asking the local model {model} at {base} (is `sov serve` running?)"))?;
+    let sanitized = sov_sanitize::Sanitized { text, map };
     let style = if args.diff { sov_sanitize::DiffStyle::Inline } else { sov_sanitize::DiffStyle::Plain };
     print!("{}", sov_sanitize::render_diff(&sanitized.text, &sanitized.map, style));
     if args.diff {
@@ -259,21 +279,13 @@ pub fn ask_remote(
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let sanitizer = sanitizer(config)?;
+        let redactor = Redactor::new(config, &config.sanitize.model, &format!("http://{}", config.serve.listen))?;
         let mut map = sov_sanitize::Map::new();
-        let mut sanitize = async |text: &str| -> Result<String> {
-            if config.sanitize.model.is_empty() {
-                return Ok(sanitizer.sanitize_into(text, &mut map));
-            }
-            let base = format!("http://{}", config.serve.listen);
-            let finder = sov_sanitize::OpenAiSpanFinder::new(&base, &config.sanitize.model)?;
-            Ok(sanitizer.sanitize_with_into(text, &finder, &mut map).await?)
-        };
         let mut messages = Vec::new();
         if let Some(system) = &client.system {
-            messages.push(json!({"role": "system", "content": sanitize(system).await?}));
+            messages.push(json!({"role": "system", "content": redactor.redact(system, &mut map).await?}));
         }
-        let sent_question = sanitize(question).await?;
+        let sent_question = redactor.redact(question, &mut map).await?;
         messages.push(json!({"role": "user", "content": sent_question}));
         eprintln!("to {name} ({}), exactly this leaves the machine:\n{sent_question}", remote.url);
         if !yes {

@@ -23,17 +23,15 @@ use sov_gate::{ActionRecord, ActionRequest, Gate, Kind};
 pub struct GatedRemote {
     gate: Arc<Gate>,
     config: Arc<Config>,
-    sanitizer: Arc<sov_sanitize::Sanitizer>,
-    /// This server's own LLM API, for the sanitiser's local-model pass.
-    llm_base: String,
+    redactor: Arc<crate::remote::Redactor>,
 }
 
 impl GatedRemote {
     /// The route for `config`'s `[remote.NAME]` entries, on `gate`; `llm_base` is this server's
     /// LLM API (`http://ADDR`).
     pub fn new(gate: Arc<Gate>, config: Arc<Config>, llm_base: String) -> Result<GatedRemote> {
-        let sanitizer = Arc::new(crate::remote::sanitizer(&config)?);
-        Ok(GatedRemote { gate, config, sanitizer, llm_base })
+        let redactor = Arc::new(crate::remote::Redactor::new(&config, &config.sanitize.model, &llm_base)?);
+        Ok(GatedRemote { gate, config, redactor })
     }
 }
 
@@ -50,9 +48,8 @@ impl RemoteModels for GatedRemote {
     }
 
     fn chat(&self, chat: RemoteChat) -> RemoteFuture {
-        let (gate, config, sanitizer, llm_base) =
-            (self.gate.clone(), self.config.clone(), self.sanitizer.clone(), self.llm_base.clone());
-        Box::pin(async move { ask(gate, config, sanitizer, llm_base, chat).await })
+        let (gate, config, redactor) = (self.gate.clone(), self.config.clone(), self.redactor.clone());
+        Box::pin(async move { ask(gate, config, redactor, chat).await })
     }
 }
 
@@ -63,8 +60,7 @@ fn refused(status: u16, message: impl Into<String>) -> RemoteError {
 async fn ask(
     gate: Arc<Gate>,
     config: Arc<Config>,
-    sanitizer: Arc<sov_sanitize::Sanitizer>,
-    llm_base: String,
+    redactor: Arc<crate::remote::Redactor>,
     chat: RemoteChat,
 ) -> Result<RemoteAnswer, RemoteError> {
     let name = chat.name.clone();
@@ -82,18 +78,12 @@ async fn ask(
     let mut map = sov_sanitize::Map::new();
     let mut messages = Vec::new();
     for message in &chat.messages {
-        let content = if config.sanitize.model.is_empty() {
-            sanitizer.sanitize_into(&message.content, &mut map)
-        } else {
-            let finder = sov_sanitize::OpenAiSpanFinder::new(&llm_base, &config.sanitize.model)
-                .map_err(|e| refused(500, format!("the sanitiser's local model: {e}")))?;
-            sanitizer.sanitize_with_into(&message.content, &finder, &mut map).await.map_err(|e| {
-                refused(
-                    503,
-                    format!("not sent: the local model `{}` could not check the text: {e}", config.sanitize.model),
-                )
-            })?
-        };
+        let content = redactor.redact(&message.content, &mut map).await.map_err(|e| {
+            refused(
+                503,
+                format!("not sent: the local model `{}` could not check the text: {e:#}", config.sanitize.model),
+            )
+        })?;
         messages.push(json!({ "role": message.role, "content": content }));
     }
 

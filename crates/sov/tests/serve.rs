@@ -2213,9 +2213,9 @@ fn remote_models_in_the_apis_go_through_the_gate_sanitised_and_come_back_restore
     );
     let session = gate.create_session(sov_gate::Side::Open, "test agent").unwrap();
     drop(gate);
-    let names = sov_agent::services::RemoteModels::names_in(&sov_agent::client::server_models(&client.base, None));
+    let names = sov_agent::services::RemoteTool::names_in(&sov_agent::client::server_models(&client.base, None));
     assert_eq!(names, ["test"]);
-    let tools = sov_agent::Tools::new(home).with_remote(sov_agent::services::RemoteModels::new(
+    let tools = sov_agent::Tools::new(home).with_remote(sov_agent::services::RemoteTool::new(
         &client.base,
         Some(session.token.clone()),
         None,
