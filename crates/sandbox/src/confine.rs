@@ -15,9 +15,10 @@
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, Ruleset, RulesetAttr,
     RulesetCreatedAttr, RulesetStatus, Scope,
 };
+use rustix::fs::{FileType, Mode, OFlags};
 
 use crate::plan::{Plan, RUN_DIR};
 use crate::{Error, Result};
@@ -58,9 +59,14 @@ pub fn apply(plan: &Plan, allow_without_landlock: bool) -> Result<()> {
         .map_err(err)?;
 
     for (path, writable) in path_rules(plan) {
-        let Ok(fd) = PathFd::new(&path) else { continue };
+        // Paths that do not exist inside get no rule. Nor do symlinks (`/bin` → `usr/bin` on
+        // merged-/usr systems): access through one is decided by the rules for its target.
+        let Some((fd, kind)) = open_path(&path) else { continue };
+        if kind == FileType::Symlink {
+            continue;
+        }
         // A non-directory (a socket, a single granted file) may only get file rights.
-        let access = match (writable, is_dir(&path)) {
+        let access = match (writable, kind == FileType::Directory) {
             (true, true) => all,
             (true, false) => all & AccessFs::from_file(TESTED_ABI),
             (false, true) => read,
@@ -71,7 +77,7 @@ pub fn apply(plan: &Plan, allow_without_landlock: bool) -> Result<()> {
         ruleset = ruleset.add_rule(PathBeneath::new(fd, access)).map_err(err)?;
     }
     // Listing the sandbox's own root shows only what bubblewrap mounted; reading stays per path.
-    if let Ok(root) = PathFd::new("/") {
+    if let Some((root, _)) = open_path(Path::new("/")) {
         ruleset = ruleset.add_rule(PathBeneath::new(root, AccessFs::ReadDir)).map_err(err)?;
     }
     for port in &plan.ports {
@@ -95,8 +101,11 @@ pub fn apply(plan: &Plan, allow_without_landlock: bool) -> Result<()> {
     Ok(())
 }
 
-fn is_dir(path: &Path) -> bool {
-    std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false)
+/// `path` opened as a location only (`O_PATH`, its last component not followed), and its type.
+fn open_path(path: &Path) -> Option<(std::os::fd::OwnedFd, FileType)> {
+    let fd = rustix::fs::open(path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd).ok()?.st_mode);
+    Some((fd, kind))
 }
 
 #[cfg(test)]
