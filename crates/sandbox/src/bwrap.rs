@@ -9,11 +9,15 @@
 //! 3. fresh `/proc` (own PID namespace), minimal `/dev`, empty tmpfs `/tmp` and `$HOME`;
 //! 4. the working directory and granted paths, shallow before deep, so a read-only grant inside
 //!    a writable one stays read-only;
-//! 5. Sovereign's init and the relay sockets under `/run/sovereign`, read-only.
+//! 5. the relay sockets under `/run/sovereign`, read-only, when ports are granted.
+//!
+//! Sovereign's init is not mounted: bubblewrap executes it from a descriptor `sbox` hands down
+//! (see [`crate::launch`]), which saves a bind mount on every start.
 //!
 //! Namespaces: all of them (`--unshare-all` plus a mandatory `--unshare-user`), further user
 //! namespaces disabled, all capabilities dropped, `--new-session` against TIOCSTI, and
-//! `--die-with-parent` so nothing outlives `sbox`.
+//! `--die-with-parent` so nothing outlives `sbox`. [`HARDENING`] is also given on bubblewrap's
+//! command line itself, so it holds even if the options never arrive.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -55,6 +59,10 @@ pub const ETC_ALLOWLIST: &[&str] = &[
 /// the same symlink when they are links (merged-/usr systems).
 pub const SYSTEM_TOP_DIRS: &[&str] = &["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
+/// The flags that do not depend on the plan; part of [`bwrap_args`], and also passed on
+/// bubblewrap's own command line, ahead of the options it reads from a pipe.
+pub const HARDENING: &[&str] = &["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"];
+
 /// Facts about the host that shape the argv but are not part of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostLayout {
@@ -62,8 +70,6 @@ pub struct HostLayout {
     pub top_dirs: Vec<(PathBuf, Option<PathBuf>)>,
     /// Whether `/nix` exists (NixOS, or Nix on another distribution).
     pub nix: bool,
-    /// The `sov` executable to bind as the sandbox's init.
-    pub init_exe: PathBuf,
     /// Host directory holding the generated `passwd`, `group`, `hosts`, `hostname`.
     pub etc_dir: PathBuf,
     /// Host directory holding the relay sockets, when ports are granted.
@@ -74,7 +80,7 @@ pub struct HostLayout {
 
 impl HostLayout {
     /// Looks at the real host's `/` (a handful of `lstat`s; `/dev` is listed only when `gpu`).
-    pub fn probe(init_exe: PathBuf, etc_dir: PathBuf, ports_dir: Option<PathBuf>, gpu: bool) -> Self {
+    pub fn probe(etc_dir: PathBuf, ports_dir: Option<PathBuf>, gpu: bool) -> Self {
         let top_dirs = SYSTEM_TOP_DIRS
             .iter()
             .filter_map(|dir| {
@@ -84,13 +90,8 @@ impl HostLayout {
             })
             .collect();
         let gpu_devices = if gpu { gpu_device_nodes() } else { Vec::new() };
-        Self { top_dirs, nix: Path::new("/nix").exists(), init_exe, etc_dir, ports_dir, gpu_devices }
+        Self { top_dirs, nix: Path::new("/nix").exists(), etc_dir, ports_dir, gpu_devices }
     }
-}
-
-/// Path of the init binary inside the sandbox.
-pub fn init_path() -> PathBuf {
-    Path::new(RUN_DIR).join("sbox-init")
 }
 
 /// Path of the relay socket directory inside the sandbox.
@@ -98,11 +99,11 @@ pub fn ports_path() -> PathBuf {
     Path::new(RUN_DIR).join("ports")
 }
 
-/// The full bubblewrap argv (without the program name) that runs `init_args` for `plan` on a
-/// host shaped like `layout`: as the sandbox's PID 1 when [`Plan::keeps_init`].
-pub fn bwrap_args(plan: &Plan, layout: &HostLayout, init_args: &[OsString]) -> Vec<OsString> {
+/// bubblewrap's options (everything before `--`) for `plan` on a host shaped like `layout`; the
+/// command it then runs is Sovereign's init, as the sandbox's PID 1 when [`Plan::keeps_init`].
+pub fn bwrap_args(plan: &Plan, layout: &HostLayout) -> Vec<OsString> {
     let mut args = Args::default();
-    args.flag("--unshare-all");
+    args.0.extend(HARDENING.iter().map(OsString::from));
     args.flag("--unshare-user");
     let privileged_port = plan.ports.iter().any(|p| *p < 1024);
     if !privileged_port {
@@ -111,12 +112,9 @@ pub fn bwrap_args(plan: &Plan, layout: &HostLayout, init_args: &[OsString]) -> V
         // new user namespaces out.
         args.flag("--disable-userns");
     }
-    args.flag("--die-with-parent");
-    args.flag("--new-session");
     if plan.keeps_init() {
         args.flag("--as-pid-1");
     }
-    args.pair("--cap-drop", "ALL");
     if privileged_port {
         // The relay must listen on a privileged port of the sandbox's *own* network namespace.
         args.pair("--cap-add", "CAP_NET_BIND_SERVICE");
@@ -168,14 +166,10 @@ pub fn bwrap_args(plan: &Plan, layout: &HostLayout, init_args: &[OsString]) -> V
     }
 
     // 5. Sovereign's own pieces
-    args.triple("--ro-bind", &layout.init_exe, init_path());
     if let Some(dir) = &layout.ports_dir {
         args.triple("--ro-bind", dir, ports_path());
     }
     args.pair("--chdir", &plan.workdir);
-    args.flag("--");
-    args.0.push(init_path().into());
-    args.0.extend(init_args.iter().cloned());
     args.0
 }
 
@@ -266,7 +260,6 @@ mod tests {
         HostLayout {
             top_dirs: vec![("/bin".into(), Some("usr/bin".into())), ("/lib".into(), None)],
             nix: false,
-            init_exe: "/opt/sov/bin/sov".into(),
             etc_dir: "/run/user/1000/sovereign/etc".into(),
             ports_dir: Some("/run/user/1000/sovereign/sbox-1/ports".into()),
             gpu_devices: vec!["/dev/dri".into()],
@@ -279,15 +272,15 @@ mod tests {
 
     #[test]
     fn namespaces_and_hardening_flags_come_first() {
-        let args = render(&bwrap_args(&plan(), &layout(), &[]));
+        let args = render(&bwrap_args(&plan(), &layout()));
         assert!(args.starts_with(
-            "--unshare-all --unshare-user --disable-userns --die-with-parent --new-session --as-pid-1 --cap-drop ALL --hostname sbox --ro-bind /usr /usr --symlink usr/bin /bin --ro-bind /lib /lib --dir /etc"
+            "--unshare-all --die-with-parent --new-session --cap-drop ALL --unshare-user --disable-userns --as-pid-1 --hostname sbox --ro-bind /usr /usr --symlink usr/bin /bin --ro-bind /lib /lib --dir /etc"
         ), "{args}");
     }
 
     #[test]
     fn the_init_is_pid_1_only_when_it_stays_to_relay_ports_or_own_the_terminal() {
-        let pid_1 = |plan: &Plan| render(&bwrap_args(plan, &layout(), &[])).contains("--as-pid-1");
+        let pid_1 = |plan: &Plan| render(&bwrap_args(plan, &layout())).contains("--as-pid-1");
         let mut plan = plan();
         assert!(pid_1(&plan), "ports are relayed by the init");
         plan.ports.clear();
@@ -298,7 +291,7 @@ mod tests {
 
     #[test]
     fn no_secret_etc_files_and_generated_identity() {
-        let args = render(&bwrap_args(&plan(), &layout(), &[]));
+        let args = render(&bwrap_args(&plan(), &layout()));
         for secret in
             ["/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh", "/etc/machine-id", "--bind /etc/passwd"]
         {
@@ -309,14 +302,13 @@ mod tests {
 
     #[test]
     fn home_is_an_empty_tmpfs_before_grants_are_mounted_into_it() {
-        let args = render(&bwrap_args(&plan(), &layout(), &["__sbox-init".into()]));
+        let args = render(&bwrap_args(&plan(), &layout()));
         let tail = args.split("--tmpfs /tmp ").nth(1).unwrap();
         assert_eq!(
             tail,
             "--tmpfs /home/ada --bind /home/ada/proj /home/ada/proj --ro-bind /data/notes /home/ada/notes \
-             --ro-bind /opt/sov/bin/sov /run/sovereign/sbox-init \
              --ro-bind /run/user/1000/sovereign/sbox-1/ports /run/sovereign/ports \
-             --chdir /home/ada/proj -- /run/sovereign/sbox-init __sbox-init"
+             --chdir /home/ada/proj"
         );
     }
 
@@ -325,17 +317,17 @@ mod tests {
         let mut plan = plan();
         plan.workdir = "/home".into();
         plan.binds = vec![Bind { source: "/home".into(), dest: "/home".into(), writable: true }];
-        assert!(!render(&bwrap_args(&plan, &layout(), &[])).contains("--tmpfs /home/ada"));
+        assert!(!render(&bwrap_args(&plan, &layout())).contains("--tmpfs /home/ada"));
     }
 
     #[test]
     fn gpu_and_nix_only_when_present_and_asked() {
-        assert!(!render(&bwrap_args(&plan(), &layout(), &[])).contains("/dev/dri"));
+        assert!(!render(&bwrap_args(&plan(), &layout())).contains("/dev/dri"));
         let mut plan = plan();
         plan.gpu = true;
         let mut layout = layout();
         layout.nix = true;
-        let args = render(&bwrap_args(&plan, &layout, &[]));
+        let args = render(&bwrap_args(&plan, &layout));
         assert!(args.contains("--dev-bind-try /dev/dri /dev/dri") && args.contains("--ro-bind /nix /nix"), "{args}");
     }
 

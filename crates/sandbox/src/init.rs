@@ -1,6 +1,10 @@
-//! The sandbox's init: `sbox-init` (else the running binary re-entered), bound read-only at `/run/sovereign/sbox-init`.
+//! The sandbox's init: `sbox-init` (else the running binary re-entered), which bubblewrap
+//! executes from a descriptor `sbox` handed down ([`crate::launch`]); its orders (the plan)
+//! arrive in the environment variable [`PLAN_VAR`], which the command never sees.
 //!
 //! Order matters and is this:
+//! 0. the descriptor it was executed from is closed ([`crate::inherited`]), so the command
+//!    never holds a handle on a host file;
 //! 1. Landlock (which sets `no_new_privs`), then seccomp, on this process: every thread and
 //!    process started afterwards, the relays and the command included, inherits both;
 //! 2. the port relays start listening on the sandbox's loopback;
@@ -17,12 +21,26 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use rustix::process::{Pid, Signal, WaitOptions};
+use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
 use crate::{Error, Result, bwrap, confine, relay, seccomp};
 
 /// The hidden subcommand that marks an init invocation.
 pub const INIT_SUBCOMMAND: &str = "__sbox-init";
+
+/// The environment variable that carries [`InitOrders`] (JSON) to the init. It holds no secret
+/// (the plan's environment is not part of it) and is removed before the command starts.
+pub const PLAN_VAR: &str = "SOV_SBOX_PLAN";
+
+/// What `sbox` tells the init.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitOrders {
+    /// What the sandbox contains.
+    pub plan: Plan,
+    /// `sandbox.insecure_allow_without_landlock`: run even where the kernel enforces no Landlock.
+    pub allow_without_landlock: bool,
+}
 
 /// Signals passed on to the command, by `sbox` outside and by the init inside.
 pub const FORWARDED_SIGNALS: [i32; 7] =
@@ -35,16 +53,17 @@ pub const EXIT_NOT_EXECUTABLE: i32 = 126;
 /// Exit status when the command is not found.
 pub const EXIT_NOT_FOUND: i32 = 127;
 
-/// Arguments for the init, after the program name: `__sbox-init [--insecure-allow-without-landlock] PLAN_JSON`.
-pub fn init_args(plan: &Plan, allow_without_landlock: bool) -> Result<Vec<OsString>> {
-    let json =
-        serde_json::to_string(plan).map_err(|e| Error::Os { action: "encoding the plan".into(), source: e.into() })?;
-    let mut args = vec![OsString::from(INIT_SUBCOMMAND)];
-    if allow_without_landlock {
-        args.push("--insecure-allow-without-landlock".into());
+/// Arguments for the init, after the program name, which is `/proc/self/fd/EXE_FD`:
+/// `__sbox-init EXE_FD`.
+pub fn init_args(exe_fd: i32) -> [OsString; 2] {
+    [INIT_SUBCOMMAND.into(), exe_fd.to_string().into()]
+}
+
+impl InitOrders {
+    /// The value of [`PLAN_VAR`].
+    pub fn encode(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::Os { action: "encoding the plan".into(), source: e.into() })
     }
-    args.push(json.into());
-    Ok(args)
 }
 
 /// Runs the init with the arguments that follow [`INIT_SUBCOMMAND`]; returns the exit status.
@@ -59,12 +78,15 @@ pub fn main(args: &[OsString]) -> i32 {
 }
 
 fn run(args: &[OsString]) -> Result<i32> {
-    let (allow_without_landlock, json) = match args {
-        [flag, json] if flag == "--insecure-allow-without-landlock" => (true, json),
-        [json] => (false, json),
-        _ => return Err(Error::Os { action: "reading init arguments".into(), source: ErrorKind::InvalidInput.into() }),
-    };
-    let plan: Plan = serde_json::from_slice(json.as_encoded_bytes())
+    let bad_usage = || Error::Os { action: "reading init arguments".into(), source: ErrorKind::InvalidInput.into() };
+    let [exe_fd] = args else { return Err(bad_usage()) };
+    let exe_fd: i32 = exe_fd.to_str().and_then(|fd| fd.parse().ok()).ok_or_else(bad_usage)?;
+    crate::inherited::close_exec_source(exe_fd)?;
+    let orders = std::env::var_os(PLAN_VAR).ok_or_else(|| Error::Os {
+        action: format!("reading the plan from {PLAN_VAR} (sbox gives it; this init is not meant to be run by hand)"),
+        source: ErrorKind::NotFound.into(),
+    })?;
+    let InitOrders { plan, allow_without_landlock } = serde_json::from_slice(orders.as_encoded_bytes())
         .map_err(|e| Error::Os { action: "decoding the plan".into(), source: e.into() })?;
 
     confine::apply(&plan, allow_without_landlock)?;
@@ -74,7 +96,7 @@ fn run(args: &[OsString]) -> Result<i32> {
     };
     if !plan.keeps_init() {
         // Become the command; only returns when it could not be executed.
-        let error = Command::new(program).args(rest).arg0(program).exec();
+        let error = Command::new(program).args(rest).arg0(program).env_remove(PLAN_VAR).exec();
         return Ok(not_started(program, &error));
     }
     if !plan.ports.is_empty() {
@@ -84,6 +106,9 @@ fn run(args: &[OsString]) -> Result<i32> {
     let mut signals =
         signal_hook::iterator::Signals::new(FORWARDED_SIGNALS).map_err(Error::os("installing signal handlers"))?;
 
+    // Executed from a descriptor, this process is named after its number; name it for `ps`.
+    let _ = rustix::thread::set_name(c"sbox-init");
+
     if plan.terminal {
         // bubblewrap made us a session leader; take the sandbox's own pty as our terminal so the
         // command gets job control.
@@ -91,7 +116,7 @@ fn run(args: &[OsString]) -> Result<i32> {
     }
 
     // PID 1 ignores default-action signals; the command must not inherit handlers or masks.
-    let child = match Command::new(program).args(rest).arg0(program).spawn() {
+    let child = match Command::new(program).args(rest).arg0(program).env_remove(PLAN_VAR).spawn() {
         Ok(child) => child,
         Err(e) => return Ok(not_started(program, &e)),
     };

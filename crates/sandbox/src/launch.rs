@@ -1,40 +1,129 @@
-//! The host side of `sbox`: checks that a sandbox can be built (and refuses otherwise), prepares
-//! the generated `/etc` and relay sockets, starts bubblewrap, forwards signals, and returns the
-//! command's exit status.
+//! The host side of `sbox`: starts bubblewrap, hands it the options and Sovereign's init, forwards
+//! signals, and returns the command's exit status.
+//!
+//! Start-up is arranged so that bubblewrap loads while `sbox` is still resolving the plan (on this
+//! machine each takes about as long as the other), and it stays fail-closed throughout:
+//! 1. [`start`] spawns bubblewrap first, with [`HARDENING`] on its command line and `--args FD`:
+//!    it loads, then blocks reading the rest of its options from a pipe. Sovereign's init program
+//!    is opened here and handed down as a descriptor that bubblewrap executes as
+//!    `/proc/self/fd/N`, so it needs no bind mount.
+//! 2. Meanwhile [`prepare`] resolves and checks everything on the host. When anything is refused,
+//!    dropping [`Started`] kills the waiting bubblewrap before it has built anything.
+//! 3. [`Prepared::run`] writes the options (mounts, environment, the init's plan), closes the pipe
+//!    and waits. Should `sbox` die before that, bubblewrap reads no options and the init finds no
+//!    plan, so nothing runs.
+//!
+//! The environment reaches the sandbox through that pipe (`--setenv`), never a command line.
+//! The two descriptors handed down are inheritable only from their creation to the spawn, so
+//! a process that another thread of the same program spawns in that instant may inherit them
+//! too; both are read-only (the init program and the end of a pipe).
 
 use std::ffi::OsString;
-use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 
 use rustix::process::{Pid, Signal};
 use sov_core::config::SandboxConfig;
 use sov_core::paths::{Paths, ensure_private_dir};
 
-use crate::bwrap::{HostLayout, bwrap_args, write_etc_files};
-use crate::init::init_args;
+use crate::bwrap::{HARDENING, HostLayout, bwrap_args, write_etc_files};
+use crate::init::{InitOrders, PLAN_VAR, init_args};
 use crate::plan::Plan;
+use crate::pty::Pty;
 use crate::{Error, Result, relay};
 
-/// A sandbox ready to start: the resolved plan, the bubblewrap program and its argv.
+/// bubblewrap, spawned and waiting for its options; killed when dropped unused.
+#[derive(Debug)]
+pub struct Started {
+    program: PathBuf,
+    bwrap: Option<Child>,
+    options: Option<File>,
+    pty: Option<Pty>,
+}
+
+impl Started {
+    /// The bubblewrap program as it was asked for (`sandbox.bwrap`), before the `PATH` search.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+}
+
+/// Spawns bubblewrap `program` (a name looked up on `PATH`, or a path), which loads and then
+/// waits for its options (see the module docs).
+pub fn start(program: &Path) -> Result<Started> {
+    let bwrap = find_program(program).ok_or_else(|| Error::BwrapMissing(program.to_owned()))?;
+    let init = init_executable()?;
+    let exe: OwnedFd =
+        File::open(&init).map_err(Error::os(format!("opening the sandbox's init {}", init.display())))?.into();
+    let exe = inheritable(exe)?;
+    let (options_read, options_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(Error::sys("creating bubblewrap's options pipe"))?;
+    let options_read = inheritable(options_read)?;
+    let mut pty = if crate::pty::interactive() { Some(Pty::open()?) } else { None };
+
+    let exe_fd = exe.as_raw_fd();
+    let mut command = Command::new(&bwrap);
+    command
+        .arg0("bwrap")
+        .args(HARDENING)
+        .args(["--args".into(), options_read.as_raw_fd().to_string()])
+        .arg("--")
+        .arg(format!("/proc/self/fd/{exe_fd}"))
+        .args(init_args(exe_fd))
+        // bubblewrap needs no environment; the sandbox's comes with the options.
+        .env_clear()
+        // Own process group: a terminal's Ctrl-C reaches sbox, which forwards it to the
+        // command, instead of killing bubblewrap (and with it the whole sandbox) outright.
+        .process_group(0);
+    if let Some(slave) = pty.as_mut().and_then(|p| p.slave.take()) {
+        let clone = |fd: &OwnedFd| fd.try_clone().map_err(Error::os("sharing the pty"));
+        command.stdin(clone(&slave)?).stdout(clone(&slave)?).stderr(slave);
+    }
+    let spawned = command.spawn();
+    // Our copies of what bubblewrap inherited: the terminal's slave end must close, or its
+    // output never reaches EOF; the pipe's read end, or bubblewrap never sees the options end.
+    drop((command, exe, options_read));
+    let child = spawned.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::BwrapMissing(bwrap.clone()),
+        _ => Error::os(format!("starting {}", bwrap.display()))(e),
+    })?;
+    tracing::debug!(bwrap = %bwrap.display(), init = %init.display(), "bubblewrap started, waiting for its options");
+    Ok(Started { program: program.to_owned(), bwrap: Some(child), options: Some(File::from(options_write)), pty })
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(mut bwrap) = self.bwrap.take() {
+            let _ = bwrap.kill();
+            let _ = bwrap.wait();
+        }
+    }
+}
+
+/// `fd`, without close-on-exec, so that bubblewrap inherits it.
+fn inheritable(fd: OwnedFd) -> Result<OwnedFd> {
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::empty()).map_err(Error::sys("handing a descriptor down"))?;
+    Ok(fd)
+}
+
+/// A sandbox resolved and checked on the host, ready to hand to a [`Started`] bubblewrap.
 #[derive(Debug)]
 pub struct Prepared {
     /// The resolved plan.
     pub plan: Plan,
-    /// The bubblewrap executable.
-    pub bwrap: PathBuf,
-    /// bubblewrap's arguments.
-    pub args: Vec<OsString>,
+    allow_without_landlock: bool,
+    layout: HostLayout,
     ports_dir: Option<TempDir>,
 }
 
-/// Checks the host and prepares everything outside the sandbox. Nothing is started yet.
+/// Checks the host and prepares everything outside the sandbox. Nothing is started here.
 pub fn prepare(mut plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<Prepared> {
     plan.terminal = crate::pty::interactive();
-    let bwrap = find_program(&config.bwrap).ok_or_else(|| Error::BwrapMissing(config.bwrap.clone()))?;
-    check_user_namespaces()?;
     if let Some(port) = plan.ports.iter().find(|p| **p < 1024).filter(|_| ids().0 != 0) {
         return Err(Error::BadGrant {
             what: "--port".into(),
@@ -56,11 +145,8 @@ pub fn prepare(mut plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<
     // Created, and its sockets bound, only when the sandbox really starts (not for --dry-run).
     let ports_dir =
         (!plan.ports.is_empty()).then(|| TempDir(paths.runtime_dir.join(format!("sbox-{}", std::process::id()))));
-
-    let init_exe = init_executable()?;
-    let layout = HostLayout::probe(init_exe, etc_dir, ports_dir.as_ref().map(|d| d.0.clone()), plan.gpu);
-    let args = bwrap_args(&plan, &layout, &init_args(&plan, config.insecure_allow_without_landlock)?);
-    Ok(Prepared { plan, bwrap, args, ports_dir })
+    let layout = HostLayout::probe(etc_dir, ports_dir.as_ref().map(|d| d.0.clone()), plan.gpu);
+    Ok(Prepared { plan, allow_without_landlock: config.insecure_allow_without_landlock, layout, ports_dir })
 }
 
 /// The program that becomes the sandbox's init: `sbox-init` installed beside the running binary
@@ -74,91 +160,103 @@ fn init_executable() -> Result<PathBuf> {
 }
 
 impl Prepared {
-    /// The command line as a shell would show it, for `--dry-run`.
-    pub fn command_line(&self) -> String {
-        std::iter::once(self.bwrap.as_os_str())
-            .chain(self.args.iter().map(|a| a.as_os_str()))
-            .map(shell_quote)
-            .collect::<Vec<_>>()
-            .join(" ")
+    /// bubblewrap's options: the mount plan, then the environment and the init's plan.
+    fn options(&self, with_env_values: bool) -> Result<Vec<OsString>> {
+        let mut options = bwrap_args(&self.plan, &self.layout);
+        options.push("--clearenv".into());
+        if with_env_values {
+            for (name, value) in &self.plan.env {
+                options.extend([OsString::from("--setenv"), name.into(), value.clone()]);
+            }
+        }
+        let orders = InitOrders { plan: self.plan.clone(), allow_without_landlock: self.allow_without_landlock };
+        options.extend([OsString::from("--setenv"), PLAN_VAR.into(), orders.encode()?.into()]);
+        Ok(options)
     }
 
-    /// Runs the sandbox to completion and returns the command's exit status.
-    pub fn run(self) -> Result<i32> {
+    /// For `--dry-run`: a command line with the same effect, except that the environment's
+    /// values are left out (they may be secrets; [`Plan::env`] has the names).
+    pub fn command_line(&self, config: &SandboxConfig) -> Result<String> {
+        let bwrap = find_program(&config.bwrap).unwrap_or_else(|| config.bwrap.clone());
+        let init = init_executable()?;
+        let words = std::iter::once(bwrap.into_os_string())
+            .chain(self.options(false)?)
+            .chain(["--".into(), "/proc/self/fd/3".into()])
+            .chain(init_args(3))
+            .map(|word| shell_quote(&word))
+            .collect::<Vec<_>>();
+        Ok(format!("{} 3< {}", words.join(" "), shell_quote(init.as_os_str())))
+    }
+
+    /// Hands the plan to `started` and runs the sandbox to completion; returns the command's
+    /// exit status.
+    pub fn run(mut self, mut started: Started) -> Result<i32> {
+        self.plan.terminal = started.pty.is_some();
         if let Some(dir) = &self.ports_dir {
             ensure_private_dir(&dir.0)?;
             relay::serve_host(&dir.0, &self.plan.ports)?;
         }
-        let (info_read, info_write) = rustix::pipe::pipe().map_err(Error::sys("creating the info pipe"))?;
-        rustix::io::fcntl_setfd(&info_read, rustix::io::FdFlags::CLOEXEC)
-            .map_err(Error::sys("configuring the info pipe"))?;
-
-        // The write end has no O_CLOEXEC (rustix's `pipe`), so bubblewrap inherits it as `--info-fd`.
-        let mut pty = if self.plan.terminal { Some(crate::pty::Pty::open()?) } else { None };
-        let info_fd = info_write.as_fd().as_raw_fd().to_string();
-        let mut command = Command::new(&self.bwrap);
-        command
-            .arg0("bwrap")
-            .args(["--info-fd", info_fd.as_str()])
-            .args(&self.args)
-            .env_clear()
-            .envs(self.plan.env.iter().map(|(k, v)| (k, v)))
-            // Own process group: a terminal's Ctrl-C reaches sbox, which forwards it to the
-            // command, instead of killing bubblewrap (and with it the whole sandbox) outright.
-            .process_group(0);
-        if let Some(slave) = pty.as_mut().and_then(|p| p.slave.take()) {
-            let clone = |fd: &OwnedFd| fd.try_clone().map_err(Error::os("sharing the pty"));
-            command.stdin(clone(&slave)?).stdout(clone(&slave)?).stderr(slave);
+        let mut options = Vec::new();
+        for option in self.options(true)? {
+            options.extend_from_slice(option.as_bytes());
+            options.push(0);
         }
-        let spawned = command.spawn().map_err(Error::os(format!("starting {}", self.bwrap.display())));
-        // Our copies of the terminal's slave end must close, or its output never reaches EOF.
-        drop(command);
-        let mut child = spawned?;
-        let output = pty.as_mut().map(|p| p.start()).transpose()?;
-        let resize = pty.as_ref().map(|p| p.resizer()).transpose()?;
-        drop(info_write);
-
-        let sandbox_pid = read_child_pid(info_read);
+        // Signals are registered before bubblewrap has its options, so that none finds the sandbox
+        // unattended, and a thread forwards them; this one waits on bubblewrap alone and answers
+        // its end at once.
+        let mut signals = signal_hook::iterator::Signals::new(crate::init::FORWARDED_SIGNALS)
+            .map_err(Error::os("installing signal handlers"))?;
+        let output = started.pty.as_mut().map(|p| p.start()).transpose()?;
+        let resize = started.pty.as_ref().map(|p| p.resizer()).transpose()?;
+        let mut child = started.bwrap.take().ok_or_else(|| Error::Os {
+            action: "starting the sandbox".into(),
+            source: std::io::ErrorKind::NotConnected.into(),
+        })?;
+        let bwrap_pid = Pid::from_child(&child);
+        // Through a pidfd, a signal meant for bubblewrap can never reach another process that
+        // later gets its number.
+        let bwrap_fd = rustix::process::pidfd_open(bwrap_pid, rustix::process::PidfdFlags::empty())
+            .map_err(Error::sys("opening bubblewrap's pidfd"))?;
         let init_forwards = self.plan.keeps_init();
-        // Signals are handled on this thread, which also learns of bubblewrap's end from SIGCHLD:
-        // registered before the first look at the child, so its exit cannot be missed.
-        let mut signals =
-            signal_hook::iterator::Signals::new(crate::init::FORWARDED_SIGNALS.iter().copied().chain([libc::SIGCHLD]))
-                .map_err(Error::os("installing signal handlers"))?;
-        let status = 'sandbox: loop {
-            if let Some(status) = child.try_wait().map_err(Error::os("waiting for bubblewrap"))? {
-                break 'sandbox status;
-            }
-            for signal in signals.wait() {
-                if signal == libc::SIGCHLD {
-                    continue;
-                } else if let (libc::SIGWINCH, Some(resize)) = (signal, &resize) {
-                    resize();
-                } else if let Some(sig) = Signal::from_named_raw(signal) {
-                    // Sovereign's init passes signals on; otherwise the command is PID 1's child.
-                    let target = if init_forwards { sandbox_pid } else { sandbox_pid.and_then(first_child) };
-                    if let Some(pid) = target {
-                        let _ = rustix::process::kill_process(pid, sig);
+        let forwarding = signals.handle();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    if let (libc::SIGWINCH, Some(resize)) = (signal, &resize) {
+                        resize();
+                    } else if let Some(sig) = Signal::from_named_raw(signal) {
+                        // Sovereign's init passes signals on; otherwise the command is the child
+                        // of bubblewrap's PID 1. Before either exists, bubblewrap itself takes it.
+                        let sandbox_pid_1 = first_child(bwrap_pid);
+                        let target = if init_forwards { sandbox_pid_1 } else { sandbox_pid_1.and_then(first_child) };
+                        let _ = match target {
+                            Some(pid) => rustix::process::kill_process(pid, sig),
+                            None => rustix::process::pidfd_send_signal(&bwrap_fd, sig),
+                        };
                     }
                 }
-            }
-        };
+            })
+            .map_err(Error::os("starting the signal thread"))?;
+        if let Some(mut pipe) = started.options.take() {
+            // A failure means bubblewrap is gone already; its exit status below says why.
+            let _ = pipe.write_all(&options);
+        }
+        let status = child.wait().map_err(Error::os("waiting for bubblewrap"))?;
+        forwarding.close();
         if let Some(output) = output {
             let _ = output.join();
         }
-        drop(pty);
+        drop(started);
         drop(self.ports_dir);
+        // bubblewrap exits with 1 when it cannot build the sandbox (having said why); the
+        // commonest cause gets its fix here, checked only then rather than on every start.
+        if status.code() == Some(1) {
+            check_user_namespaces()?;
+        }
         use std::os::unix::process::ExitStatusExt;
         Ok(status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(crate::init::EXIT_SANDBOX_FAILED))
     }
-}
-
-/// Reads bubblewrap's `{"child-pid": N}`: the sandbox's PID 1 as the host sees it.
-fn read_child_pid(fd: OwnedFd) -> Option<Pid> {
-    let mut text = String::new();
-    std::fs::File::from(fd).read_to_string(&mut text).ok()?;
-    let info: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Pid::from_raw(i32::try_from(info.get("child-pid")?.as_i64()?).ok()?)
 }
 
 /// The first child of `parent`, as the host sees it.
@@ -177,7 +275,7 @@ fn first_child(parent: Pid) -> Option<Pid> {
     })
 }
 
-/// Refuses early, with the fix, where the kernel forbids the user namespaces bubblewrap needs.
+/// Names the fix where the kernel forbids the user namespaces bubblewrap needs.
 fn check_user_namespaces() -> Result<()> {
     let read = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned());
     if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {

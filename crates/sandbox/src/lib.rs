@@ -13,12 +13,13 @@
 //! 3. Landlock ([`confine`]) mirroring that mount plan, TCP connect limited to granted ports,
 //!    signals and abstract sockets scoped to the sandbox;
 //! 4. seccomp ([`seccomp`]) denying ptrace, mount, namespaces, BPF, keyrings, raw sockets, TIOCSTI…;
-//! 5. an environment built from an allowlist ([`plan::ENV_ALLOWLIST`]), passed via the process
-//!    environment, never the command line.
+//! 5. an environment built from an allowlist ([`plan::ENV_ALLOWLIST`]), handed to bubblewrap
+//!    through a pipe, never a command line.
 
 pub mod bwrap;
 pub mod confine;
 mod error;
+mod inherited;
 pub mod init;
 pub mod launch;
 pub mod plan;
@@ -27,5 +28,5 @@ pub mod relay;
 pub mod seccomp;
 
 pub use error::{Error, Result};
-pub use launch::{Prepared, prepare};
+pub use launch::{Prepared, Started, prepare, start};
 pub use plan::{HostEnv, Plan, Request, resolve};

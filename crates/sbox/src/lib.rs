@@ -64,29 +64,54 @@ pub fn log_level(config: &Config, verbose: u8) -> String {
     }
 }
 
-/// Logs to stderr with `level` (a tracing filter), unless `RUST_LOG` says otherwise.
+/// Logs to stderr at `level` (a level, or directives such as `info,sov_sandbox=debug`), unless
+/// `RUST_LOG` says otherwise. A filter that does not parse is named and replaced by `info`.
+///
+/// The filter is tracing's `Targets` rather than `EnvFilter`: the same directives except span and
+/// field matching, without the regular-expression engine, whose tables alone made every start of
+/// `sbox` (a static binary relocated at each start) fault in some fifty more pages.
 pub fn init_logging(level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let directives = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| level.to_owned());
+    let filter = directives.parse::<Targets>().unwrap_or_else(|e| {
+        eprintln!("sov: ignoring the log filter `{directives}` ({e}); logging at info");
+        Targets::new().with_default(LevelFilter::INFO)
+    });
+    let output = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter);
+    let _ = tracing_subscriber::registry().with(output).try_init();
 }
 
 /// Runs `sbox` with parsed flags; returns the exit status (the command's own, or 125 when the
 /// sandbox could not be built).
 pub fn run(args: SboxArgs, config: &Config, paths: &Paths) -> i32 {
-    run_with_env(args, Vec::new(), config, paths)
+    run_with_env(args, Vec::new(), None, config, paths)
 }
 
 /// [`run`], with variables set inside the sandbox by Sovereign itself (such as the gate session
-/// token of an agent it starts), on top of what the flags pass in.
-pub fn run_with_env(args: SboxArgs, set_env: Vec<(String, OsString)>, config: &Config, paths: &Paths) -> i32 {
-    match sandbox(args, set_env, config, paths) {
+/// token of an agent it starts), on top of what the flags pass in, and with bubblewrap perhaps
+/// already started ([`start_early`]).
+pub fn run_with_env(
+    args: SboxArgs,
+    set_env: Vec<(String, OsString)>,
+    early: Option<sov_sandbox::Started>,
+    config: &Config,
+    paths: &Paths,
+) -> i32 {
+    match sandbox(args, set_env, early, config, paths) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sbox: {e}");
             sov_sandbox::init::EXIT_SANDBOX_FAILED
         }
     }
+}
+
+/// Starts the default bubblewrap program before the command line and the config are even read:
+/// it takes longer to load than `sbox` takes to read them. It waits for its options, and is
+/// killed unused when dropped (help, a dry run, an error, or a config naming another program).
+pub fn start_early() -> Option<sov_sandbox::Started> {
+    sov_sandbox::start(&sov_core::config::SandboxConfig::default().bwrap).ok()
 }
 
 /// What a sandbox must never reach, whatever it is granted: Sovereign's configuration and
@@ -124,7 +149,20 @@ fn keep_sovereign_out(plan: &sov_sandbox::Plan, config: &Config, paths: &Paths) 
     Ok(())
 }
 
-fn sandbox(args: SboxArgs, set_env: Vec<(String, OsString)>, config: &Config, paths: &Paths) -> anyhow::Result<i32> {
+fn sandbox(
+    args: SboxArgs,
+    set_env: Vec<(String, OsString)>,
+    early: Option<sov_sandbox::Started>,
+    config: &Config,
+    paths: &Paths,
+) -> anyhow::Result<i32> {
+    // bubblewrap loads while the plan is resolved and checked; on any refusal below it is
+    // dropped, which kills it before it has built anything.
+    let started = match early {
+        _ if args.dry_run => None,
+        Some(started) if started.program() == config.sandbox.bwrap => Some(started),
+        _ => Some(sov_sandbox::start(&config.sandbox.bwrap)?),
+    };
     let profile_name = args.profile.as_deref().unwrap_or("default");
     let default_profile = sov_core::config::SandboxProfile::default();
     let profile = match config.sandbox_profile(profile_name) {
@@ -141,41 +179,21 @@ fn sandbox(args: SboxArgs, set_env: Vec<(String, OsString)>, config: &Config, pa
         gpu: args.gpu,
         command: args.command,
     };
-    let mut plan = match sov_sandbox::HostEnv::current().and_then(|host| sov_sandbox::resolve(&request, profile, &host))
-    {
-        Ok(plan) => plan,
-        Err(e) => {
-            eprintln!("sbox: {e}");
-            return Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED);
-        }
-    };
+    let mut plan = sov_sandbox::resolve(&request, profile, &sov_sandbox::HostEnv::current()?)?;
     for (name, value) in set_env {
         plan.env.retain(|(k, _)| *k != name);
         plan.env.push((name, value));
     }
-    if let Err(e) = keep_sovereign_out(&plan, config, paths) {
-        eprintln!("sbox: {e}");
-        return Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED);
-    }
-    let prepared = match sov_sandbox::prepare(plan, &config.sandbox, paths) {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            eprintln!("sbox: {e}");
-            return Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED);
-        }
-    };
-    if args.dry_run {
-        let names: Vec<&str> = prepared.plan.env.iter().map(|(k, _)| k.as_str()).collect();
-        println!("# environment passed in: {}", names.join(" "));
-        println!("# granted ports: {:?}", prepared.plan.ports);
-        println!("{}", prepared.command_line());
-        return Ok(0);
-    }
-    match prepared.run() {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            eprintln!("sbox: {e}");
-            Ok(sov_sandbox::init::EXIT_SANDBOX_FAILED)
+    keep_sovereign_out(&plan, config, paths)?;
+    let prepared = sov_sandbox::prepare(plan, &config.sandbox, paths)?;
+    match started {
+        Some(started) => Ok(prepared.run(started)?),
+        None => {
+            let names: Vec<&str> = prepared.plan.env.iter().map(|(k, _)| k.as_str()).collect();
+            println!("# environment passed in (values not shown): {}", names.join(" "));
+            println!("# granted ports: {:?}", prepared.plan.ports);
+            println!("{}", prepared.command_line(&config.sandbox)?);
+            Ok(0)
         }
     }
 }

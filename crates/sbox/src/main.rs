@@ -31,7 +31,14 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == sov_sandbox::init::INIT_SUBCOMMAND) {
         return exit_code(sov_sandbox::init::main(&args[2..]));
     }
-    let cli = Cli::parse_from(args);
+    let early = sov_sbox::start_early();
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            drop(early);
+            e.exit()
+        }
+    };
     let (config, paths) = match sov_sbox::load_config(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -39,8 +46,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    sov_sbox::init_logging(&sov_sbox::log_level(&config, cli.verbose));
-    exit_code(sov_sbox::run(cli.sandbox, &config, &paths))
+    // What fails is printed, not logged: sbox's own events are all debug-level, so below that
+    // there is nothing to show, and setting up a logger would cost every start ~50 µs.
+    let level = sov_sbox::log_level(&config, cli.verbose);
+    if std::env::var_os("RUST_LOG").is_some() || !matches!(level.as_str(), "off" | "error" | "warn" | "info") {
+        sov_sbox::init_logging(&level);
+    }
+    exit_code(sov_sbox::run_with_env(cli.sandbox, Vec::new(), early, &config, &paths))
 }
 
 fn exit_code(code: i32) -> ExitCode {

@@ -255,7 +255,7 @@ fn outside(args: AgentArgs, config: &Config, paths: &Paths) -> Result<i32> {
     if let Some(key) = crate::llm::api_key(config)? {
         set_env.push(("SOV_API_KEY".to_owned(), key.into()));
     }
-    Ok(sov_sbox::run_with_env(sbox, set_env, config, paths))
+    Ok(sov_sbox::run_with_env(sbox, set_env, None, config, paths))
 }
 
 /// Whether this process is inside a Sovereign sandbox: sbox marks the environment, and the
