@@ -3,6 +3,7 @@
 //! the sandbox's init, which is this binary re-entered inside) stays fast.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -190,10 +191,17 @@ fn sandbox(
         Some(started) => Ok(prepared.run(started)?),
         None => {
             let names: Vec<&str> = prepared.plan.env.iter().map(|(k, _)| k.as_str()).collect();
-            println!("# environment passed in (values not shown): {}", names.join(" "));
-            println!("# granted ports: {:?}", prepared.plan.ports);
-            println!("{}", prepared.command_line(&config.sandbox)?);
-            Ok(0)
+            let command_line = prepared.command_line(&config.sandbox)?;
+            let mut out = std::io::stdout().lock();
+            let shown = writeln!(out, "# environment passed in (values not shown): {}", names.join(" "))
+                .and_then(|()| writeln!(out, "# granted ports: {:?}", prepared.plan.ports))
+                .and_then(|()| writeln!(out, "{command_line}"))
+                .and_then(|()| out.flush());
+            // A reader that stopped early (`| head`) is not an error.
+            match shown {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(0),
+            }
         }
     }
 }

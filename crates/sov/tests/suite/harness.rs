@@ -58,6 +58,15 @@ impl World {
         cmd
     }
 
+    /// The `sbox` program (built beside `sov`) with ARGS, set up like [`World::sov`].
+    pub fn sbox(&self, args: &[&str]) -> Command {
+        let sov = self.sov(&[]);
+        let mut sbox = Command::new(Path::new(sov_bin()).with_file_name("sbox"));
+        sbox.args(args).current_dir(self.work()).env_clear();
+        sbox.envs(sov.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+        sbox
+    }
+
     /// `sov sbox [grants] -- sh -c SCRIPT`, with the probe bound read-only.
     pub fn sbox_sh(&self, grants: &[&str], script: &str) -> Output {
         let probe = probe_bin();

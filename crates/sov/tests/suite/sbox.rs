@@ -81,22 +81,27 @@ fn exit_codes_pass_through() {
 #[test]
 fn signals_reach_the_sandboxed_command() {
     // Without a granted port the command runs under bubblewrap's PID 1 and sbox signals it
-    // directly; with one, Sovereign's init is PID 1 and passes the signal on.
+    // directly; with one, Sovereign's init is PID 1 and passes the signal on. Both through
+    // `sov sbox` and through the `sbox` program, whose start-up differs.
     let server = EchoServer::start();
     let port = server.port.to_string();
-    for grants in [vec![], vec!["--port", port.as_str()]] {
-        let world = World::new();
-        let script = "trap 'exit 7' TERM; echo ready; cat /proc/1/comm; while :; do sleep 0.1; done";
-        let mut args = vec!["sbox"];
-        args.extend(&grants);
-        args.extend(["--", "sh", "-c", script]);
-        let mut child = world.sov(&args).stdout(std::process::Stdio::piped()).spawn().unwrap();
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
-        let pid_1 = lines.next().unwrap().unwrap();
-        assert_eq!(pid_1, if grants.is_empty() { "bwrap" } else { "sbox-init" }, "{grants:?}");
-        rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM).unwrap();
-        assert_eq!(child.wait().unwrap().code(), Some(7), "{grants:?}");
+    for program in ["sov sbox", "sbox"] {
+        for grants in [vec![], vec!["--port", port.as_str()]] {
+            let world = World::new();
+            let script = "trap 'exit 7' TERM; echo ready; cat /proc/1/comm; while :; do sleep 0.1; done";
+            let mut args = grants.clone();
+            args.extend(["--", "sh", "-c", script]);
+            let mut command =
+                if program == "sbox" { world.sbox(&args) } else { world.sov(&[&["sbox"][..], &args].concat()) };
+            let mut child = command.stdout(std::process::Stdio::piped()).spawn().unwrap();
+            let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+            assert_eq!(lines.next().unwrap().unwrap(), "ready");
+            let pid_1 = lines.next().unwrap().unwrap();
+            assert_eq!(pid_1, if grants.is_empty() { "bwrap" } else { "sbox-init" }, "{program} {grants:?}");
+            rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM)
+                .unwrap();
+            assert_eq!(child.wait().unwrap().code(), Some(7), "{program} {grants:?}");
+        }
     }
 }
 
@@ -231,4 +236,84 @@ fn audio_without_a_sound_server_is_refused_clearly() {
     let out = world.sov(&["sbox", "--audio", "--", "true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("no PipeWire") && stderr(&out).contains("sound server"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_sbox_program_kills_the_bubblewrap_it_started_early_when_it_runs_nothing() {
+    // `sbox` starts bubblewrap before reading its command line and config. Were one left behind,
+    // it would go on without options, find nothing to run in its empty root, and say so on this
+    // stderr, which `output()` reads to its end.
+    let world = World::new();
+    let quiet = |out: &std::process::Output| !stderr(out).contains("bwrap: ");
+    let out = world.sbox(&["--help"]).output().unwrap();
+    assert!(out.status.success() && stdout(&out).contains("Usage: sbox") && quiet(&out), "{}", stderr(&out));
+    let out = world.sbox(&["--no-such-flag"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(quiet(&out), "{}", stderr(&out));
+    let out = world.sbox(&["--dry-run", "--", "true"]).output().unwrap();
+    assert!(out.status.success() && stdout(&out).contains("--unshare-all") && quiet(&out), "{}", stderr(&out));
+    let out = world.sbox(&["--ro", "/no/such/dir", "--", "touch", "ran"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("--ro /no/such/dir") && quiet(&out), "{}", stderr(&out));
+    assert!(!world.work().join("ran").exists());
+
+    // A config naming another bubblewrap replaces the one started early (it names the same
+    // program by its path here), and a missing one is refused with the fix.
+    let bwrap = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join("bwrap"))
+        .find(|p| p.is_file())
+        .unwrap();
+    std::fs::write(world.home.path().join("config.toml"), format!("[sandbox]\nbwrap = {:?}\n", bwrap)).unwrap();
+    let out = world.sbox(&["--", "sh", "-c", "echo inside"]).output().unwrap();
+    assert_eq!(stdout(&out), "inside\n", "{}", stderr(&out));
+    assert!(quiet(&out), "{}", stderr(&out));
+    std::fs::write(world.home.path().join("config.toml"), "[sandbox]\nbwrap = \"/nonexistent/bwrap\"\n").unwrap();
+    let out = world.sbox(&["--", "touch", "ran-unsandboxed"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("apt install bubblewrap") && quiet(&out), "{}", stderr(&out));
+    assert!(!world.work().join("ran-unsandboxed").exists());
+}
+
+#[test]
+fn the_sbox_program_hands_valid_standard_descriptors_and_survives_a_closed_pipe() {
+    let world = World::new();
+    let sbox = std::path::Path::new(sov_bin()).with_file_name("sbox");
+    let env = |cmd: &mut std::process::Command| {
+        let template = world.sbox(&[]);
+        cmd.current_dir(world.work()).env_clear();
+        cmd.envs(template.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+    };
+    // Started with stdin closed, the command still gets a stdin (/dev/null), and no descriptor
+    // sbox opened takes its number.
+    let mut closed_stdin = std::process::Command::new("sh");
+    env(&mut closed_stdin);
+    let script = format!("exec {} -- sh -c 'readlink /proc/self/fd/0' <&-", sbox.display());
+    let out = closed_stdin.args(["-c", &script]).output().unwrap();
+    assert_eq!(stdout(&out), "/dev/null\n", "{}", stderr(&out));
+
+    // A reader that stops early: sbox neither panics nor dies of SIGPIPE.
+    let mut early_reader = std::process::Command::new("bash");
+    env(&mut early_reader);
+    let script = format!("{} --dry-run -- true | head -c 1 >/dev/null; echo \"sbox: $?\"", sbox.display());
+    let out = early_reader.args(["-c", &format!("set -o pipefail; {script}")]).output().unwrap();
+    assert_eq!(stdout(&out), "sbox: 0\n", "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bubblewrap_gone_before_its_options_leaves_its_status_not_a_broken_pipe() {
+    // A stand-in for bubblewrap that exits at once, and options larger than a pipe holds: sbox's
+    // write into the pipe fails, which must not kill it (SIGPIPE); it reports that exit status.
+    let world = World::new();
+    let fake = world.home.path().join("fake-bwrap");
+    std::fs::write(&fake, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(world.home.path().join("config.toml"), format!("[sandbox]\nbwrap = {:?}\n", fake)).unwrap();
+    let out = world
+        .sbox(&["--env", "BIG", "--", "true"])
+        // Over the 64 KiB a pipe holds, under the 128 KiB one variable may have.
+        .env("BIG", "x".repeat(100 << 10))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{:?} {}", out.status, stderr(&out));
 }
