@@ -27,12 +27,15 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
+use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, Signal};
+use signal_hook::iterator::backend::SignalDelivery;
+use signal_hook::iterator::exfiltrator::SignalOnly;
 use sov_core::config::SandboxConfig;
 use sov_core::paths::{Paths, ensure_private_dir};
 
 use crate::bwrap::{HARDENING, HostLayout, bwrap_args, write_etc_files};
-use crate::init::{InitOrders, PLAN_VAR, init_args};
+use crate::init::{FORWARDED_SIGNALS, InitOrders, PLAN_VAR, init_args};
 use crate::plan::Plan;
 use crate::pty::Pty;
 use crate::{Error, Result, relay};
@@ -202,9 +205,11 @@ impl Prepared {
             options.push(0);
         }
         // Signals are registered before bubblewrap has its options, so that none finds the sandbox
-        // unattended, and a thread forwards them; this one waits on bubblewrap alone and answers
-        // its end at once.
-        let mut signals = signal_hook::iterator::Signals::new(crate::init::FORWARDED_SIGNALS)
+        // unattended. This thread then waits for a signal to forward or for bubblewrap's end,
+        // which its pidfd reports at once, and forwards nothing once it has been told of it.
+        let (signal_read, signal_write) =
+            std::os::unix::net::UnixStream::pair().map_err(Error::os("creating the signal pipe"))?;
+        let mut signals = SignalDelivery::with_pipe(signal_read, signal_write, SignalOnly, FORWARDED_SIGNALS)
             .map_err(Error::os("installing signal handlers"))?;
         let output = started.pty.as_mut().map(|p| p.start()).transpose()?;
         let resize = started.pty.as_ref().map(|p| p.resizer()).transpose()?;
@@ -213,21 +218,28 @@ impl Prepared {
             source: std::io::ErrorKind::NotConnected.into(),
         })?;
         let bwrap_pid = Pid::from_child(&child);
-        // Through a pidfd, a signal meant for bubblewrap can never reach another process that
-        // later gets its number.
         let bwrap_fd = rustix::process::pidfd_open(bwrap_pid, rustix::process::PidfdFlags::empty())
             .map_err(Error::sys("opening bubblewrap's pidfd"))?;
+        if let Some(mut pipe) = started.options.take() {
+            // A failure means bubblewrap is gone already; its exit status below says why.
+            let _ = pipe.write_all(&options);
+        }
+
         let init_forwards = self.plan.keeps_init();
-        let forwarding = signals.handle();
-        std::thread::Builder::new()
-            .name("signals".into())
-            .spawn(move || {
-                for signal in signals.forever() {
+        loop {
+            let mut events = [PollFd::new(&bwrap_fd, PollFlags::IN), PollFd::new(signals.get_read(), PollFlags::IN)];
+            match rustix::event::poll(&mut events, None) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(Error::sys("waiting for bubblewrap")(e)),
+            }
+            let (ended, signalled) = (!events[0].revents().is_empty(), !events[1].revents().is_empty());
+            if signalled {
+                for signal in signals.pending() {
                     if let (libc::SIGWINCH, Some(resize)) = (signal, &resize) {
                         resize();
                     } else if let Some(sig) = Signal::from_named_raw(signal) {
                         // Sovereign's init passes signals on; otherwise the command is the child
-                        // of bubblewrap's PID 1. Before either exists, bubblewrap itself takes it.
+                        // of bubblewrap's PID 1. Before either exists, bubblewrap takes it.
                         let sandbox_pid_1 = first_child(bwrap_pid);
                         let target = if init_forwards { sandbox_pid_1 } else { sandbox_pid_1.and_then(first_child) };
                         let _ = match target {
@@ -236,14 +248,13 @@ impl Prepared {
                         };
                     }
                 }
-            })
-            .map_err(Error::os("starting the signal thread"))?;
-        if let Some(mut pipe) = started.options.take() {
-            // A failure means bubblewrap is gone already; its exit status below says why.
-            let _ = pipe.write_all(&options);
+            }
+            if ended {
+                break;
+            }
         }
         let status = child.wait().map_err(Error::os("waiting for bubblewrap"))?;
-        forwarding.close();
+        signals.handle().close();
         if let Some(output) = output {
             let _ = output.join();
         }
