@@ -77,7 +77,11 @@ impl Paths {
 
 /// Creates `dir` and its parents if needed, and makes `dir` itself private to the user (0700).
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    // Most calls find it as it should be: one look, no change.
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && m.mode() & 0o7777 == 0o700) {
+        return Ok(());
+    }
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|source| Error::Io {
         action: "creating directory",
         path: dir.to_owned(),

@@ -70,7 +70,7 @@ pub struct HostLayout {
     pub top_dirs: Vec<(PathBuf, Option<PathBuf>)>,
     /// Whether `/nix` exists (NixOS, or Nix on another distribution).
     pub nix: bool,
-    /// Host directory holding the generated `passwd`, `group`, `hosts`, `hostname`.
+    /// Host directory holding the generated `passwd`, `group`, `hosts`, `hostname` ([`etc_files`]).
     pub etc_dir: PathBuf,
     /// Host directory holding the relay sockets, when ports are granted.
     pub ports_dir: Option<PathBuf>,
@@ -205,9 +205,12 @@ fn gpu_device_nodes() -> Vec<PathBuf> {
     devices
 }
 
-/// Writes the generated `/etc` files into `dir` if their content changed. They name only root,
-/// the user (by uid, with the home path) and nobody, and map `localhost` to loopback.
-pub fn write_etc_files(dir: &Path, uid: u32, gid: u32, user: &str, home: &Path) -> std::io::Result<()> {
+/// The generated `/etc` files, in a directory of `runtime_dir` named after their content, written
+/// there on first use: a later start only looks the directory up, instead of reading four files.
+/// They name only root, the user (by uid, with the home path) and nobody, and map `localhost` to
+/// loopback.
+pub fn etc_files(runtime_dir: &Path, uid: u32, gid: u32, user: &str, home: &Path) -> std::io::Result<PathBuf> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
     let passwd = format!(
         "root:x:0:0:root:/root:/bin/sh\n{}nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
         if uid == 0 { String::new() } else { format!("{user}:x:{uid}:{gid}:{user}:{}:/bin/sh\n", home.display()) }
@@ -220,15 +223,27 @@ pub fn write_etc_files(dir: &Path, uid: u32, gid: u32, user: &str, home: &Path) 
         ("hosts", "127.0.0.1 localhost sbox\n::1 localhost ip6-localhost ip6-loopback\n".to_owned()),
         ("hostname", "sbox\n".to_owned()),
     ];
-    for (name, content) in files {
-        let path = dir.join(name);
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
-            let tmp = dir.join(format!(".{name}.{}", std::process::id()));
-            std::fs::write(&tmp, content)?;
-            std::fs::rename(&tmp, &path)?;
+    let mut hasher = DefaultHasher::new();
+    files.hash(&mut hasher);
+    let dir = runtime_dir.join(format!("etc-{:016x}", hasher.finish()));
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    // Written whole under another name and renamed into place, so the directory, once there, is
+    // complete; a start that loses the race to another uses the winner's.
+    let scratch = runtime_dir.join(format!(".etc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir(&scratch)?;
+    for (name, content) in &files {
+        std::fs::write(scratch.join(name), content)?;
+    }
+    if let Err(e) = std::fs::rename(&scratch, &dir) {
+        let _ = std::fs::remove_dir_all(&scratch);
+        if !dir.is_dir() {
+            return Err(e);
         }
     }
-    Ok(())
+    Ok(dir)
 }
 
 #[cfg(test)]
@@ -333,9 +348,9 @@ mod tests {
 
     #[test]
     fn generated_passwd_names_only_root_user_and_nobody() {
-        let dir = tempfile::tempdir().unwrap();
-        write_etc_files(dir.path(), 1000, 1000, "ada", Path::new("/home/ada")).unwrap();
-        let passwd = std::fs::read_to_string(dir.path().join("passwd")).unwrap();
+        let runtime = tempfile::tempdir().unwrap();
+        let dir = etc_files(runtime.path(), 1000, 1000, "ada", Path::new("/home/ada")).unwrap();
+        let passwd = std::fs::read_to_string(dir.join("passwd")).unwrap();
         let users: Vec<&str> = passwd.lines().map(|l| l.split(':').next().unwrap()).collect();
         assert_eq!(users, ["root", "ada", "nobody"]);
     }

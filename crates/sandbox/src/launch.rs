@@ -34,7 +34,7 @@ use signal_hook::iterator::exfiltrator::SignalOnly;
 use sov_core::config::SandboxConfig;
 use sov_core::paths::{Paths, ensure_private_dir};
 
-use crate::bwrap::{HARDENING, HostLayout, bwrap_args, write_etc_files};
+use crate::bwrap::{HARDENING, HostLayout, bwrap_args, etc_files};
 use crate::init::{FORWARDED_SIGNALS, InitOrders, PLAN_VAR, init_args};
 use crate::plan::Plan;
 use crate::pty::Pty;
@@ -138,12 +138,10 @@ pub fn prepare(mut plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<
     }
 
     ensure_private_dir(&paths.runtime_dir)?;
-    let etc_dir = paths.runtime_dir.join("etc");
-    ensure_private_dir(&etc_dir)?;
     let (uid, gid) = ids();
     let user = plan.env.iter().find(|(k, _)| k == "USER").map(|(_, v)| v.to_string_lossy().into_owned());
-    write_etc_files(&etc_dir, uid, gid, user.as_deref().unwrap_or("user"), &plan.home)
-        .map_err(Error::os(format!("writing sandbox /etc files in {}", etc_dir.display())))?;
+    let etc_dir = etc_files(&paths.runtime_dir, uid, gid, user.as_deref().unwrap_or("user"), &plan.home)
+        .map_err(Error::os(format!("writing sandbox /etc files in {}", paths.runtime_dir.display())))?;
 
     // Created, and its sockets bound, only when the sandbox really starts (not for --dry-run).
     let ports_dir =
