@@ -1,8 +1,8 @@
 //! The host side of `sbox`: starts bubblewrap, hands it the options and Sovereign's init, forwards
 //! signals, and returns the command's exit status.
 //!
-//! Start-up is arranged so that bubblewrap loads while `sbox` is still resolving the plan (on this
-//! machine each takes about as long as the other), and it stays fail-closed throughout:
+//! Start-up is arranged so that bubblewrap can load while `sbox` is still resolving the plan
+//! (each takes a few hundred microseconds), and it stays fail-closed throughout:
 //! 1. [`start`] spawns bubblewrap first, with [`HARDENING`] on its command line and `--args FD`:
 //!    it loads, then blocks reading the rest of its options from a pipe. Sovereign's init program
 //!    is opened here and handed down as a descriptor that bubblewrap executes as
@@ -203,8 +203,8 @@ impl Prepared {
             options.push(0);
         }
         // Signals are registered before bubblewrap has its options, so that none finds the sandbox
-        // unattended. This thread then waits for a signal to forward or for bubblewrap's end,
-        // which its pidfd reports at once, and forwards nothing once it has been told of it.
+        // unattended. Then one poll waits for a signal to forward or for bubblewrap's end, which
+        // its pidfd reports at once; nothing is forwarded once that end is known.
         let (signal_read, signal_write) =
             std::os::unix::net::UnixStream::pair().map_err(Error::os("creating the signal pipe"))?;
         let mut signals = SignalDelivery::with_pipe(signal_read, signal_write, SignalOnly, FORWARDED_SIGNALS)

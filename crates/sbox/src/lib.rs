@@ -108,9 +108,9 @@ pub fn run_with_env(
     }
 }
 
-/// Starts the default bubblewrap program before the command line and the config are even read:
-/// it takes longer to load than `sbox` takes to read them. It waits for its options, and is
-/// killed unused when dropped (help, a dry run, an error, or a config naming another program).
+/// Starts the default bubblewrap program before the command line and the config are even read,
+/// so that it can load meanwhile. It waits for its options, and is killed unused when dropped
+/// (help, a dry run, an error, or a config naming another program).
 pub fn start_early() -> Option<sov_sandbox::Started> {
     sov_sandbox::start(&sov_core::config::SandboxConfig::default().bwrap).ok()
 }
