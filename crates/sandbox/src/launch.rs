@@ -211,13 +211,14 @@ impl Prepared {
             .map_err(Error::os("installing signal handlers"))?;
         let output = started.pty.as_mut().map(|p| p.start()).transpose()?;
         let resize = started.pty.as_ref().map(|p| p.resizer()).transpose()?;
-        let mut child = started.bwrap.take().ok_or_else(|| Error::Os {
-            action: "starting the sandbox".into(),
-            source: std::io::ErrorKind::NotConnected.into(),
-        })?;
-        let bwrap_pid = Pid::from_child(&child);
+        let gone =
+            || Error::Os { action: "starting the sandbox".into(), source: std::io::ErrorKind::NotConnected.into() };
+        let bwrap_pid = started.bwrap.as_ref().map(Pid::from_child).ok_or_else(gone)?;
         let bwrap_fd = rustix::process::pidfd_open(bwrap_pid, rustix::process::PidfdFlags::empty())
             .map_err(Error::sys("opening bubblewrap's pidfd"))?;
+        // Until here a failure drops `started`, which kills bubblewrap; from here on nothing
+        // fails before bubblewrap's end.
+        let mut child = started.bwrap.take().ok_or_else(gone)?;
         if let Some(mut pipe) = started.options.take() {
             // A failure means bubblewrap is gone already; its exit status below says why.
             let _ = pipe.write_all(&options);
