@@ -318,11 +318,14 @@ impl Default for LogConfig {
     }
 }
 
+/// The bubblewrap program `sandbox.bwrap` names by default, looked up on `PATH`.
+pub const DEFAULT_BWRAP: &str = "bwrap";
+
 impl Default for SandboxConfig {
     fn default() -> Self {
         let agent = SandboxProfile { ports: vec![8080, 6000], ..SandboxProfile::default() };
         Self {
-            bwrap: PathBuf::from("bwrap"),
+            bwrap: PathBuf::from(DEFAULT_BWRAP),
             insecure_allow_without_landlock: false,
             profiles: BTreeMap::from([("default".to_owned(), SandboxProfile::default()), ("agent".to_owned(), agent)]),
         }

@@ -112,7 +112,7 @@ pub fn run_with_env(
 /// so that it can load meanwhile. It waits for its options, and is killed unused when dropped
 /// (help, a dry run, an error, or a config naming another program).
 pub fn start_early() -> Option<sov_sandbox::Started> {
-    sov_sandbox::start(&sov_core::config::SandboxConfig::default().bwrap).ok()
+    sov_sandbox::start(Path::new(sov_core::config::DEFAULT_BWRAP)).ok()
 }
 
 /// What a sandbox must never reach, whatever it is granted: Sovereign's configuration and

@@ -11,6 +11,11 @@ pub fn sov_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sov")
 }
 
+/// The `sbox` program, built beside `sov`.
+pub fn sbox_bin() -> PathBuf {
+    Path::new(sov_bin()).with_file_name("sbox")
+}
+
 /// The escape probe, built beside `sov` by `cargo nextest run --workspace`.
 pub fn probe_bin() -> PathBuf {
     let probe = Path::new(sov_bin()).with_file_name("sov-escape-probe");
@@ -58,12 +63,19 @@ impl World {
         cmd
     }
 
+    /// `program` run from the working dir with the environment [`World::sov`] gives.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let sov = self.sov(&[]);
+        let mut cmd = Command::new(program);
+        cmd.current_dir(self.work()).env_clear();
+        cmd.envs(sov.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+        cmd
+    }
+
     /// The `sbox` program (built beside `sov`) with ARGS, set up like [`World::sov`].
     pub fn sbox(&self, args: &[&str]) -> Command {
-        let sov = self.sov(&[]);
-        let mut sbox = Command::new(Path::new(sov_bin()).with_file_name("sbox"));
-        sbox.args(args).current_dir(self.work()).env_clear();
-        sbox.envs(sov.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+        let mut sbox = self.command(sbox_bin());
+        sbox.args(args);
         sbox
     }
 

@@ -158,14 +158,7 @@ fn dry_run_shows_the_bubblewrap_command_line() {
 #[test]
 fn the_sbox_name_works_like_sov_sbox() {
     let world = World::new();
-    let sbox = std::path::Path::new(sov_bin()).with_file_name("sbox");
-    let cmd = world.sov(&[]);
-    let out = std::process::Command::new(sbox)
-        .args(["--", "sh", "-c", "echo $SOV_SANDBOX"])
-        .current_dir(world.work())
-        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
-        .output()
-        .unwrap();
+    let out = world.sbox(&["--", "sh", "-c", "echo $SOV_SANDBOX"]).output().unwrap();
     assert_eq!(stdout(&out), "1\n", "{}", stderr(&out));
 }
 
@@ -277,25 +270,16 @@ fn the_sbox_program_kills_the_bubblewrap_it_started_early_when_it_runs_nothing()
 #[test]
 fn the_sbox_program_hands_valid_standard_descriptors_and_survives_a_closed_pipe() {
     let world = World::new();
-    let sbox = std::path::Path::new(sov_bin()).with_file_name("sbox");
-    let env = |cmd: &mut std::process::Command| {
-        let template = world.sbox(&[]);
-        cmd.current_dir(world.work()).env_clear();
-        cmd.envs(template.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
-    };
+    let sbox = sbox_bin();
     // Started with stdin closed, the command still gets a stdin (/dev/null), and no descriptor
     // sbox opened takes its number.
-    let mut closed_stdin = std::process::Command::new("sh");
-    env(&mut closed_stdin);
     let script = format!("exec {} -- sh -c 'readlink /proc/self/fd/0' <&-", sbox.display());
-    let out = closed_stdin.args(["-c", &script]).output().unwrap();
+    let out = world.command("sh").args(["-c", &script]).output().unwrap();
     assert_eq!(stdout(&out), "/dev/null\n", "{}", stderr(&out));
 
     // A reader that stops early: sbox neither panics nor dies of SIGPIPE.
-    let mut early_reader = std::process::Command::new("bash");
-    env(&mut early_reader);
     let script = format!("{} --dry-run -- true | head -c 1 >/dev/null; echo \"sbox: $?\"", sbox.display());
-    let out = early_reader.args(["-c", &format!("set -o pipefail; {script}")]).output().unwrap();
+    let out = world.command("bash").args(["-c", &format!("set -o pipefail; {script}")]).output().unwrap();
     assert_eq!(stdout(&out), "sbox: 0\n", "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
