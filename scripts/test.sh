@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Everything the tests need, then every test: fmt, clippy -D warnings, the whole workspace with
+# Everything the tests need, then every test: fmt, clippy -D warnings (in the same build as the
+# tests), the whole workspace with
 # cargo-nextest (as root), and the sandbox escape suite a second time as an unprivileged user
 # `sovtest` it creates.
 # The engine tests use two real GGUF models from PyPI (SmolLM2 135M and Gemma 3 270M) and the
@@ -53,11 +54,16 @@ fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check
-echo "==> cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "==> building"
+echo "==> building every target, linted by clippy -D warnings as it compiles"
+# One build serves both the lints and the tests: clippy-driver compiles Sovereign's own crates
+# (what `cargo clippy --all-targets -- -D warnings` checks), rustc the dependencies, so nothing is
+# compiled twice (a separate `cargo clippy` would build every dependency again as metadata).
+# Exported, so the test runs below find the same artefacts instead of rebuilding without it.
+RUSTC_WORKSPACE_WRAPPER=$(command -v clippy-driver) || { echo "clippy is missing: rustup component add clippy" >&2; exit 1; }
+export RUSTC_WORKSPACE_WRAPPER
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 # The escape probe is a plain binary the suite runs inside the sandbox: build all bins first.
-cargo build --workspace --bins --quiet
+cargo build --workspace --all-targets --quiet
 cargo nextest run --workspace --no-run --cargo-quiet
 
 suite=$(cargo test -p sov --test all --no-run --message-format=json 2>/dev/null \
