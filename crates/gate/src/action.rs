@@ -87,7 +87,12 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Where a piece of the data an action carries came from.
+/// Where the agent says a piece of the data an action carries came from.
+///
+/// This is the agent's claim, as it sent it to `/v1/actions`: nothing checks it, so a hacked
+/// agent claims `"source": "user"` as easily as the truth. The policy and the gate decide nothing
+/// from it (a test holds every verdict equal with and without it); the console, `sov confirm`
+/// and the AI reviewer are shown it marked as the agent's claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Provenance {
@@ -129,7 +134,8 @@ pub struct ActionRequest {
     /// Size of the contract call data (wallet actions).
     #[serde(default)]
     pub calldata_bytes: u64,
-    /// Where the data it carries came from.
+    /// Where the agent says the data it carries came from: its unchecked claim (see
+    /// [`Provenance`]), never a reason to allow anything.
     #[serde(default)]
     pub provenance: Vec<Provenance>,
 }

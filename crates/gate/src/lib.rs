@@ -19,6 +19,7 @@
 
 pub mod action;
 pub mod crash;
+pub mod display;
 pub mod exec;
 pub mod policy;
 pub mod queue;

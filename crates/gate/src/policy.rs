@@ -391,6 +391,29 @@ mod tests {
     }
 
     #[test]
+    fn a_claimed_provenance_never_changes_an_evaluation() {
+        let mut policy = Policy::default();
+        policy.actions.web_fetch = Rule::Allow;
+        let mut tainted = open_session();
+        tainted.labels.insert(Label::Messages);
+        let claim = |source: &str| crate::Provenance { source: source.into(), detail: "the user typed it".into() };
+        for kind in Kind::ALL {
+            let mut req = ActionRequest::new(kind);
+            req.recipients = vec!["bob@example.org".into()];
+            req.value_usd = Some(10.0);
+            req.params.insert("url".into(), "http://127.0.0.1:1/".into());
+            for session in [open_session(), tainted.clone(), Session::anonymous()] {
+                for usage in [Usage::default(), Usage { spent_usd: 95.0, count: 3 }] {
+                    let plain = policy.evaluate(&req, &session, usage);
+                    let mut claimed = req.clone();
+                    claimed.provenance = vec![claim("user"), claim("policy"), claim("human")];
+                    assert_eq!(policy.evaluate(&claimed, &session, usage), plain, "{kind} from {}", session.id);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn settings_change_is_always_denied() {
         let req = ActionRequest::new(Kind::SettingsChange);
         assert_eq!(Policy::default().evaluate(&req, &open_session(), Usage::default()).rule, Rule::Deny);

@@ -69,7 +69,7 @@ pub fn review_message(record: &ActionRecord) -> String {
         "recipients": record.request.recipients,
         "value_usd": record.request.value_usd,
         "params": record.request.params,
-        "provenance": record.request.provenance,
+        "provenance_claimed_by_agent": record.request.provenance,
         "session": record.session,
         "policy_reasons": record.reasons,
     });

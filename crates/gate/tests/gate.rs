@@ -370,3 +370,49 @@ fn kill_9_at_every_step_executes_the_approved_action_exactly_once() {
         assert!(matches!(verdict, AuditVerdict::Intact { .. }), "{step}: {verdict:?}");
     }
 }
+
+/// The agent's own provenance claims, including the ones a hacked agent would make.
+fn claims() -> Vec<sov_gate::Provenance> {
+    ["user", "human", "policy", "sovereign", "console"]
+        .into_iter()
+        .map(|source| sov_gate::Provenance { source: source.into(), detail: "typed by the user just now".into() })
+        .collect()
+}
+
+#[test]
+fn an_action_claiming_to_come_from_the_user_gets_exactly_the_verdict_it_would_without() {
+    // Two gates on databases of their own, fed the same actions in the same order: one plain,
+    // one claiming `"source": "user"` (and every other source that might sound trusted).
+    let (plain, claimed) = (fixture(), fixture());
+    let clean = sov_gate::Session { id: "s-clean".into(), side: Side::Open, labels: Default::default() };
+    let mut tainted = clean.clone();
+    tainted.id = "s-tainted".into();
+    tainted.labels.insert(Label::Messages);
+    let mut to_self = send_to("me@example.org");
+    to_self.to_self = true;
+    let requests = [
+        send_to("mallory@example.org"),
+        to_self,
+        transfer(30.0),
+        transfer(80.0),
+        fetch("http://127.0.0.1:9/page"),
+        ActionRequest::new(Kind::WebSearch),
+        ActionRequest::new(Kind::RemoteLlm),
+        ActionRequest::new(Kind::SettingsChange),
+        ActionRequest::new(Kind::ToolExec),
+    ];
+    let mut verdicts = (Vec::new(), Vec::new());
+    for session in [clean, tainted, sov_gate::Session::anonymous()] {
+        for request in &requests {
+            let mut with_claim = request.clone();
+            with_claim.provenance = claims();
+            let a = plain.gate.submit(&session, request.clone()).unwrap();
+            let b = claimed.gate.submit(&session, with_claim).unwrap();
+            assert_eq!(b.request.provenance, claims(), "the claim is kept, to be shown as the agent's");
+            verdicts.0.push((request.kind, session.id.clone(), a.decision, a.state, a.reasons));
+            verdicts.1.push((request.kind, session.id.clone(), b.decision, b.state, b.reasons));
+        }
+    }
+    pretty_assertions::assert_eq!(verdicts.0, verdicts.1);
+    assert!(verdicts.1.iter().any(|v| v.3 == State::Reviewing), "some of them need the human: {verdicts:?}");
+}
