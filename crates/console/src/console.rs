@@ -1,10 +1,18 @@
 //! The human console: a web page on loopback, for the human only.
 //!
-//! Login: the console secret (a random token in a 0600 file in the data directory, which no
-//! sandbox can read) is posted once to `/login` and exchanged for a random session id in an
-//! `HttpOnly; SameSite=Strict` cookie. Every state change is a POST carrying that session's CSRF
-//! token, from the console's own origin. What an agent is handed (the action's URL) shows the
-//! action after login and approves nothing.
+//! Login: only through a one-time link `sov console` prints ([`crate::login`]): the token rides in
+//! the link's fragment, the login page posts it back when the person presses "Log in" (so a
+//! link previewer or a prefetching browser never uses it up), and it is exchanged, once and
+//! within ten minutes, for a random session id in an `HttpOnly; SameSite=Strict` cookie. No
+//! static secret logs anyone in. A login is bound to the browser that made it: its cookie is
+//! refused (and the login ended) when it comes with another `User-Agent` than at login. Every
+//! state change is a POST carrying that login's CSRF token, from the console's own origin. What
+//! an agent is handed (the action's URL) shows the action after login and approves nothing.
+//!
+//! Redirects lead only to the console's own pages ([`safe_next`]). Every text an agent, the
+//! reviewer or a third party wrote is shown escaped, with invisible and direction-changing
+//! characters as their code points ([`crate::html::esc`]); what the agent says about where its
+//! data came from (provenance) is shown as its claim, which nothing in the gate relies on.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,10 +27,12 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use sov_core::audit::{AuditLog, AuditVerdict};
 use sov_core::store::Store;
+use sov_gate::display::request_has_hidden;
 use sov_gate::queue::State as ActionState;
-use sov_gate::{ActionRecord, Decision, Gate, GateError, Verdict};
+use sov_gate::{ActionRecord, Decision, Gate, GateError, Provenance, Verdict};
 
-use crate::html::{esc, page, time};
+use crate::html::{attr, esc, esc_block, page, time};
+use crate::login::{self, Redeemed};
 use crate::{blocking, loopback_host};
 
 /// The session cookie's name.
@@ -34,7 +44,6 @@ const LOGIN_LIFETIME_MS: i64 = 12 * 3600 * 1000;
 #[derive(Clone)]
 pub struct Console {
     gate: Arc<Gate>,
-    secret: Arc<str>,
     database: PathBuf,
     audit_head: PathBuf,
     logins: Arc<Mutex<HashMap<String, Login>>>,
@@ -44,13 +53,15 @@ pub struct Console {
 struct Login {
     csrf: String,
     expires_ms: i64,
+    /// The `User-Agent` the browser sent when it logged in (empty if none).
+    user_agent: Vec<u8>,
 }
 
 impl Console {
-    /// A console for `gate`; `secret` is the console secret's content; `database` and
-    /// `audit_head` locate the audit log for its page.
-    pub fn new(gate: Arc<Gate>, secret: String, database: PathBuf, audit_head: PathBuf) -> Console {
-        Console { gate, secret: secret.into(), database, audit_head, logins: Arc::default() }
+    /// A console for `gate`; `database` holds the login links ([`crate::login`]) and, with
+    /// `audit_head`, the audit log.
+    pub fn new(gate: Arc<Gate>, database: PathBuf, audit_head: PathBuf) -> Console {
+        Console { gate, database, audit_head, logins: Arc::default() }
     }
 
     /// The console's routes.
@@ -71,14 +82,27 @@ impl Console {
             .with_state(self)
     }
 
-    /// The login of the request's cookie, if it is valid.
+    /// The login of the request's cookie, if it is valid and comes from the browser that logged
+    /// in. A cookie presented with another `User-Agent` was copied out of that browser: the
+    /// login ends, and the person logs in again with a new link.
     fn login(&self, headers: &HeaderMap) -> Option<Login> {
         let id = cookie(headers, COOKIE)?;
         let mut logins = self.logins.lock().unwrap_or_else(PoisonError::into_inner);
         let now = sov_core::now_ms();
         logins.retain(|_, l| l.expires_ms > now);
-        logins.get(id).cloned()
+        let login = logins.get(id)?;
+        if !sov_api::constant_time_eq(&login.user_agent, user_agent(headers)) {
+            tracing::warn!("refused a console cookie sent with another User-Agent than at login; that login is ended");
+            logins.remove(id);
+            return None;
+        }
+        Some(login.clone())
     }
+}
+
+/// The request's `User-Agent`, as bytes (empty if none).
+fn user_agent(headers: &HeaderMap) -> &[u8] {
+    headers.get(header::USER_AGENT).map_or(&[], HeaderValue::as_bytes)
 }
 
 const CSS: &str = include_str!("../static/console.css");
@@ -154,45 +178,81 @@ struct NextQuery {
     next: Option<String>,
 }
 
+/// The login page. The link `sov console` prints carries its token in the fragment, which the
+/// browser keeps to itself; `console.js` puts it into the form and shows the button. Nothing is
+/// used up before the person presses it.
 async fn login_page(axum::extract::Query(q): axum::extract::Query<NextQuery>) -> Html<String> {
     let next = safe_next(q.next.as_deref());
     Html(page(
         "Log in",
         &format!(
-            "<p>Paste the console secret, or open the link <code>sov console</code> prints.</p>\
-             <form id=\"login\" method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
-             <input type=\"password\" name=\"secret\" autocomplete=\"off\" size=\"70\" aria-label=\"console secret\"> \
-             <button type=\"submit\">Log in</button></form>",
-            esc(&next)
+            "<p>Log in with the link <code>sov console</code> prints in your terminal. Each link works once, \
+             within 10 minutes, and logs in only the browser that opens it; no file or password logs you in.</p>\
+             <form id=\"login\" method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"token\" value=\"\">\
+             <input type=\"hidden\" name=\"next\" value=\"{}\">\
+             <button id=\"login-button\" type=\"submit\" hidden>Log in</button></form>\
+             <p id=\"no-link\" class=\"note\">This address carries no login link: run <code>sov console</code> \
+             and open the link it prints.</p>",
+            attr(next)
         ),
     ))
 }
 
-/// Only a local path may follow a login: never another site.
-fn safe_next(next: Option<&str>) -> String {
+/// Where a login may lead: one of the console's own pages (`/`, `/history`, `/audit`,
+/// `/status`, `/actions/ID`), else `/`. Nothing else passes, so no encoding trick (`//host`,
+/// `/\t/host`, `/\host`, CR LF) can send the browser to another site or into a bad header.
+fn safe_next(next: Option<&str>) -> &str {
+    let is_action_id = |id: &str| {
+        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
+        Some(path @ ("/" | "/history" | "/audit" | "/status")) => path,
+        Some(path) if path.strip_prefix("/actions/").is_some_and(is_action_id) => path,
+        _ => "/",
     }
+}
+
+/// A redirect to one of the console's own pages (see [`safe_next`]).
+fn redirect(path: &str) -> Response {
+    Redirect::to(safe_next(Some(path))).into_response()
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
-    secret: String,
+    #[serde(default)]
+    token: String,
     next: Option<String>,
 }
 
-async fn login(State(console): State<Console>, Form(form): Form<LoginForm>) -> Response {
-    if !sov_api::constant_time_eq(form.secret.trim().as_bytes(), console.secret.as_bytes()) {
-        tracing::warn!("console login with a wrong secret");
-        return (
-            StatusCode::UNAUTHORIZED,
-            Html(page(
-                "Log in",
-                "<p class=\"error\">That is not the console secret. <a href=\"/login\">Try again</a>.</p>",
-            )),
-        )
-            .into_response();
+async fn login(State(console): State<Console>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    let agent = user_agent(&headers).to_vec();
+    let (database, head) = (console.database.clone(), console.audit_head.clone());
+    let shown_agent = String::from_utf8_lossy(&agent).into_owned();
+    let token = form.token;
+    let redeemed = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&database)?;
+        login::redeem(&store, Some(head), &token, sov_core::now_ms(), &shown_agent)
+    })
+    .await;
+    match redeemed {
+        Ok(Ok(Redeemed::LoggedIn)) => {}
+        Ok(Ok(refused)) => {
+            tracing::warn!(why = ?refused, "refused a console login");
+            return (
+                StatusCode::UNAUTHORIZED,
+                Html(page(
+                    "Log in",
+                    &format!(
+                        "<p class=\"error\" id=\"login-refused\">{} Run <code>sov console</code> in your terminal \
+                         for a new link.</p>",
+                        esc(refused.explain())
+                    ),
+                )),
+            )
+                .into_response();
+        }
+        Ok(Err(e)) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
     let (Ok(id), Ok(csrf)) = (sov_core::random_hex(32), sov_core::random_hex(32)) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "no randomness available\n").into_response();
@@ -201,9 +261,9 @@ async fn login(State(console): State<Console>, Form(form): Form<LoginForm>) -> R
         .logins
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .insert(id.clone(), Login { csrf, expires_ms: sov_core::now_ms() + LOGIN_LIFETIME_MS });
+        .insert(id.clone(), Login { csrf, expires_ms: sov_core::now_ms() + LOGIN_LIFETIME_MS, user_agent: agent });
     let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", LOGIN_LIFETIME_MS / 1000);
-    let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+    let mut response = redirect(form.next.as_deref().unwrap_or("/"));
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
@@ -274,7 +334,7 @@ fn action_table(records: &[ActionRecord]) -> String {
         out.push_str(&format!(
             "<tr><td>{}</td><td><a href=\"/actions/{id}\">{kind}</a>: {summary}</td><td>{session}</td><td>{verdict}</td><td class=\"state\">{state}</td></tr>",
             time(r.created_ms),
-            id = esc(&r.id),
+            id = attr(&r.id),
             kind = esc(r.request.kind.as_str()),
             summary = esc(&r.request.headline()),
             session = esc(&r.session),
@@ -299,9 +359,22 @@ async fn action_page(State(console): State<Console>, headers: HeaderMap, Path(id
         Ok(r) => r,
         Err(e) => return gate_error(&e),
     };
-    let policy = console.gate.policy();
-    let r = &record;
-    let mut body = format!(
+    let body = action_body(&record, console.gate.policy().confirm.override_delay_secs, &login.csrf);
+    Html(page(&format!("Action {}", record.request.kind), &body)).into_response()
+}
+
+/// The action page's body for `r`, with the decision forms (carrying `csrf`) while it is pending;
+/// an AI denial can be overridden `override_delay_secs` after it.
+fn action_body(r: &ActionRecord, override_delay_secs: u64, csrf: &str) -> String {
+    let mut body = String::new();
+    if request_has_hidden(&r.request) {
+        body.push_str(
+            "<p class=\"warning\" id=\"hidden-warning\">This action contains invisible or direction-changing \
+             characters, shown below as <code>⟨U+…⟩</code>. Text with them can look like something it is not \
+             (another amount, another address): read it as shown here.</p>",
+        );
+    }
+    body.push_str(&format!(
         "<table class=\"facts\">\
          <tr><th>What</th><td id=\"summary\">{what}</td></tr>\
          <tr><th>Kind</th><td>{kind}</td></tr>\
@@ -313,7 +386,7 @@ async fn action_page(State(console): State<Console>, headers: HeaderMap, Path(id
          <tr><th>State</th><td id=\"state\">{state}</td></tr>\
          </table>\
          <h2>Exactly what would be sent</h2><pre id=\"params\">{params}</pre>\
-         <h2>Where its data came from</h2><pre>{provenance}</pre>",
+         <h2>Where the agent says its data came from</h2>{provenance}",
         what = esc(&r.request.headline()),
         kind = esc(r.request.kind.as_str()),
         to = esc(&r.request.recipients.join(", ")),
@@ -327,22 +400,22 @@ async fn action_page(State(console): State<Console>, headers: HeaderMap, Path(id
             .as_ref()
             .map_or_else(|| "reviewing…".to_owned(), |v| format!("{}: {}", verdict_html(v.verdict), esc(&v.reason))),
         state = r.state.as_str(),
-        params = esc(&serde_json::to_string_pretty(&r.request.params).unwrap_or_default()),
-        provenance = esc(&serde_json::to_string_pretty(&r.request.provenance).unwrap_or_default()),
-    );
+        params = esc_block(&serde_json::to_string_pretty(&r.request.params).unwrap_or_default()),
+        provenance = provenance_html(&r.request.provenance),
+    ));
     if let Some(outcome) = &r.outcome {
         body.push_str(&format!(
             "<h2>Outcome</h2><pre id=\"outcome\">{}</pre>",
-            esc(&serde_json::to_string_pretty(outcome).unwrap_or_default())
+            esc_block(&serde_json::to_string_pretty(outcome).unwrap_or_default())
         ));
     }
     if r.state.is_pending() {
-        let csrf = esc(&login.csrf);
-        let id = esc(&r.id);
+        let csrf = attr(csrf);
+        let id = attr(&r.id);
         match &r.review {
             None => body.push_str("<p class=\"note\">The AI reviewer has not answered yet; reload in a moment.</p>"),
             Some(review) if review.verdict == Verdict::Deny => {
-                let ready = review.at_ms + i64::try_from(policy.confirm.override_delay_secs).unwrap_or(i64::MAX / 1000) * 1000;
+                let ready = review.at_ms + i64::try_from(override_delay_secs).unwrap_or(i64::MAX / 1000) * 1000;
                 body.push_str(&format!(
                     "<p class=\"note\">The AI reviewer denied this. You can still approve it from {ready} by typing \
                      <code id=\"fact\">{fact}</code> below.</p>\
@@ -363,7 +436,27 @@ async fn action_page(State(console): State<Console>, headers: HeaderMap, Path(id
              <button id=\"deny\" class=\"deny\" type=\"submit\">Deny</button></form>"
         ));
     }
-    Html(page(&format!("Action {}", r.request.kind), &body)).into_response()
+    body
+}
+
+/// The agent's provenance claims, each marked as its claim: nothing checked them, and the gate
+/// decides nothing from them.
+fn provenance_html(claims: &[Provenance]) -> String {
+    if claims.is_empty() {
+        return "<p id=\"provenance\">The agent made no claim.</p>".to_owned();
+    }
+    let mut out = String::from(
+        "<p class=\"note\">What the agent claims, unchecked: Sovereign decides nothing from it.</p><ul id=\"provenance\">",
+    );
+    for claim in claims {
+        out.push_str(&format!(
+            "<li><span class=\"claim\">claimed by the agent:</span> {}{}</li>",
+            esc(&claim.source),
+            if claim.detail.is_empty() { String::new() } else { format!(" ({})", esc(&claim.detail)) }
+        ));
+    }
+    out.push_str("</ul>");
+    out
 }
 
 async fn approve(state: State<Console>, headers: HeaderMap, id: Path<String>, form: Form<CsrfForm>) -> Response {
@@ -393,7 +486,7 @@ async fn decide(
         Decision { approve, confirm_text: form.confirm_text.filter(|t| !t.is_empty()), by: "console".into() };
     let target = format!("/actions/{id}");
     match blocking(move || gate.decide(&id, &decision)).await {
-        Ok(_) => Redirect::to(&target).into_response(),
+        Ok(_) => redirect(&target),
         Err(e) => gate_error(&e),
     }
 }
@@ -468,7 +561,7 @@ async fn status(State(console): State<Console>, headers: HeaderMap) -> Response 
         status.wallet_actions_24h,
         policy.caps.daily_count,
         status.sessions,
-        esc(&policy.to_toml())
+        esc_block(&policy.to_toml())
     ));
     Html(page("Status", &body)).into_response()
 }
@@ -479,11 +572,95 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_local_paths_follow_a_login() {
-        assert_eq!(safe_next(Some("/actions/ab")), "/actions/ab");
-        for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "actions"] {
-            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+    fn only_the_consoles_own_pages_follow_a_login() {
+        for good in ["/", "/history", "/audit", "/status", "/actions/ab", "/actions/0123456789abcdef0123456789abcdef"] {
+            assert_eq!(safe_next(Some(good)), good);
         }
+        for bad in [
+            "/\t/evil.example",
+            "/\r\nSet-Cookie: sov_console=x",
+            "/\n/evil.example",
+            "//evil.example/",
+            "///evil.example",
+            "https://evil.example/",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/%2F/evil.example",
+            "/actions/../evil",
+            "/actions/a/b",
+            "/actions/",
+            "/actions/ab?x=//evil.example",
+            "/actions/ab#x",
+            "/history/",
+            "/status?next=//evil.example",
+            "/static/console.js",
+            "/login",
+            "actions",
+            " /",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/actions/{}", "a".repeat(65)))), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    fn record(request: sov_gate::ActionRequest) -> ActionRecord {
+        ActionRecord {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            created_ms: 1_800_000_000_000,
+            request,
+            session: "anonymous".into(),
+            decision: sov_gate::Rule::Confirm,
+            reasons: vec!["a message to someone else: policy says confirm".into()],
+            state: ActionState::AwaitingHuman,
+            review: Some(sov_gate::queue::Review {
+                verdict: Verdict::Warn,
+                reason: "check the amount".into(),
+                at_ms: 1_800_000_000_000,
+            }),
+            human: None,
+            expires_ms: 1_800_000_600_000,
+            idempotency_key: String::new(),
+            attempts: 0,
+            outcome: None,
+            finished_ms: None,
+        }
+    }
+
+    #[test]
+    fn the_action_page_shows_hidden_characters_and_marks_claims() {
+        let tag = |hex: &str| {
+            format!(
+                "<span class=\"hidden-char\" title=\"an invisible or direction-changing character\">⟨U+{hex}⟩</span>"
+            )
+        };
+        let mut request = sov_gate::ActionRequest::new(sov_gate::Kind::MessageSend);
+        request.summary = "pay alice\u{202E}0001$".into();
+        request.recipients = vec!["bo\u{200B}b@example.org".into()];
+        request.params.insert("to".into(), "bo\u{200B}b@example.org".into());
+        request.provenance = vec![Provenance { source: "user".into(), detail: String::new() }];
+        let mut hidden = record(request.clone());
+        if let Some(review) = &mut hidden.review {
+            review.reason.push('\u{202E}');
+        }
+        let body = action_body(&hidden, 600, "c5rf");
+        assert!(body.starts_with("<p class=\"warning\" id=\"hidden-warning\">"), "{body}");
+        assert!(body.contains(&format!("<td id=\"recipients\">bo{}b@example.org</td>", tag("200B"))), "{body}");
+        assert!(body.contains(&format!("pay alice{}0001$ → bo{}b@example.org", tag("202E"), tag("200B"))), "{body}");
+        assert!(body.contains(&format!("&quot;to&quot;: &quot;bo{}b@example.org&quot;", tag("200B"))), "{body}");
+        assert!(body.contains(&format!("check the amount{}", tag("202E"))), "the reviewer's text too: {body}");
+        assert!(body.contains("<li><span class=\"claim\">claimed by the agent:</span> user</li>"), "{body}");
+        assert!(!body.contains(['\u{202E}', '\u{200B}']), "{body}");
+        assert!(body.contains("name=\"csrf\" value=\"c5rf\""), "{body}");
+
+        request.summary = "email to bob".into();
+        request.recipients = vec!["bob@example.org".into()];
+        request.params.clear();
+        request.provenance.clear();
+        let plain = action_body(&record(request), 600, "c5rf");
+        assert!(!plain.contains("hidden-warning") && !plain.contains("hidden-char"), "{plain}");
+        assert!(plain.contains("The agent made no claim."), "{plain}");
     }
 
     #[test]

@@ -162,6 +162,15 @@ const MIGRATIONS: &[&str] = &[
         nullifiers  BLOB NOT NULL,
         chain_index INTEGER
     ) STRICT;",
+    // 6: the console's one-time login links (crate `sov-console`): the SHA-256 of each token
+    // `sov console` printed, when, and when a browser used it. A token logs in once, within ten
+    // minutes of `created_ms`, and only while `used_ms` is NULL; the row outlives a restart, so
+    // a used link stays used.
+    "CREATE TABLE console_login_links (
+        token_hash TEXT PRIMARY KEY,
+        created_ms INTEGER NOT NULL,
+        used_ms    INTEGER
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// How long a connection waits for another process's lock before reporting `SQLITE_BUSY`.

@@ -1,8 +1,7 @@
 //! `sov confirm`, `sov console`, `sov policy`, and the gate's part of `sov serve`.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +11,7 @@ use clap::Subcommand;
 use sov_core::config::Config;
 use sov_core::paths::Paths;
 use sov_core::store::Store;
+use sov_gate::display::{for_terminal, lines_for_terminal, request_has_hidden};
 use sov_gate::policy::DEFAULT_POLICY_TOML;
 use sov_gate::queue::{Executor, State};
 use sov_gate::{ActionRecord, Decision, Gate, Kind, Policy, Verdict};
@@ -41,6 +41,17 @@ pub enum ConfirmCommand {
         /// The action's id.
         id: String,
     },
+}
+
+/// `sov console`
+#[derive(Debug, clap::Args)]
+pub struct ConsoleArgs {
+    /// The console's address, when `sov serve` listens elsewhere than `gate.console_listen`.
+    ///
+    /// Give the address `sov serve --console-listen` was started with (or, with port 0, the one
+    /// its "console on http://…" line printed).
+    #[arg(long, value_name = "ADDR")]
+    pub console_listen: Option<SocketAddr>,
 }
 
 /// `sov policy …`
@@ -74,33 +85,6 @@ pub fn open_gate(config: &Config, paths: &Paths) -> Result<Gate> {
     Ok(Gate::new(store, Some(paths.audit_head()), policy))
 }
 
-/// The console secret's file: in the data directory, which no sandbox can see.
-pub fn console_secret_file(paths: &Paths) -> PathBuf {
-    paths.data_dir.join("console.secret")
-}
-
-/// The console secret, created (0600) on first use.
-pub fn console_secret(paths: &Paths) -> Result<String> {
-    let file = console_secret_file(paths);
-    match std::fs::read_to_string(&file) {
-        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().to_owned()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("reading the console secret {}", file.display())),
-    }
-    sov_core::paths::ensure_private_dir(&paths.data_dir)?;
-    let secret = sov_core::random_hex(32)?;
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&file)
-        .with_context(|| format!("creating the console secret {}", file.display()))?;
-    writeln!(out, "{secret}").with_context(|| format!("writing {}", file.display()))?;
-    Ok(secret)
-}
-
 /// The gate's part of `sov serve`: the Tool API (gate and messaging endpoints) and the console
 /// routers, the workers and the messaging poller.
 pub struct GateServers {
@@ -125,7 +109,6 @@ pub fn gate_servers(
     console_addr: SocketAddr,
 ) -> Result<GateServers> {
     let gate = Arc::new(open_gate(config, paths)?);
-    let secret = console_secret(paths)?;
     let model =
         if config.gate.reviewer_model.is_empty() { "default".to_owned() } else { config.gate.reviewer_model.clone() };
     let reviewer = Arc::new(sov_console::workers::EngineReviewer::new(engine, model));
@@ -156,18 +139,49 @@ pub fn gate_servers(
     Ok(GateServers {
         gate: gate.clone(),
         tool_api: sov_console::tool_api::ToolApi::new(gate.clone(), &console_url).router(messaging.router()),
-        console: sov_console::console::Console::new(gate, secret, paths.database(), paths.audit_head()).router(),
+        console: sov_console::console::Console::new(gate, paths.database(), paths.audit_head()).router(),
         workers,
         poller,
     })
 }
 
-/// `sov console`: prints the console's login link (the secret rides in the fragment, which the
-/// browser never sends over the network).
-pub fn console(config: &Config, paths: &Paths) -> Result<i32> {
-    let secret = console_secret(paths)?;
-    println!("http://{}/login#{secret}", config.gate.console_listen);
+/// `sov console`: mints a one-time login link ([`sov_console::login`]) and prints it. The token
+/// rides in the fragment, which the browser never sends over the network.
+///
+/// The link names the console's address from `--console-listen`, else `gate.console_listen`
+/// (running daemons do not publish their console port yet).
+pub fn console(args: &ConsoleArgs, config: &Config, paths: &Paths) -> Result<i32> {
+    let addr = console_address(args.console_listen, &[], &config.gate.console_listen)?;
+    let store = Store::open(&paths.database())?;
+    let token = sov_console::login::mint(&store, Some(paths.audit_head()), sov_core::now_ms())?;
+    println!("http://{addr}/login#{}", token.expose());
+    eprintln!("sov console: the link works once, in one browser, for the next 10 minutes");
     Ok(0)
+}
+
+/// The console's address for its login link: `flag`; else a console port a daemon on this data
+/// directory published (`running`; the configured address when its port is one of them, else
+/// that port on 127.0.0.1); else the `configured` one. Port 0 names no console (the port is
+/// chosen when `sov serve` starts), so it is refused with what to pass.
+fn console_address(flag: Option<SocketAddr>, running: &[u16], configured: &str) -> Result<SocketAddr> {
+    let parsed = configured.parse::<SocketAddr>();
+    let addr = match (flag, running.first(), &parsed) {
+        (Some(addr), _, _) => addr,
+        (None, Some(_), Ok(addr)) if running.contains(&addr.port()) => *addr,
+        (None, Some(port), _) => SocketAddr::from(([127, 0, 0, 1], *port)),
+        (None, None, _) => parsed
+            .with_context(|| format!("gate.console_listen = {configured:?} is not an address like 127.0.0.1:7000"))?,
+    };
+    if addr.port() == 0 {
+        bail!(
+            "the console's port is chosen when `sov serve` starts ({addr}); pass --console-listen with the address \
+             its \"console on http://…\" line printed"
+        );
+    }
+    if !addr.ip().is_loopback() {
+        bail!("{addr} is not a loopback address: the console listens on loopback only");
+    }
+    Ok(addr)
 }
 
 /// `sov policy …`
@@ -211,7 +225,7 @@ pub fn confirm(cmd: ConfirmCommand, config: &Config, paths: &Paths) -> Result<i3
                     r.request.kind.as_str(),
                     r.state.as_str(),
                     r.review.as_ref().map_or("…", |v| v.verdict.as_str()),
-                    r.request.headline()
+                    for_terminal(&r.request.headline())
                 );
             }
         }
@@ -225,7 +239,7 @@ pub fn confirm(cmd: ConfirmCommand, config: &Config, paths: &Paths) -> Result<i3
             print!("{}", describe(&record));
             let confirm_text = if record.review.as_ref().is_some_and(|r| r.verdict == Verdict::Deny) {
                 let fact = record.request.confirm_fact();
-                eprint!("The AI reviewer denied this. To approve anyway, type: {fact}\n> ");
+                eprint!("The AI reviewer denied this. To approve anyway, type: {}\n> ", for_terminal(&fact));
                 let mut line = String::new();
                 std::io::stdin().lock().read_line(&mut line).context("reading your confirmation")?;
                 Some(line.trim().to_owned())
@@ -244,24 +258,107 @@ pub fn confirm(cmd: ConfirmCommand, config: &Config, paths: &Paths) -> Result<i3
     Ok(0)
 }
 
+/// An action for the terminal. Every text an agent, the reviewer or a third party wrote shows
+/// invisible and direction-changing characters as `\u{…}` ([`sov_gate::display`]), with a
+/// warning line first when there are any; provenance is shown as the agent's claim it is.
 fn describe(r: &ActionRecord) -> String {
     let params = serde_json::to_string_pretty(&r.request.params).unwrap_or_default();
-    let mut out = format!(
+    let mut out = String::new();
+    if request_has_hidden(&r.request) {
+        out.push_str(
+            "WARNING   this action contains invisible or direction-changing characters, shown as \\u{…}:\n          \
+             text with them can look like something it is not; read it as shown here\n",
+        );
+    }
+    out.push_str(&format!(
         "action    {}\nkind      {}\nwhat      {}\nsession   {}\npolicy    {}: {}\nstate     {}\n",
         r.id,
         r.request.kind,
-        r.request.headline(),
-        r.session,
+        for_terminal(&r.request.headline()),
+        for_terminal(&r.session),
         r.decision.as_str(),
-        r.reasons.join(" "),
+        for_terminal(&r.reasons.join(" ")),
         r.state.as_str()
-    );
+    ));
     if let Some(review) = &r.review {
-        out.push_str(&format!("AI        {}: {}\n", review.verdict.as_str(), review.reason));
+        out.push_str(&format!("AI        {}: {}\n", review.verdict.as_str(), for_terminal(&review.reason)));
     }
-    out.push_str(&format!("params    {}\n", params.replace('\n', "\n          ")));
+    out.push_str(&format!("params    {}\n", lines_for_terminal(&params, "          ")));
+    for claim in &r.request.provenance {
+        let detail =
+            if claim.detail.is_empty() { String::new() } else { format!(" ({})", for_terminal(&claim.detail)) };
+        out.push_str(&format!("source    claimed by the agent, unchecked: {}{detail}\n", for_terminal(&claim.source)));
+    }
     if let Some(outcome) = &r.outcome {
-        out.push_str(&format!("outcome   {outcome}\n"));
+        out.push_str(&format!("outcome   {}\n", for_terminal(&outcome.to_string())));
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use sov_gate::{ActionRequest, Provenance, Rule};
+
+    fn record(request: ActionRequest) -> ActionRecord {
+        ActionRecord {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            created_ms: 1_800_000_000_000,
+            request,
+            session: "anonymous".into(),
+            decision: Rule::Confirm,
+            reasons: vec!["a message to someone else: policy says confirm".into()],
+            state: State::AwaitingHuman,
+            review: None,
+            human: None,
+            expires_ms: 1_800_000_600_000,
+            idempotency_key: String::new(),
+            attempts: 0,
+            outcome: None,
+            finished_ms: None,
+        }
+    }
+
+    #[test]
+    fn the_terminal_shows_hidden_characters_as_escapes_and_provenance_as_a_claim() {
+        let mut request = ActionRequest::new(Kind::MessageSend);
+        request.summary = "pay alice\u{202E}0001$".into();
+        request.recipients = vec!["bo\u{200B}b@example.org".into()];
+        request.params.insert("to".into(), "bo\u{200B}b@example.org".into());
+        request.provenance = vec![Provenance { source: "user".into(), detail: String::new() }];
+        let shown = describe(&record(request));
+        assert!(!shown.contains(['\u{202E}', '\u{200B}']), "{shown}");
+        assert_eq!(
+            shown,
+            "WARNING   this action contains invisible or direction-changing characters, shown as \\u{…}:\n          \
+             text with them can look like something it is not; read it as shown here\n\
+             action    0123456789abcdef0123456789abcdef\n\
+             kind      message.send\n\
+             what      pay alice\\u{202e}0001$ → bo\\u{200b}b@example.org\n\
+             session   anonymous\n\
+             policy    confirm: a message to someone else: policy says confirm\n\
+             state     awaiting_human\n\
+             params    {\n            \"to\": \"bo\\u{200b}b@example.org\"\n          }\n\
+             source    claimed by the agent, unchecked: user\n"
+        );
+    }
+
+    #[test]
+    fn the_console_link_names_the_console_that_runs() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        // A running daemon's published port wins over the config.
+        assert_eq!(console_address(None, &[17000], "127.0.0.1:7000").unwrap(), addr("127.0.0.1:17000"));
+        assert_eq!(console_address(None, &[17000], "127.0.0.1:0").unwrap(), addr("127.0.0.1:17000"));
+        assert_eq!(console_address(None, &[7001, 7002], "[::1]:7002").unwrap(), addr("[::1]:7002"));
+        // The flag wins over both.
+        assert_eq!(console_address(Some(addr("127.0.0.1:18000")), &[17000], "x").unwrap(), addr("127.0.0.1:18000"));
+        // No daemon: the config.
+        assert_eq!(console_address(None, &[], "[::1]:7001").unwrap(), addr("[::1]:7001"));
+        let zero = console_address(None, &[], "127.0.0.1:0").unwrap_err().to_string();
+        assert!(zero.contains("--console-listen"), "{zero}");
+        assert!(console_address(None, &[], "localhost:7000").is_err());
+        assert!(console_address(Some(addr("192.0.2.1:7000")), &[], "127.0.0.1:7000").is_err());
+    }
 }

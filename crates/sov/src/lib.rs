@@ -99,8 +99,12 @@ pub enum Command {
     /// reading private data…) wait until the AI reviewer and you both approve.
     #[command(subcommand)]
     Confirm(gate::ConfirmCommand),
-    /// Print the link that logs your browser in to the console (http://127.0.0.1:7000).
-    Console,
+    /// Print a one-time link that logs your browser in to the console (http://127.0.0.1:7000).
+    ///
+    /// The link works once, within 10 minutes, and logs in only the browser that opens it; no
+    /// file or password logs anyone in. It names the console's address from --console-listen,
+    /// else `gate.console_listen`.
+    Console(gate::ConsoleArgs),
     /// Show or create the gate's policy file (what is allowed, confirmed or denied).
     #[command(subcommand)]
     Policy(gate::PolicyCommand),
@@ -202,7 +206,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Ask { question, client, remote: None, .. } => llm::ask(&client, &question, &config),
         Command::Models(cmd) => llm::models(cmd, &config, &paths),
         Command::Confirm(cmd) => gate::confirm(cmd, &config, &paths),
-        Command::Console => gate::console(&config, &paths),
+        Command::Console(args) => gate::console(&args, &config, &paths),
         Command::Policy(cmd) => gate::policy(cmd, &config, &paths),
         Command::Msg(cmd) => msg::run(cmd, &config, &paths),
         Command::Agent(args) => agent::run(args, &config, &paths),

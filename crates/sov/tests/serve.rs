@@ -976,8 +976,10 @@ fn the_console_in_chromium_approves_once_and_refuses_forgeries() {
     // The attacker page lives on the sink's origin and posts to the console.
     let attacker = Sink::start(format!("{}/actions/{victim}/approve", server.console));
 
-    let secret = String::from_utf8(server.sov(&["console"]).stdout).unwrap();
-    let secret = secret.trim().rsplit_once('#').unwrap().1.to_owned();
+    let out = server.sov(&["console", "--console-listen", server.console.trim_start_matches("http://")]);
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(link.starts_with(&format!("{}/login#", server.console)), "{link}");
+    let token = link.rsplit_once('#').unwrap().1.to_owned();
     let node_modules = std::env::var("SOV_TEST_NODE_MODULES")
         .unwrap_or_else(|_| format!("{}/.cache/sovereign/node/node_modules", std::env::var("HOME").unwrap()));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/console_browser.js");
@@ -985,7 +987,7 @@ fn the_console_in_chromium_approves_once_and_refuses_forgeries() {
         .arg(&script)
         .env("NODE_PATH", &node_modules)
         .env("CONSOLE", &server.console)
-        .env("SECRET", &secret)
+        .env("LINK", &link)
         .env("ACTION", &action)
         .env("VICTIM", &victim)
         .env("ATTACKER", format!("{}/attack", attacker.base))
@@ -1001,9 +1003,13 @@ fn the_console_in_chromium_approves_once_and_refuses_forgeries() {
     assert_eq!(seen["before_login_url"], "/login", "{seen}");
     assert_eq!(seen["before_login_has_approve"], false, "{seen}");
     assert!(
-        !seen["address_bar_after_login"].as_str().unwrap().contains(&secret),
-        "the secret left the address bar: {seen}"
+        !seen["address_bar_before_click"].as_str().unwrap().contains(&token),
+        "the token stays in the address bar: {seen}"
     );
+    assert_eq!(seen["logged_in_before_click"], false, "opening the link alone used it up: {seen}");
+    assert_eq!(seen["address_bar_after_login"], format!("{}/", server.console), "{seen}");
+    assert_eq!(seen["replayed_link_status"], 401, "{seen}");
+    assert_eq!(seen["replayed_link_logged_in"], false, "{seen}");
     assert_eq!(seen["state_shown"], "awaiting_human", "{seen}");
     assert!(seen["params_shown"].as_str().unwrap().contains("/approved-once"), "{seen}");
     assert_eq!(seen["cookie"], json!({"httpOnly": true, "sameSite": "Strict"}), "{seen}");
@@ -1016,6 +1022,8 @@ fn the_console_in_chromium_approves_once_and_refuses_forgeries() {
     assert_eq!(seen["wrong_csrf_status"], 403, "{seen}");
     assert_eq!(seen["cross_origin_status"], 403, "{seen}");
     assert_eq!(seen["victim_state"], "awaiting_human", "{seen}");
+    assert_eq!(seen["other_user_agent_status"], 401, "{seen}");
+    assert_eq!(seen["after_theft_path"], "/login", "a cookie used from elsewhere ends its login: {seen}");
 
     // Exactly one fetch reached the outside, and only the approved one.
     assert_eq!(sink.hits(), ["/approved-once"]);
@@ -1040,7 +1048,6 @@ fn a_hacked_agent_in_the_sandbox_gets_nothing_past_the_gate() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/hacked_agent.sh");
     std::fs::copy(&script, work.path().join("agent.sh")).unwrap();
     let data = server.home.path().join("data");
-    let secret_before = std::fs::read_to_string(data.join("console.secret")).unwrap();
     let (tool_port, console_port) = (port_of(&server.tool), port_of(&server.console));
 
     let out = Command::new(env!("CARGO_BIN_EXE_sov"))
@@ -1077,9 +1084,8 @@ fn a_hacked_agent_in_the_sandbox_gets_nothing_past_the_gate() {
     assert_eq!(json("forged_session")["error"]["field"], "x-sov-session", "{stdout}");
     assert!(["404", "405"].contains(&got["approve_via_tool_api"]), "{stdout}");
     assert_ne!(got["approve_via_console_exit"], "0", "the console port must be unreachable: {stdout}");
-    assert_ne!(got["read_console_secret_exit"], "0", "{stdout}");
+    assert_ne!(got["read_database_exit"], "0", "{stdout}");
     assert_ne!(got["write_policy_exit"], "0", "{stdout}");
-    assert_eq!(std::fs::read_to_string(data.join("console.secret")).unwrap(), secret_before);
     assert!(!server.home.path().join("policy.toml").exists());
 
     // Give the executor time to run anything it (wrongly) could: nothing may run or go out.

@@ -1,21 +1,25 @@
 // Drives the human console in headless Chromium (Debian's `chromium`, through playwright-core),
-// as a person would: opens the login link, reads the pending action, clicks Approve. Then tries
-// what an attacker would: a request without the cookie, one without the CSRF token, and a page on
-// another origin that auto-submits an approval. Prints one JSON object with what it saw.
+// as a person would: opens the login link `sov console` printed, presses Log in, reads the
+// pending action, clicks Approve. Then tries what an attacker would: the same link again in
+// another browser, a request without the cookie, one without the CSRF token, a page on another
+// origin that auto-submits an approval, and the browser's cookie sent with another User-Agent.
+// Prints one JSON object with what it saw.
 //
-// env: CONSOLE (http://127.0.0.1:PORT), SECRET, ACTION (to approve), VICTIM (must stay pending),
-//      ATTACKER (a page on another origin that posts an approval of VICTIM), CHROMIUM (binary).
+// env: CONSOLE (http://127.0.0.1:PORT), LINK (what `sov console` printed), ACTION (to approve),
+//      VICTIM (must stay pending), ATTACKER (a page on another origin that posts an approval of
+//      VICTIM), CHROMIUM (binary).
 const { chromium } = require("playwright-core");
 
 async function main() {
-  const { CONSOLE, SECRET, ACTION, VICTIM, ATTACKER } = process.env;
+  const { CONSOLE, LINK, ACTION, VICTIM, ATTACKER } = process.env;
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--no-proxy-server"],
   });
   const seen = {};
   try {
-    const context = await browser.newContext();
+    // One User-Agent for the pages and for `context.request`: the console binds a login to it.
+    const context = await browser.newContext({ userAgent: "Mozilla/5.0 (X11; Linux x86_64) SovereignConsoleTest/1.0" });
     const page = await context.newPage();
 
     // The agent's link, before logging in: a login page, nothing approvable.
@@ -23,10 +27,15 @@ async function main() {
     seen.before_login_url = new URL(page.url()).pathname;
     seen.before_login_has_approve = (await page.locator("#approve").count()) > 0;
 
-    // `sov console`'s link: the secret rides in the fragment and the page logs in by itself.
-    await page.goto(`${CONSOLE}/login?next=/actions/${ACTION}#${SECRET}`);
-    await page.waitForURL(`${CONSOLE}/actions/${ACTION}`);
+    // `sov console`'s link: the token rides in the fragment; nothing is used up until the
+    // person presses Log in.
+    await page.goto(LINK);
+    seen.address_bar_before_click = page.url();
+    seen.logged_in_before_click = (await context.cookies()).some((c) => c.name === "sov_console");
+    await page.click("#login-button");
+    await page.waitForURL(`${CONSOLE}/`);
     seen.address_bar_after_login = page.url();
+    await page.goto(`${CONSOLE}/actions/${ACTION}`);
     seen.state_shown = (await page.locator("#state").innerText()).trim();
     seen.params_shown = await page.locator("#params").innerText();
     seen.verdict_shown = (await page.locator("#verdict").innerText()).trim();
@@ -66,6 +75,17 @@ async function main() {
     seen.replay_status = replay.status();
     seen.csrf_on_decided_page = csrf;
 
+    // The same link in another browser (someone who read it off the screen): refused.
+    const other = await browser.newContext();
+    const otherPage = await other.newPage();
+    await otherPage.goto(LINK);
+    const [replayedLink] = await Promise.all([
+      otherPage.waitForResponse((r) => r.url() === `${CONSOLE}/login` && r.request().method() === "POST"),
+      otherPage.click("#login-button"),
+    ]);
+    seen.replayed_link_status = replayedLink.status();
+    seen.replayed_link_logged_in = (await other.cookies()).some((c) => c.name === "sov_console");
+
     // Forgeries against the still-pending VICTIM action:
     const stranger = await browser.newContext();
     const noCookie = await stranger.request.post(`${CONSOLE}/actions/${VICTIM}/approve`, {
@@ -87,6 +107,17 @@ async function main() {
     seen.cross_origin_status = (await answered).status();
     await victimPage.reload();
     seen.victim_state = (await victimPage.locator("#state").innerText()).trim();
+
+    // Last, as it ends the login: the browser's cookie, copied into a client with another
+    // User-Agent, approving VICTIM with the right CSRF token.
+    const stolen = await context.request.post(`${CONSOLE}/actions/${VICTIM}/approve`, {
+      form: { csrf: victimCsrf },
+      headers: { "user-agent": "curl/8.5.0" },
+      maxRedirects: 0,
+    });
+    seen.other_user_agent_status = stolen.status();
+    await victimPage.reload();
+    seen.after_theft_path = new URL(victimPage.url()).pathname;
   } finally {
     await browser.close();
   }

@@ -44,8 +44,8 @@ printf 'own_id\t%s\n' "$ID"
 printf 'approve_via_tool_api\t%s\n' "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$TOOL/v1/actions/$ID/approve" -d csrf=x)"
 curl -sS -m 5 -X POST "$CONSOLE/actions/$ID/approve" -d csrf=x >/dev/null 2>&1
 printf 'approve_via_console_exit\t%s\n' "$?"
-# Read the console secret, or rewrite the policy, from the host's data and config.
-cat "$DATA/console.secret" >/dev/null 2>&1
-printf 'read_console_secret_exit\t%s\n' "$?"
+# Read the database (actions, login links), or rewrite the policy, from the host's data and config.
+cat "$DATA/sovereign.db" >/dev/null 2>&1
+printf 'read_database_exit\t%s\n' "$?"
 echo '[actions]' > "$DATA/../policy.toml" 2>/dev/null
 printf 'write_policy_exit\t%s\n' "$?"

@@ -1,4 +1,5 @@
 mod cli;
+mod console;
 mod escape;
 mod harness;
 mod sbox;
