@@ -5,7 +5,10 @@
 //! recipient is parsed into one canonical form, self-detection looks only at that form, and the
 //! sender hands that same form to SMTP or signal-cli. So nothing is accepted that a server could
 //! read differently: no display names, comments, quoted or encoded words, no lists hidden in one
-//! field, no non-ASCII look-alikes, and no control characters in any header field.
+//! field, no non-ASCII look-alikes, and no control characters in any header field. A recipient
+//! (address, number, group) also never holds an invisible formatting character (direction
+//! overrides and isolates, zero-width characters, the byte-order mark; see
+//! [`invisible_format_char`]): those make a name read differently on screen than it is.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -58,7 +61,7 @@ impl fmt::Display for Recipient {
 /// control character, or a Unicode direction override that would make it read differently on
 /// screen than on the wire.
 pub fn check_header_field(field: &str, value: &str) -> Result<(), MsgError> {
-    if let Some(c) = value.chars().find(|c| c.is_control() || is_direction_override(*c)) {
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(MsgError::invalid(
             field,
             format!(
@@ -67,17 +70,79 @@ pub fn check_header_field(field: &str, value: &str) -> Result<(), MsgError> {
             ),
         ));
     }
+    if let Some(c) = value.chars().find(|c| is_direction_override(*c)) {
+        return Err(MsgError::invalid(
+            field,
+            format!(
+                "contains the invisible formatting character U+{:04X} ({}), which changes the direction text is shown in; remove it",
+                c as u32,
+                invisible_format_char(c).unwrap_or("direction mark")
+            ),
+        ));
+    }
     Ok(())
 }
 
 fn is_direction_override(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// The name of `c` if it is an invisible formatting character that has no place in a recipient:
+/// the direction embeddings and overrides (U+202A–U+202E), isolates (U+2066–U+2069), the zero-width
+/// space, non-joiner and joiner and the direction marks (U+200B–U+200F), the Arabic letter mark
+/// (U+061C) and the byte-order mark or zero-width no-break space (U+FEFF).
+pub fn invisible_format_char(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{061C}' => "ARABIC LETTER MARK",
+        '\u{200B}' => "ZERO WIDTH SPACE",
+        '\u{200C}' => "ZERO WIDTH NON-JOINER",
+        '\u{200D}' => "ZERO WIDTH JOINER",
+        '\u{200E}' => "LEFT-TO-RIGHT MARK",
+        '\u{200F}' => "RIGHT-TO-LEFT MARK",
+        '\u{202A}' => "LEFT-TO-RIGHT EMBEDDING",
+        '\u{202B}' => "RIGHT-TO-LEFT EMBEDDING",
+        '\u{202C}' => "POP DIRECTIONAL FORMATTING",
+        '\u{202D}' => "LEFT-TO-RIGHT OVERRIDE",
+        '\u{202E}' => "RIGHT-TO-LEFT OVERRIDE",
+        '\u{2066}' => "LEFT-TO-RIGHT ISOLATE",
+        '\u{2067}' => "RIGHT-TO-LEFT ISOLATE",
+        '\u{2068}' => "FIRST STRONG ISOLATE",
+        '\u{2069}' => "POP DIRECTIONAL ISOLATE",
+        '\u{FEFF}' => "ZERO WIDTH NO-BREAK SPACE",
+        _ => return None,
+    })
+}
+
+/// Refuses a recipient (an address, a number, a group, a name shown for one) that holds an
+/// invisible formatting character, naming it by code point.
+pub fn check_recipient_text(field: &str, value: &str) -> Result<(), MsgError> {
+    if let Some((c, name)) = value.chars().find_map(|c| invisible_format_char(c).map(|name| (c, name))) {
+        return Err(MsgError::invalid(
+            field,
+            format!(
+                "contains the invisible formatting character U+{:04X} ({name}), which makes text read differently on screen than it is; remove it and give the recipient in plain characters",
+                c as u32
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A name to show for a recipient (the display name a contact last used), with every invisible
+/// formatting character and control character removed, so it reads on screen as it is stored.
+pub fn shown_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_control() && invisible_format_char(*c).is_none())
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 /// Parses one bare email address. Display names, angle brackets, comments, quoted local parts,
 /// encoded words, lists and non-ASCII characters are refused with a message saying so; the
 /// result is lower-cased.
 pub fn parse_email(field: &str, value: &str) -> Result<String, MsgError> {
+    check_recipient_text(field, value)?;
     check_header_field(field, value)?;
     let address = value.trim_matches([' ', '\t']);
     if let Some(c) = address.chars().find(|c| !c.is_ascii()) {
@@ -132,6 +197,7 @@ pub fn parse_email(field: &str, value: &str) -> Result<String, MsgError> {
 /// Parses a phone number into E.164. Spaces, dashes, dots and brackets between digits are
 /// dropped; the number must start with `+` and a country code (8 to 15 ASCII digits).
 pub fn parse_phone(field: &str, value: &str) -> Result<String, MsgError> {
+    check_recipient_text(field, value)?;
     check_header_field(field, value)?;
     let number = value.trim_matches([' ', '\t']);
     let hint = "write it in international E.164 form, e.g. +4915123456789";
@@ -162,6 +228,7 @@ pub fn parse_phone(field: &str, value: &str) -> Result<String, MsgError> {
 
 /// Parses a Signal recipient: a phone number, or `group:ID` for a group.
 pub fn parse_signal(field: &str, value: &str) -> Result<Recipient, MsgError> {
+    check_recipient_text(field, value)?;
     check_header_field(field, value)?;
     let value = value.trim_matches([' ', '\t']);
     if let Some(id) = value.strip_prefix("group:") {
@@ -285,9 +352,8 @@ mod tests {
         ] {
             assert!(!own.is_own(&email(to).unwrap()), "{to}");
         }
-        // Cyrillic а, fullwidth letters, a zero-width space, and Arabic-Indic digits.
-        for to in ["\u{0430}lice@example.org", "ａlice@example.org", "al\u{200B}ice@example.org", "alice@exаmple.org"]
-        {
+        // Cyrillic а, fullwidth letters and Arabic-Indic digits (a zero-width space: see below).
+        for to in ["\u{0430}lice@example.org", "ａlice@example.org", "alice@exаmple.org"] {
             let err = email(to).unwrap_err().to_string();
             assert!(err.contains("non-ASCII"), "{to}: {err}");
         }
@@ -333,6 +399,41 @@ mod tests {
         let err = check_header_field("subject", "Hi\r\nBcc: evil@attacker.test").unwrap_err().to_string();
         assert!(err.contains("subject") && err.contains("U+000D"), "{err}");
         assert!(check_header_field("subject", "Grüße, 😀 ok").is_ok());
+    }
+
+    #[test]
+    fn invisible_formatting_characters_are_refused_in_every_recipient_by_code_point() {
+        let invisible = [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{FEFF}',
+        ];
+        for c in invisible {
+            let code = format!("U+{:04X}", c as u32);
+            for (what, result) in [
+                ("email", parse_email("to", &format!("al{c}ice@example.org")).map(|_| ())),
+                ("email end", parse_email("to", &format!("alice@example.org{c}")).map(|_| ())),
+                ("phone", parse_phone("to", &format!("+49151{c}23456789")).map(|_| ())),
+                ("signal", parse_signal("to", &format!("{c}+4915123456789")).map(|_| ())),
+                ("group", parse_signal("to", &format!("group:abc{c}=")).map(|_| ())),
+                (
+                    "list",
+                    parse_recipients(Backend::Email, "to", &[format!("bob@example.org, {c}x@example.org")]).map(|_| ()),
+                ),
+            ] {
+                let err = result.expect_err(&format!("{what} with {code} was accepted")).to_string();
+                assert!(err.contains(&code) && err.contains("invisible formatting character"), "{what}: {err}");
+                assert!(err.starts_with("to: "), "names the field: {err}");
+            }
+            assert!(invisible_format_char(c).is_some());
+            assert_eq!(shown_name(&format!("Bo{c}b \u{202E}lanretxe")), "Bob lanretxe", "{code}");
+        }
+        let err = parse_email("to", "x\u{202E}gro.elpmaxe@example.org").unwrap_err().to_string();
+        assert!(err.contains("U+202E (RIGHT-TO-LEFT OVERRIDE)"), "{err}");
+        // Visible characters next to them are untouched, and the subject keeps its emoji.
+        assert_eq!(invisible_format_char('a'), None);
+        assert_eq!(invisible_format_char('\u{2070}'), None);
+        assert!(check_header_field("subject", "Familie \u{1F468}\u{200D}\u{1F469}").is_ok());
+        assert!(check_header_field("subject", "x\u{061C}y").is_err(), "a direction mark in a header field");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::accounts::{EmailAccount, Tls};
+use crate::address::check_header_field;
 use crate::mime::{self, Origin};
 use crate::store::{FolderProgress, MessageStore};
 use crate::{MsgError, lock};
@@ -179,20 +180,31 @@ pub enum SendFailure {
     Unknown(String),
 }
 
-/// Sends `mail` from `account` through its SMTP server; answers what the server said.
-pub fn send(account: &EmailAccount, password: &str, mail: &Outgoing<'_>) -> Result<Value, SendFailure> {
-    let refused =
-        |what: &str, e: &dyn std::fmt::Display| SendFailure::Refused(format!("{}: {what}: {e}", account.address));
-    let from: Mailbox = account.address.parse().map_err(|e| refused("the From address", &e))?;
+/// The message `mail` from `from`, as it goes on the wire: no header field holds a line end or
+/// another control character (refused, as at submission: what is sent is what was approved), and
+/// the body's line ends are all CRLF ([`mime::crlf_lines`]; see there for why).
+pub fn build(from: &str, mail: &Outgoing<'_>) -> Result<lettre::Message, SendFailure> {
+    let refused = |what: &str, e: &dyn std::fmt::Display| SendFailure::Refused(format!("{from}: {what}: {e}"));
+    check_header_field("subject", mail.subject).map_err(|e| refused("the subject", &e))?;
+    check_header_field("message_id", mail.message_id).map_err(|e| refused("the Message-ID", &e))?;
+    let from: Mailbox = from.parse().map_err(|e| refused("the From address", &e))?;
     let mut builder = lettre::Message::builder()
         .from(from)
         .subject(mail.subject)
         .message_id(Some(mail.message_id.to_owned()))
         .header(ContentType::TEXT_PLAIN);
     for to in mail.to {
+        check_header_field("to", to).map_err(|e| refused("a recipient", &e))?;
         builder = builder.to(to.parse().map_err(|e| refused("a recipient", &e))?);
     }
-    let message = builder.body(mail.body.to_owned()).map_err(|e| refused("building the message", &e))?;
+    builder.body(mime::crlf_lines(mail.body)).map_err(|e| refused("building the message", &e))
+}
+
+/// Sends `mail` from `account` through its SMTP server; answers what the server said.
+pub fn send(account: &EmailAccount, password: &str, mail: &Outgoing<'_>) -> Result<Value, SendFailure> {
+    let refused =
+        |what: &str, e: &dyn std::fmt::Display| SendFailure::Refused(format!("{}: {what}: {e}", account.address));
+    let message = build(&account.address, mail)?;
     let tls = || -> Result<TlsParameters, SendFailure> {
         let mut params = TlsParameters::builder(account.smtp_host.clone());
         if let Some(path) = &account.ca_file {
@@ -222,6 +234,54 @@ pub fn send(account: &EmailAccount, password: &str, mail: &Outgoing<'_>) -> Resu
         ))),
         Err(e) => {
             Err(SendFailure::Unknown(format!("{} ({}:{}): {e}", account.address, account.smtp_host, account.smtp_port)))
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn outgoing<'a>(to: &'a [String], subject: &'a str, body: &'a str) -> Outgoing<'a> {
+        Outgoing { to, subject, body, message_id: "<k1@example.org>" }
+    }
+
+    /// What lettre writes after DATA (before its own dot-stuffing).
+    fn wire(message: &lettre::Message) -> String {
+        String::from_utf8(message.formatted()).unwrap()
+    }
+
+    #[test]
+    fn a_bare_cr_or_lf_in_the_body_leaves_as_crlf_so_no_data_end_can_be_smuggled() {
+        let to = ["alice@example.org".to_owned()];
+        let attack =
+            "x\r.\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@evil.example>\r\nDATA\r\nsmuggled\n.\rQUIT\r";
+        let text = wire(&build("alice@example.org", &outgoing(&to, "Note", attack)).unwrap());
+        assert_eq!(mime::crlf_lines(&text), text, "a bare CR or LF is on the wire: {text:?}");
+        let body = text.split_once("\r\n\r\n").unwrap().1;
+        assert!(
+            body.starts_with("x\r\n.\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@evil.example>\r\nDATA\r\nsmuggled\r\n.\r\nQUIT\r\n"),
+            "{body:?}"
+        );
+        // Non-ASCII goes quoted-printable or base64: still CRLF only.
+        let text = wire(&build("alice@example.org", &outgoing(&to, "Grüße", "Grüße\r.\rAlice 😀\n")).unwrap());
+        assert_eq!(mime::crlf_lines(&text), text, "{text:?}");
+    }
+
+    #[test]
+    fn a_line_end_in_a_header_field_is_refused_not_sent() {
+        let to = ["alice@example.org".to_owned()];
+        for (subject, to) in [
+            ("Hi\r\nBcc: bob@evil.example", &to[..]),
+            ("Hi\rBcc: bob@evil.example", &to[..]),
+            ("Hi\nBcc: bob@evil.example", &to[..]),
+            ("Hi", &["alice@example.org\r\nBcc: bob@evil.example".to_owned()][..]),
+        ] {
+            match build("alice@example.org", &outgoing(to, subject, "body")) {
+                Err(SendFailure::Refused(e)) => assert!(e.contains("U+000"), "{e}"),
+                other => panic!("{subject:?} {to:?}: {other:?}"),
+            }
         }
     }
 }

@@ -1,5 +1,15 @@
 //! One raw RFC 5322 message into a [`NewMessage`]: text/plain preferred, HTML converted to text,
 //! encoded words and charsets decoded, attachments listed (name, type, size) and never inlined.
+//! And the other way, [`crlf_lines`]: the line ends of text that goes out in a message.
+//!
+//! # Line ends on the wire
+//! SMTP ends a line with CRLF and the data with `CRLF . CRLF`. A server that also ends a line at
+//! a bare CR or a bare LF can be made to see the data end early: a body `x\r.\r\nMAIL FROM:…`
+//! would carry a second, smuggled message with its own envelope (SMTP smuggling). lettre turns a
+//! bare LF into CRLF and doubles a dot after CRLF, but leaves a bare CR alone (and doubles no dot
+//! after it). So every outgoing body goes through [`crlf_lines`] first: afterwards the only line
+//! end left is CRLF, and lettre's dot-stuffing sees every line start. Header fields never get
+//! there with a line end at all: [`crate::address::check_header_field`] refuses CR and LF.
 
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
 use serde_json::{Value, json};
@@ -46,7 +56,10 @@ pub fn decode(raw: &[u8], origin: Origin<'_>) -> NewMessage {
     };
     let from = message.from().and_then(Address::first);
     let sender = from.and_then(|a| a.address()).map(|a| a.trim().to_ascii_lowercase()).unwrap_or_default();
-    let sender_name = from.and_then(|a| a.name()).map(clean_line).unwrap_or_default();
+    // The name is shown for this sender, and for them as a recipient of a reply: without
+    // invisible formatting characters, so it reads on screen as it is.
+    let sender_name =
+        from.and_then(|a| a.name()).map(|n| crate::address::shown_name(&clean_line(n))).unwrap_or_default();
     let message_id = message.message_id().map(|id| format!("<{id}>"));
     let references = id_list(message.references());
     let in_reply_to = id_list(message.in_reply_to());
@@ -142,11 +155,62 @@ fn clean_body(text: &str) -> String {
         .to_owned()
 }
 
+/// `text` with every line end, whether CRLF, a bare CR or a bare LF, written as CRLF: one line
+/// break stays one line break, and no CR or LF is left that is not part of a CRLF pair.
+pub fn crlf_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push_str("\r\n");
+            }
+            '\n' => out.push_str("\r\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
+
+    /// Every CR is followed by LF and every LF preceded by CR.
+    fn only_crlf(text: &[u8]) -> bool {
+        text.iter().enumerate().all(|(i, b)| match b {
+            b'\r' => text.get(i + 1) == Some(&b'\n'),
+            b'\n' => i > 0 && text[i - 1] == b'\r',
+            _ => true,
+        })
+    }
+
+    #[test]
+    fn every_line_end_becomes_crlf_and_one_break_stays_one() {
+        for (text, want) in [
+            ("", ""),
+            ("no line end", "no line end"),
+            ("a\r\nb", "a\r\nb"),
+            ("a\nb", "a\r\nb"),
+            ("a\rb", "a\r\nb"),
+            ("a\n\rb", "a\r\n\r\nb"),
+            ("a\r\r\nb", "a\r\n\r\nb"),
+            ("\r", "\r\n"),
+            ("\n\n", "\r\n\r\n"),
+            (
+                "x\r.\r\nMAIL FROM:<a@b.example>\rRCPT TO:<c@d.example>\n",
+                "x\r\n.\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n",
+            ),
+            ("Grüße\r😀", "Grüße\r\n😀"),
+        ] {
+            assert_eq!(crlf_lines(text), want, "{text:?}");
+            assert!(only_crlf(crlf_lines(text).as_bytes()), "{text:?}");
+            assert_eq!(crlf_lines(&crlf_lines(text)), crlf_lines(text), "idempotent for {text:?}");
+        }
+    }
 
     const ORIGIN: Origin<'static> =
         Origin { account: "alice@example.org", folder: "INBOX", uidvalidity: 7, uid: 3, internal_date_ms: Some(5) };
@@ -207,6 +271,14 @@ MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=x\r\n\r\n\
         assert_eq!(m.sender, "evil@attacker.test", "the display name must not pass for the address");
         assert_eq!(m.sender_name, "alice@example.org");
         assert!(!m.subject.contains('\n') && !m.subject.contains('\r'), "{:?}", m.subject);
+    }
+
+    #[test]
+    fn a_display_name_keeps_no_invisible_formatting_characters() {
+        // "Bob \u{202E}gro.elpmaxe@\u{200B}" as an encoded word.
+        let raw = b"From: =?utf-8?b?Qm9iIOKArmdyby5lbHBtYXhlQOKAiw==?= <bob@example.org>\r\nTo: alice@example.org\r\n\r\nhi\r\n";
+        let m = decode(raw, ORIGIN);
+        assert_eq!(m.sender_name, "Bob gro.elpmaxe@");
     }
 
     #[test]

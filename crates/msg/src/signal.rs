@@ -164,7 +164,7 @@ pub fn decode(account: &str, item: &Value) -> Option<NewMessage> {
         backend: Backend::Signal,
         account: account.to_owned(),
         uid: format!("{sender}/{timestamp_ms}"),
-        sender_name: text(envelope.get("sourceName")).chars().filter(|c| !c.is_control()).collect(),
+        sender_name: crate::address::shown_name(&text(envelope.get("sourceName"))),
         sender,
         recipient,
         subject: String::new(),

@@ -217,3 +217,59 @@ fn a_server_with_an_untrusted_certificate_is_refused() {
     let (_, status) = daemon.get("/status");
     assert!(status["polls"][format!("email:{ALICE}")]["error"].as_str().unwrap().contains("TLS"), "{status}");
 }
+
+/// A to-self body that ends the data early for a server taking a bare CR for a line end, and
+/// carries a second message to someone else after it (SMTP smuggling).
+const SMUGGLING_BODY: &str = "x\r.\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@evil.example>\r\nDATA\r\n\
+Subject: smuggled\r\n\r\nsmuggled text";
+
+#[test]
+fn a_bare_cr_in_a_body_smuggles_no_second_envelope_past_a_server_that_ends_lines_at_cr() {
+    let server = support::bare_cr_smtp::BareCrSmtp::start();
+    let daemon = Daemon::start(Policy::default());
+    let store = MessageStore::open(&daemon.database()).unwrap();
+    let account = EmailAccount {
+        address: ALICE.into(),
+        imap_host: "127.0.0.1".into(),
+        imap_port: 9, // never polled here
+        imap_tls: Tls::Plain,
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: server.port,
+        smtp_tls: Tls::Plain,
+        user: ALICE.into(),
+        folders: vec!["INBOX".into()],
+        ca_file: None,
+    };
+    add_email(&store, &Secrets::new(daemon.dir.path()), account, PASSWORD).unwrap();
+    let (status, answer) = daemon.post_json(
+        "/send",
+        &json!({"backend": "email", "to": [ALICE], "subject": "Note to self", "body": SMUGGLING_BODY}),
+    );
+    assert_eq!((status, &answer["ok"]), (200, &json!(true)), "{answer}");
+    let envelopes = server.envelopes();
+    assert_eq!(envelopes.len(), 1, "a second envelope was smuggled: {envelopes:#?}");
+    assert_eq!((envelopes[0].from.as_str(), envelopes[0].to.clone()), (ALICE, vec![ALICE.to_owned()]));
+    let data = envelopes[0].data.clone().expect("the data ended");
+    assert!(
+        data.contains(
+            "\nx\n.\nMAIL FROM:<alice@example.org>\nRCPT TO:<bob@evil.example>\nDATA\nSubject: smuggled\n\nsmuggled text"
+        ),
+        "the body did not arrive intact as data of the one message: {data:?}"
+    );
+}
+
+#[test]
+fn the_bare_cr_attack_through_opensmtpd_reaches_alice_as_text_and_bob_never() {
+    let (servers, daemon) = setup(Tls::Starttls, Tls::Starttls);
+    let (status, answer) = daemon.post_json(
+        "/send",
+        &json!({"backend": "email", "to": [ALICE], "subject": "Note to self", "body": SMUGGLING_BODY}),
+    );
+    assert_eq!((status, &answer["ok"]), (200, &json!(true)), "{answer}\n{}", servers.logs());
+    let arrived = servers.wait_for_mail(ALICE, 1);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(servers.mailbox("bob@evil.example").is_empty(), "bob got a mail");
+    assert_eq!(servers.mailbox(ALICE).len(), 1, "exactly one message");
+    let text = String::from_utf8_lossy(&arrived[0]).replace("\r\n", "\n");
+    assert!(text.contains("\nx\n.\nMAIL FROM:<alice@example.org>\nRCPT TO:<bob@evil.example>\nDATA\n"), "{text}");
+}

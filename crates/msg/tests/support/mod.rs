@@ -2,6 +2,7 @@
 //! port, the signal-cli stand-in, and (in `mail`) real Dovecot and OpenSMTPD servers.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bare_cr_smtp;
 pub mod mail;
 
 use std::collections::BTreeMap;
