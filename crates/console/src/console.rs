@@ -515,8 +515,20 @@ async fn audit(State(console): State<Console>, headers: HeaderMap) -> Response {
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let mut body = match verdict {
-        AuditVerdict::Intact { entries, .. } => {
-            format!("<p id=\"audit-verdict\">Intact: {entries} entries, every hash and link checked.</p>")
+        AuditVerdict::Intact { entries, head } => {
+            let mut text =
+                format!("<p id=\"audit-verdict\">Intact: {entries} entries, every hash and link checked.</p>");
+            // Someone who can write the data directory can cut the log's end and rewrite
+            // audit.head to match; a copy of the head kept elsewhere shows that.
+            if let Some((seq, hash)) = head {
+                text.push_str(&format!(
+                    "<p id=\"audit-head\">Head: {seq} entries, last hash <code>{}</code>. Keep a copy outside this \
+                     machine's data directory (or set <code>audit.anchor_file</code>) and compare with \
+                     <code>sov audit verify --anchor FILE</code> to catch a rewritten log.</p>",
+                    esc(&hash)
+                ));
+            }
+            text
         }
         AuditVerdict::Broken { seq, problem } => {
             format!("<p id=\"audit-verdict\" class=\"error\">BROKEN at entry #{seq}: {}</p>", esc(&problem.to_string()))

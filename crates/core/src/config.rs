@@ -30,6 +30,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// The messaging daemon (email and Signal).
     pub msg: MsgConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
     /// Anonymous prepaid credits (`sov zkapi`), the paying side.
     pub zkapi: ZkapiConfig,
     /// Selling calls for credits (`sov provider`).
@@ -183,6 +185,15 @@ impl Default for GateConfig {
             reviewer_model: String::new(),
         }
     }
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// A file outside the data directory that gets a line `<ISO time> <entry count> <hash>` at
+    /// every start of `sov serve` and every `sov audit verify`; empty: none.
+    pub anchor_file: PathBuf,
 }
 
 /// `[msg]`
@@ -388,6 +399,7 @@ impl Config {
             ("engine.models_dir", &mut self.engine.models_dir),
             ("gate.policy_file", &mut self.gate.policy_file),
             ("zkapi.key_file", &mut self.zkapi.key_file),
+            ("audit.anchor_file", &mut self.audit.anchor_file),
         ] {
             if !path.as_os_str().is_empty() {
                 *path = expand_home(path, home).map_err(|message| Error::ConfigValue { key: key.into(), message })?;

@@ -90,6 +90,30 @@ pub enum Error {
         /// What disagrees between the table and the head file.
         problem: crate::audit::AuditProblem,
     },
+    /// The audit log's chain is broken, or a head recorded earlier is no longer part of it, so a
+    /// daemon refuses to start on it (see `audit.rs`, "At every start").
+    #[error(
+        "the audit log is broken at entry {seq}: {problem}\n  Sovereign does not start on a tampered audit log. Look at the entry with `sov audit show --after {before} --limit 1` and run `sov audit verify`; restore the data directory from a backup if you have one, or start with --accept-broken-audit to run on it anyway (the acceptance is itself recorded in the log)",
+        before = .seq.saturating_sub(1)
+    )]
+    AuditBroken {
+        /// The first bad entry.
+        seq: i64,
+        /// What is wrong there.
+        problem: crate::audit::AuditProblem,
+    },
+    /// A line of the audit anchor file (`audit.anchor_file`) is not `<ISO time> <count> <hash>`.
+    #[error(
+        "audit anchor file {path}, line {line}: {message}\n  each line must read `<ISO time> <entry count> <sha256 hex>`, as Sovereign appends them; fix or remove that line"
+    )]
+    AuditAnchorMalformed {
+        /// The anchor file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// Result with the core [`Error`].

@@ -5,19 +5,17 @@
 //! the other and calls one library function.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use sov_core::audit::{AuditLog, AuditVerdict};
 use sov_core::config::{Config, DEFAULT_CONFIG_TOML};
 use sov_core::paths::Paths;
-use sov_core::store::Store;
 
 pub mod agent;
 pub mod agent_setup;
+pub mod audit;
 pub mod gate;
 pub mod llm;
 pub mod msg;
@@ -66,7 +64,7 @@ pub enum Command {
     Config(ConfigCommand),
     /// Inspect and verify the hash-chained audit log.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(audit::AuditCommand),
     /// Serve local GGUF models on an OpenAI- and Anthropic-compatible API (127.0.0.1:8080).
     ///
     /// One daemon instead of llama-server plus llama-swap: models load by the name a request
@@ -152,23 +150,6 @@ pub enum ConfigCommand {
     },
 }
 
-/// `sov audit …`
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Check every entry's hash and the chain between them; exit 1 if anything was edited,
-    /// dropped, reordered or truncated.
-    Verify,
-    /// Print entries as JSON lines, oldest first.
-    Show {
-        /// Only entries after this sequence number.
-        #[arg(long, default_value_t = 0)]
-        after: i64,
-        /// At most this many entries.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-    },
-}
-
 /// Parses `args` (program name first), runs, and maps the outcome to an exit code.
 pub fn main(args: Vec<OsString>) -> ExitCode {
     // The sandbox init re-enters this binary inside the sandbox: no config, no logging set-up.
@@ -197,7 +178,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Sbox(args) => Ok(sov_sbox::run(args, &config, &paths)),
         Command::Config(cmd) => config_command(cmd, &config, &paths),
-        Command::Audit(cmd) => audit_command(cmd, &paths),
+        Command::Audit(cmd) => audit::command(cmd, &config, &paths),
         Command::Serve(args) => llm::serve(args, &config, &paths),
         Command::Chat(args) => llm::chat(&args, &config),
         Command::Ask { question, client, remote: Some(name), yes } => {
@@ -244,33 +225,6 @@ fn config_command(cmd: ConfigCommand, config: &Config, paths: &Paths) -> Result<
         }
     }
     Ok(0)
-}
-
-fn audit_command(cmd: AuditCommand, paths: &Paths) -> Result<i32> {
-    let store = Store::open(&paths.database())?;
-    let log = AuditLog::new(&store, Some(paths.audit_head()));
-    match cmd {
-        AuditCommand::Verify => match log.verify()? {
-            AuditVerdict::Intact { entries, head } => {
-                match head {
-                    Some((seq, hash)) => println!("audit log intact: {entries} entries, head #{seq} {hash}"),
-                    None => println!("audit log intact: {entries} entries"),
-                }
-                Ok(0)
-            }
-            AuditVerdict::Broken { seq, problem } => {
-                println!("audit log BROKEN at entry #{seq}: {problem}");
-                Ok(1)
-            }
-        },
-        AuditCommand::Show { after, limit } => {
-            let mut out = std::io::stdout().lock();
-            for entry in log.entries(after, limit)? {
-                writeln!(out, "{}", serde_json::to_string(&entry)?)?;
-            }
-            Ok(0)
-        }
-    }
 }
 
 #[cfg(test)]

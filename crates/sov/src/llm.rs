@@ -45,6 +45,13 @@ pub struct GateListen {
     /// The human console's address instead of `gate.console_listen`.
     #[arg(long, value_name = "ADDR:PORT")]
     pub console_listen: Option<SocketAddr>,
+    /// Start even though the audit log is broken (an entry edited, removed or cut off).
+    ///
+    /// Without it the server refuses to start on a broken log and names the first bad entry.
+    /// Accepting is itself recorded as an entry of the log (`audit.accepted_broken`); later
+    /// starts check only what comes after it, while `sov audit verify` keeps reporting the break.
+    #[arg(long)]
+    pub accept_broken_audit: bool,
 }
 
 /// `sov chat` / `sov ask` flags.
@@ -189,6 +196,8 @@ fn load_progress() -> impl Fn(&str, f32) + Send + Sync + 'static {
 
 /// `sov serve`
 pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
+    // Before anything else: never run on a tampered audit log unless told to.
+    crate::audit::check_at_start(config, paths, args.gate.accept_broken_audit)?;
     let models = catalog(config, paths)?;
     if models.is_empty() {
         return Err(sov_engine::EngineError::NoModels { dir: models_dir(config, paths) }.into());
