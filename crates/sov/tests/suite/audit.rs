@@ -188,7 +188,7 @@ fn the_console_audit_page_shows_the_head_to_keep_elsewhere() {
     write_config(&world, "");
     fill(&world, 4);
     let (child, console) = serve_with_console(&world, &[]).unwrap_or_else(|(c, e)| panic!("exit {c:?}: {e}"));
-    let out = world.sov(&["console"]).output().unwrap();
+    let out = world.sov(&["console", "--console-listen", console.trim_start_matches("http://")]).output().unwrap();
     let link = stdout(&out).trim().to_owned();
     let (base, token) = link.split_once("/login#").unwrap_or_else(|| panic!("not a login link: {link}"));
     assert_eq!(base, console);
