@@ -329,6 +329,7 @@ mod tests {
                 "audit",
                 "audit_no_delete",
                 "audit_no_update",
+                "console_login_links",
                 "gate_actions",
                 "gate_sessions",
                 "gate_spend",
