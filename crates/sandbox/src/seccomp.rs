@@ -9,6 +9,20 @@
 //! `ENOSYS`, because its flags live in memory seccomp cannot read; libc then falls back to
 //! `clone`, whose flags are checked.
 //!
+//! No file the sandbox writes can become a privileged program on the host. A sandbox started by
+//! root writes files owned by root into the working directory, and a set-user-ID bit there would
+//! leave a root shell behind for anyone who can run it outside. So, in two layers:
+//! - this filter refuses (`EPERM`) every mode with set-user-ID or set-group-ID (`06000`): in
+//!   `chmod`, `fchmod`, `fchmodat`, `fchmodat2`, in `open`, `openat` and `creat` when they
+//!   may create a file (`O_CREAT`, `O_TMPFILE`), and in `mknod`/`mknodat`. `openat2` answers
+//!   `ENOSYS` like `clone3` (its mode is in memory; libc falls back to `openat`). Extended
+//!   attributes cannot be set at all (`setxattr`, `lsetxattr`, `fsetxattr`, `setxattrat`
+//!   answer `EOPNOTSUPP`, which `cp -a` and `tar` take as "not supported here" and go on), so
+//!   neither can file capabilities (`security.capability`), which the kernel would also refuse
+//!   for want of `CAP_SETFCAP`: bubblewrap drops every capability (`--cap-drop ALL`);
+//! - bubblewrap mounts every bind `nosuid`, so inside the sandbox no set-ID bit takes effect
+//!   either (this covers files that already carry one, which the filter cannot see).
+//!
 //! Everything else is allowed: the sandbox's walls are the namespaces and Landlock; this filter
 //! closes the kernel's sharper edges.
 
@@ -79,6 +93,15 @@ const NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWCGROUP) as u32
     | 0x80; // CLONE_NEWTIME, not exported by libc for every target
 
+/// The set-user-ID and set-group-ID mode bits (`S_ISUID | S_ISGID`).
+const SET_ID_BITS: u32 = 0o6000;
+/// Open flags under which the mode argument counts: `O_CREAT` and `__O_TMPFILE` (the bit of
+/// `O_TMPFILE` that is not `O_DIRECTORY`).
+const CREATING_FLAGS: u32 = (libc::O_CREAT | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u32;
+/// Calls newer than the `libc` crate knows for every target; the same number on all of them.
+const SYS_FCHMODAT2: i64 = 452;
+const SYS_SETXATTRAT: i64 = 463;
+
 /// `SOCK_PACKET`: obsolete, still accepted by the kernel.
 const SOCK_PACKET: u32 = 10;
 /// The socket type's low bits (the rest are `SOCK_NONBLOCK`/`SOCK_CLOEXEC`).
@@ -117,6 +140,11 @@ enum Rule {
     Socket,
     /// `ioctl`: refused for terminal input injection.
     Ioctl,
+    /// A call that sets a file's mode: refused when argument `mode` has a set-ID bit.
+    SetsMode { mode: u32 },
+    /// A call that opens and may create a file: refused when argument `flags` may create and
+    /// argument `mode` has a set-ID bit.
+    MayCreate { flags: u32, mode: u32 },
 }
 
 fn rules() -> BTreeMap<u32, Rule> {
@@ -127,6 +155,34 @@ fn rules() -> BTreeMap<u32, Rule> {
     rules.insert(libc::SYS_ioctl as u32, Rule::Ioctl);
     // clone3's flags live in memory seccomp cannot read: ENOSYS makes libc fall back to clone.
     rules.insert(libc::SYS_clone3 as u32, Rule::Refuse(libc::ENOSYS));
+    for (nr, rule) in set_id_rules() {
+        rules.insert(nr as u32, rule);
+    }
+    rules
+}
+
+/// The calls that could leave a set-user-ID or set-group-ID file, or a file capability, behind.
+fn set_id_rules() -> Vec<(i64, Rule)> {
+    let mut rules = vec![
+        (libc::SYS_fchmod, Rule::SetsMode { mode: 1 }),
+        (libc::SYS_fchmodat, Rule::SetsMode { mode: 2 }),
+        (SYS_FCHMODAT2, Rule::SetsMode { mode: 2 }),
+        (libc::SYS_mknodat, Rule::SetsMode { mode: 2 }),
+        (libc::SYS_openat, Rule::MayCreate { flags: 2, mode: 3 }),
+        // Its flags and mode are in memory seccomp cannot read: libc falls back to openat.
+        (libc::SYS_openat2, Rule::Refuse(libc::ENOSYS)),
+        (libc::SYS_setxattr, Rule::Refuse(libc::EOPNOTSUPP)),
+        (libc::SYS_lsetxattr, Rule::Refuse(libc::EOPNOTSUPP)),
+        (libc::SYS_fsetxattr, Rule::Refuse(libc::EOPNOTSUPP)),
+        (SYS_SETXATTRAT, Rule::Refuse(libc::EOPNOTSUPP)),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    rules.extend([
+        (libc::SYS_chmod, Rule::SetsMode { mode: 1 }),
+        (libc::SYS_creat, Rule::SetsMode { mode: 1 }),
+        (libc::SYS_mknod, Rule::SetsMode { mode: 1 }),
+        (libc::SYS_open, Rule::MayCreate { flags: 1, mode: 2 }),
+    ]);
     rules
 }
 
@@ -136,7 +192,8 @@ fn rules() -> BTreeMap<u32, Rule> {
 /// installation: it runs the filter once for every system call number to find the ones it may
 /// allow without running it again, and a linear chain of comparisons made that step the most
 /// expensive part of starting a sandbox. Here the call number goes through a balanced tree of
-/// comparisons (a handful per call); only `clone`, `socket` and `ioctl` look at arguments.
+/// comparisons (a handful per call); only `clone`, `socket`, `ioctl` and the calls that set a
+/// file's mode look at arguments.
 pub fn program() -> Result<BpfProgram> {
     let rules: Vec<(u32, Rule)> = rules().into_iter().collect();
     let mut program = vec![load(DATA_ARCH), jump(libc::BPF_JEQ, AUDIT_ARCH, 1, 0), ret(RET_KILL), load(DATA_NR)];
@@ -195,6 +252,18 @@ fn rule_block(rule: Rule) -> Vec<sock_filter> {
             load(data_arg_low(1)), // the request is an int: its low 32 bits are all of it
             jump(libc::BPF_JEQ, libc::TIOCSTI as u32, 1, 0),
             jump(libc::BPF_JEQ, libc::TIOCLINUX as u32, 0, 1),
+            refuse(),
+            ret(RET_ALLOW),
+        ],
+        // Modes and flags are ints (the kernel reads a mode as 16 bits): the low 32 bits hold them.
+        Rule::SetsMode { mode } => {
+            vec![load(data_arg_low(mode)), jump(libc::BPF_JSET, SET_ID_BITS, 0, 1), refuse(), ret(RET_ALLOW)]
+        }
+        Rule::MayCreate { flags, mode } => vec![
+            load(data_arg_low(flags)),
+            jump(libc::BPF_JSET, CREATING_FLAGS, 0, 3),
+            load(data_arg_low(mode)),
+            jump(libc::BPF_JSET, SET_ID_BITS, 0, 1),
             refuse(),
             ret(RET_ALLOW),
         ],
@@ -282,8 +351,9 @@ mod tests {
             let got = run(&program, AUDIT_ARCH, nr, [0; 6]);
             let want = match rules.get(&nr) {
                 Some(Rule::Refuse(errno)) => ret_errno(*errno),
-                // Zero arguments: no namespace flag, domain 0, type 0, request 0.
-                Some(Rule::Clone | Rule::Socket | Rule::Ioctl) | None => RET_ALLOW,
+                // Zero arguments: no namespace flag, domain 0, type 0, request 0, mode 0.
+                Some(Rule::Clone | Rule::Socket | Rule::Ioctl | Rule::SetsMode { .. } | Rule::MayCreate { .. })
+                | None => RET_ALLOW,
             };
             assert_eq!(got, want, "call {nr}");
         }
@@ -347,6 +417,55 @@ mod tests {
     }
 
     #[test]
+    fn set_id_bits_are_refused_wherever_a_mode_is_set_and_ordinary_modes_pass() {
+        let mut sets_mode =
+            vec![(libc::SYS_fchmod, 1), (libc::SYS_fchmodat, 2), (SYS_FCHMODAT2, 2), (libc::SYS_mknodat, 2)];
+        #[cfg(target_arch = "x86_64")]
+        sets_mode.extend([(libc::SYS_chmod, 1), (libc::SYS_creat, 1), (libc::SYS_mknod, 1)]);
+        let with = |at: usize, value: u64, rest: [u64; 6]| {
+            let mut args = rest;
+            args[at] = value;
+            args
+        };
+        let file = u64::from(libc::S_IFREG);
+        for (nr, at) in sets_mode {
+            for mode in [0o4755, 0o2755, 0o6755, 0o4000, file | 0o4755, 0o2755 | 1 << 40] {
+                assert_eq!(decide(nr, with(at, mode, [3, 3, 3, 3, 3, 3])), EPERM, "call {nr} mode {mode:o}");
+            }
+            for mode in [0o755, 0o644, 0o1777, file | 0o644, 0] {
+                assert_eq!(decide(nr, with(at, mode, [3, 3, 3, 3, 3, 3])), RET_ALLOW, "call {nr} mode {mode:o}");
+            }
+        }
+        let mut may_create = vec![(libc::SYS_openat, 2, 3)];
+        #[cfg(target_arch = "x86_64")]
+        may_create.push((libc::SYS_open, 1, 2));
+        let create = (libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC) as u64;
+        let tmpfile = (libc::O_TMPFILE | libc::O_RDWR) as u64;
+        for (nr, flags_at, mode_at) in may_create {
+            let open = |flags: u64, mode: u64| decide(nr, with(mode_at, mode, with(flags_at, flags, [0; 6])));
+            assert_eq!(open(create, 0o4755), EPERM, "call {nr}");
+            assert_eq!(open(create | libc::O_EXCL as u64, 0o2700), EPERM, "call {nr}");
+            assert_eq!(open(tmpfile, 0o6755), EPERM, "call {nr}");
+            assert_eq!(open(create, 0o755), RET_ALLOW, "call {nr}");
+            assert_eq!(open(tmpfile, 0o600), RET_ALLOW, "call {nr}");
+            // Without O_CREAT the kernel ignores the mode, and so does the filter.
+            assert_eq!(open(libc::O_RDONLY as u64, 0o4755), RET_ALLOW, "call {nr}");
+        }
+    }
+
+    #[test]
+    fn openat2_falls_back_and_extended_attributes_are_unsupported() {
+        assert_eq!(decide(libc::SYS_openat2, [0; 6]), ret_errno(libc::ENOSYS));
+        for nr in [libc::SYS_setxattr, libc::SYS_lsetxattr, libc::SYS_fsetxattr, SYS_SETXATTRAT] {
+            assert_eq!(decide(nr, [0; 6]), ret_errno(libc::EOPNOTSUPP), "call {nr}");
+        }
+        // Reading and removing them stays allowed.
+        for nr in [libc::SYS_getxattr, libc::SYS_listxattr, libc::SYS_removexattr] {
+            assert_eq!(decide(nr, [0; 6]), RET_ALLOW, "call {nr}");
+        }
+    }
+
+    #[test]
     fn another_architecture_is_killed_and_x32_calls_are_refused() {
         let program = program().unwrap();
         assert_eq!(run(&program, AUDIT_ARCH ^ 1, libc::SYS_read as u32, [0; 6]), RET_KILL);
@@ -361,7 +480,9 @@ mod tests {
         let program = program().unwrap();
         let longest = (0..1024u32).filter(|nr| !rules().contains_key(nr)).map(|nr| steps(&program, nr)).max().unwrap();
         assert!(longest <= 16, "an allowed call runs {longest} instructions");
-        assert!(program.len() < 200, "{} instructions", program.len());
+        // Small enough that a jump over the tree's lower half stays far from classic BPF's 8-bit
+        // offsets (`program` refuses a tree whose jumps do not fit).
+        assert!(program.len() < 256, "{} instructions", program.len());
     }
 
     fn steps(program: &[sock_filter], nr: u32) -> usize {
