@@ -15,6 +15,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod paths;
+pub mod protected;
 pub mod store;
 
 pub use error::{Error, Result};

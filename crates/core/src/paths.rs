@@ -94,7 +94,7 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     })
 }
 
-fn current_uid() -> u32 {
+pub(crate) fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     // The uid owning /proc/self is this process's uid; avoids unsafe getuid().
     std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)

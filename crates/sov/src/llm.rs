@@ -249,6 +249,14 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
         let console_listener =
             bind(args.gate.console_listen, &config.gate.console_listen, "gate.console_listen").await?;
         let (tool_addr, console_addr) = (tool_listener.local_addr()?, console_listener.local_addr()?);
+        // Every sbox refuses this console's port and these directories from now on, whatever its
+        // own config and environment say; the record goes when the server ends (the guard's drop).
+        let gate_policy = crate::gate::policy_file(config, paths);
+        let record = sov_core::protected::Record::for_this_process(paths, &gate_policy, &[console_addr.port()]);
+        let _protected = sov_core::protected::publish(&record).context(
+            "cannot publish what this server protects from sandboxes (its console port and directories), \
+             so it does not start: sandboxes could not tell",
+        )?;
         let gate = crate::gate::gate_servers(config, paths, engine.clone(), console_addr)?;
         if !args.lazy {
             let name = args.model.as_deref().or(engine.default_model()).unwrap_or("default").to_owned();
