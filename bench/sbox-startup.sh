@@ -45,10 +45,22 @@ commands = [(name, [shutil.which(argv[0])] + argv[1:]) for name, argv in command
 devnull = os.open(os.devnull, os.O_WRONLY)
 times = {name: [] for name, _ in commands}
 warmup = 30
+# sbox hands bubblewrap its generated /etc files as pipes (`--file FD PATH`): bwrap-same gets a
+# pipe for each as well, filled and spawned within the timed span, as sbox does.
+etc_fds = {name: [int(argv[i + 1]) for i, word in enumerate(argv) if word == "--file"] for name, argv in commands}
 for round in range(warmup + rounds):
     for name, argv in commands:
         start = time.perf_counter()
-        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
+        actions, pipes = [(os.POSIX_SPAWN_DUP2, devnull, 1)], []
+        for fd in etc_fds[name]:
+            read, write = os.pipe()
+            os.write(write, b"sbox\n")
+            os.close(write)
+            actions.append((os.POSIX_SPAWN_DUP2, read, fd))
+            pipes.append(read)
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        for read in pipes:
+            os.close(read)
         _, status = os.waitpid(pid, 0)
         elapsed = time.perf_counter() - start
         if status != 0:

@@ -5,7 +5,9 @@
 //!    links or binds, NixOS's `/nix` and `/run/current-system` where present;
 //! 2. `/etc` built from an allowlist of harmless files, plus a generated `passwd`, `group`,
 //!    `hosts` and `hostname` that name only root, the user and `nobody` (no host accounts,
-//!    no host name, no `/etc/shadow`);
+//!    no host name, no `/etc/shadow`). bubblewrap writes those four into the sandbox's own root
+//!    from descriptors `sbox` fills (`--file FD PATH`): no host file lies behind them, so the
+//!    sandbox's mount table names no host path for them, and a start needs four mounts fewer;
 //! 3. fresh `/proc` (own PID namespace), minimal `/dev`, empty tmpfs `/tmp` and `$HOME`;
 //! 4. the working directory and granted paths, shallow before deep, so a read-only grant inside
 //!    a writable one stays read-only;
@@ -59,6 +61,9 @@ pub const ETC_ALLOWLIST: &[&str] = &[
 /// the same symlink when they are links (merged-/usr systems).
 pub const SYSTEM_TOP_DIRS: &[&str] = &["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
+/// The `/etc` files generated for every sandbox ([`etc_files`]).
+pub const ETC_GENERATED: [&str; 4] = ["passwd", "group", "hosts", "hostname"];
+
 /// The flags that do not depend on the plan; part of [`bwrap_args`], and also passed on
 /// bubblewrap's own command line, ahead of the options it reads from a pipe.
 pub const HARDENING: &[&str] = &["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"];
@@ -70,8 +75,8 @@ pub struct HostLayout {
     pub top_dirs: Vec<(PathBuf, Option<PathBuf>)>,
     /// Whether `/nix` exists (NixOS, or Nix on another distribution).
     pub nix: bool,
-    /// Host directory holding the generated `passwd`, `group`, `hosts`, `hostname` ([`etc_files`]).
-    pub etc_dir: PathBuf,
+    /// The descriptors bubblewrap reads the generated [`ETC_GENERATED`] files from, in that order.
+    pub etc_fds: Vec<i32>,
     /// Host directory holding the relay sockets, when ports are granted.
     pub ports_dir: Option<PathBuf>,
     /// GPU device nodes that exist on the host.
@@ -80,7 +85,7 @@ pub struct HostLayout {
 
 impl HostLayout {
     /// Looks at the real host's `/` (a handful of `lstat`s; `/dev` is listed only when `gpu`).
-    pub fn probe(etc_dir: PathBuf, ports_dir: Option<PathBuf>, gpu: bool) -> Self {
+    pub fn probe(etc_fds: Vec<i32>, ports_dir: Option<PathBuf>, gpu: bool) -> Self {
         let top_dirs = SYSTEM_TOP_DIRS
             .iter()
             .filter_map(|dir| {
@@ -90,7 +95,7 @@ impl HostLayout {
             })
             .collect();
         let gpu_devices = if gpu { gpu_device_nodes() } else { Vec::new() };
-        Self { top_dirs, nix: Path::new("/nix").exists(), etc_dir, ports_dir, gpu_devices }
+        Self { top_dirs, nix: Path::new("/nix").exists(), etc_fds, ports_dir, gpu_devices }
     }
 }
 
@@ -139,8 +144,9 @@ pub fn bwrap_args(plan: &Plan, layout: &HostLayout) -> Vec<OsString> {
     for name in ETC_ALLOWLIST {
         args.same("--ro-bind-try", Path::new("/etc").join(name));
     }
-    for name in ["passwd", "group", "hosts", "hostname"] {
-        args.triple("--ro-bind", layout.etc_dir.join(name), Path::new("/etc").join(name));
+    for (name, fd) in ETC_GENERATED.iter().zip(&layout.etc_fds) {
+        args.pair("--perms", "0644");
+        args.triple("--file", fd.to_string(), Path::new("/etc").join(name));
     }
 
     // 3. kernel interfaces and scratch space
@@ -205,45 +211,21 @@ fn gpu_device_nodes() -> Vec<PathBuf> {
     devices
 }
 
-/// The generated `/etc` files, in a directory of `runtime_dir` named after their content, written
-/// there on first use: a later start only looks the directory up, instead of reading four files.
-/// They name only root, the user (by uid, with the home path) and nobody, and map `localhost` to
-/// loopback.
-pub fn etc_files(runtime_dir: &Path, uid: u32, gid: u32, user: &str, home: &Path) -> std::io::Result<PathBuf> {
-    use std::hash::{DefaultHasher, Hash, Hasher};
+/// The contents of the generated [`ETC_GENERATED`] files, in that order. They name only root,
+/// the user (by uid, with the home path) and nobody, and map `localhost` to loopback.
+pub fn etc_files(uid: u32, gid: u32, user: &str, home: &Path) -> [String; 4] {
     let passwd = format!(
         "root:x:0:0:root:/root:/bin/sh\n{}nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
         if uid == 0 { String::new() } else { format!("{user}:x:{uid}:{gid}:{user}:{}:/bin/sh\n", home.display()) }
     );
     let group =
         format!("root:x:0:\n{}nogroup:x:65534:\n", if gid == 0 { String::new() } else { format!("{user}:x:{gid}:\n") });
-    let files = [
-        ("passwd", passwd),
-        ("group", group),
-        ("hosts", "127.0.0.1 localhost sbox\n::1 localhost ip6-localhost ip6-loopback\n".to_owned()),
-        ("hostname", "sbox\n".to_owned()),
-    ];
-    let mut hasher = DefaultHasher::new();
-    files.hash(&mut hasher);
-    let dir = runtime_dir.join(format!("etc-{:016x}", hasher.finish()));
-    if dir.is_dir() {
-        return Ok(dir);
-    }
-    // Written whole under another name and renamed into place, so the directory, once there, is
-    // complete; a start that loses the race to another uses the winner's.
-    let scratch = runtime_dir.join(format!(".etc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir(&scratch)?;
-    for (name, content) in &files {
-        std::fs::write(scratch.join(name), content)?;
-    }
-    if let Err(e) = std::fs::rename(&scratch, &dir) {
-        let _ = std::fs::remove_dir_all(&scratch);
-        if !dir.is_dir() {
-            return Err(e);
-        }
-    }
-    Ok(dir)
+    [
+        passwd,
+        group,
+        "127.0.0.1 localhost sbox\n::1 localhost ip6-localhost ip6-loopback\n".to_owned(),
+        "sbox\n".to_owned(),
+    ]
 }
 
 #[cfg(test)]
@@ -266,6 +248,7 @@ mod tests {
             audio_runtime_dir: None,
             gpu: false,
             env: vec![],
+            keep_fds: vec![],
             command: vec!["true".into()],
             terminal: false,
         }
@@ -275,7 +258,7 @@ mod tests {
         HostLayout {
             top_dirs: vec![("/bin".into(), Some("usr/bin".into())), ("/lib".into(), None)],
             nix: false,
-            etc_dir: "/run/user/1000/sovereign/etc".into(),
+            etc_fds: vec![5, 6, 7, 8],
             ports_dir: Some("/run/user/1000/sovereign/sbox-1/ports".into()),
             gpu_devices: vec!["/dev/dri".into()],
         }
@@ -312,7 +295,13 @@ mod tests {
         {
             assert!(!args.contains(secret), "{secret} must not be bound: {args}");
         }
-        assert!(args.contains("--ro-bind /run/user/1000/sovereign/etc/passwd /etc/passwd"), "{args}");
+        assert!(
+            args.contains(
+                "--perms 0644 --file 5 /etc/passwd --perms 0644 --file 6 /etc/group \
+                 --perms 0644 --file 7 /etc/hosts --perms 0644 --file 8 /etc/hostname --proc /proc"
+            ),
+            "{args}"
+        );
     }
 
     #[test]
@@ -348,10 +337,11 @@ mod tests {
 
     #[test]
     fn generated_passwd_names_only_root_user_and_nobody() {
-        let runtime = tempfile::tempdir().unwrap();
-        let dir = etc_files(runtime.path(), 1000, 1000, "ada", Path::new("/home/ada")).unwrap();
-        let passwd = std::fs::read_to_string(dir.join("passwd")).unwrap();
+        let [passwd, group, ..] = etc_files(1000, 1000, "ada", Path::new("/home/ada"));
         let users: Vec<&str> = passwd.lines().map(|l| l.split(':').next().unwrap()).collect();
         assert_eq!(users, ["root", "ada", "nobody"]);
+        assert_eq!(group, "root:x:0:\nada:x:1000:\nnogroup:x:65534:\n");
+        let [passwd, ..] = etc_files(0, 0, "root", Path::new("/root"));
+        assert_eq!(passwd.lines().count(), 2, "root is named once: {passwd}");
     }
 }

@@ -128,6 +128,7 @@ mod tests {
             audio_runtime_dir: None,
             gpu: false,
             env: vec![],
+            keep_fds: vec![],
             command: vec![],
             terminal: false,
         };

@@ -39,6 +39,14 @@ pub enum Error {
     /// The working directory cannot be the sandbox's root of work.
     #[error("cannot sandbox working directory {0}: {1}")]
     BadWorkingDir(PathBuf, &'static str),
+    /// A descriptor named with `--keep-fd` cannot be passed in.
+    #[error("cannot keep descriptor {fd} (--keep-fd {fd}): {reason}")]
+    KeptFd {
+        /// The descriptor number.
+        fd: i32,
+        /// Why, and what to do.
+        reason: &'static str,
+    },
     /// An environment variable name given with `--env` is malformed.
     #[error("`{0}` is not an environment variable name (letters, digits and `_`, not starting with a digit)")]
     BadEnvName(String),

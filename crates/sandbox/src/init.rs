@@ -4,7 +4,8 @@
 //!
 //! Order matters and is this:
 //! 0. the descriptor it was executed from is closed ([`crate::inherited`]), so the command
-//!    never holds a handle on a host file;
+//!    never holds a handle on a host file; then every other descriptor above 2 but the ones
+//!    kept on purpose (`--keep-fd`, [`Plan::keep_fds`]), whatever bubblewrap left open;
 //! 1. Landlock (which sets `no_new_privs`), then seccomp, on this process: every thread and
 //!    process started afterwards, the relays and the command included, inherits both;
 //! 2. the port relays start listening on the sandbox's loopback;
@@ -88,6 +89,7 @@ fn run(args: &[OsString]) -> Result<i32> {
     })?;
     let InitOrders { plan, allow_without_landlock } = serde_json::from_slice(orders.as_encoded_bytes())
         .map_err(|e| Error::Os { action: "decoding the plan".into(), source: e.into() })?;
+    crate::inherited::close_all_but(&plan.keep_fds)?;
 
     confine::apply(&plan, allow_without_landlock)?;
     seccomp::install(&seccomp::program()?)?;

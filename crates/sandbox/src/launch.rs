@@ -3,20 +3,27 @@
 //!
 //! Start-up is arranged so that bubblewrap can load while `sbox` is still resolving the plan
 //! (each takes a few hundred microseconds), and it stays fail-closed throughout:
-//! 1. [`start`] spawns bubblewrap first, with [`HARDENING`] on its command line and `--args FD`:
-//!    it loads, then blocks reading the rest of its options from a pipe. Sovereign's init program
-//!    is opened here and handed down as a descriptor that bubblewrap executes as
-//!    `/proc/self/fd/N`, so it needs no bind mount.
+//! 1. [`start`] first marks every descriptor above 2 close-on-exec but the ones the user keeps
+//!    ([`crate::inherited`]), then spawns bubblewrap, with [`HARDENING`] on its command line and
+//!    `--args FD`: it loads, then blocks reading the rest of its options from a pipe. Sovereign's
+//!    init program is opened here and handed down as a descriptor that bubblewrap executes as
+//!    `/proc/self/fd/N`, so it needs no bind mount; the generated `/etc` files go down as one pipe
+//!    each, which bubblewrap copies into the sandbox's own root (`--file FD PATH`), so they need
+//!    no host file and no bind mount either.
 //! 2. Meanwhile [`prepare`] resolves and checks everything on the host. When anything is refused,
 //!    dropping [`Started`] kills the waiting bubblewrap before it has built anything.
-//! 3. [`Prepared::run`] writes the options (mounts, environment, the init's plan), closes the pipe
-//!    and waits. Should `sbox` die before that, bubblewrap reads no options and the init finds no
-//!    plan, so nothing runs.
+//! 3. [`Prepared::run`] writes the `/etc` files and the options (mounts, environment, the init's
+//!    plan), closes the pipes and waits. Should `sbox` die before that, bubblewrap reads no
+//!    options and the init finds no plan, so nothing runs.
 //!
 //! The environment reaches the sandbox through that pipe (`--setenv`), never a command line.
-//! The two descriptors handed down are inheritable only from their creation to the spawn, so
-//! a process that another thread of the same program spawns in that instant may inherit them
-//! too; both are read-only (the init program and the end of a pipe).
+//! The descriptors handed down are inheritable only from their creation to the spawn, so a
+//! process that another thread of the same program spawns in that instant may inherit them
+//! too; all are read-only (the init program and the read ends of pipes).
+//!
+//! Descriptors are not handed down through `Command::pre_exec`, which would make the standard
+//! library fork instead of `posix_spawn` and slow every start: the process's own descriptors are
+//! marked before the spawn instead, which is why [`start`] changes them for good.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -34,7 +41,7 @@ use signal_hook::iterator::exfiltrator::SignalOnly;
 use sov_core::config::SandboxConfig;
 use sov_core::paths::{Paths, ensure_private_dir};
 
-use crate::bwrap::{HARDENING, HostLayout, bwrap_args, etc_files};
+use crate::bwrap::{ETC_GENERATED, HARDENING, HostLayout, bwrap_args, etc_files};
 use crate::init::{FORWARDED_SIGNALS, InitOrders, PLAN_VAR, init_args};
 use crate::plan::Plan;
 use crate::pty::Pty;
@@ -46,6 +53,11 @@ pub struct Started {
     program: PathBuf,
     bwrap: Option<Child>,
     options: Option<File>,
+    /// The write ends of the pipes bubblewrap reads the generated `/etc` files from, in the order
+    /// of [`ETC_GENERATED`], and the numbers bubblewrap knows their read ends by.
+    etc: Vec<File>,
+    etc_fds: Vec<i32>,
+    kept: Vec<i32>,
     pty: Option<Pty>,
 }
 
@@ -54,19 +66,48 @@ impl Started {
     pub fn program(&self) -> &Path {
         &self.program
     }
+
+    /// The inherited descriptors this bubblewrap was given to pass in (`--keep-fd`), sorted.
+    pub fn kept_fds(&self) -> &[i32] {
+        &self.kept
+    }
+}
+
+/// The descriptors in `keep_fds`, sorted and without duplicates.
+pub fn kept_fd_set(keep_fds: &[i32]) -> Vec<i32> {
+    let mut keep = keep_fds.to_vec();
+    keep.sort_unstable();
+    keep.dedup();
+    keep
 }
 
 /// Spawns bubblewrap `program` (a name looked up on `PATH`, or a path), which loads and then
-/// waits for its options (see the module docs).
-pub fn start(program: &Path) -> Result<Started> {
+/// waits for its options (see the module docs). Every descriptor above 2 of this process is
+/// close-on-exec afterwards, except those in `keep_fds`, which must have been handed to this
+/// process by its parent (open and inheritable) and are the only ones bubblewrap inherits
+/// beside its own.
+pub fn start(program: &Path, keep_fds: &[i32]) -> Result<Started> {
+    // Checked before this function opens anything: a number it opened itself is no kept one.
+    let kept = kept_fd_set(keep_fds);
+    crate::inherited::check_kept(&kept)?;
+    crate::inherited::seal(&kept)?;
     let bwrap = find_program(program).ok_or_else(|| Error::BwrapMissing(program.to_owned()))?;
     let init = init_executable()?;
     let exe: OwnedFd =
         File::open(&init).map_err(Error::os(format!("opening the sandbox's init {}", init.display())))?.into();
     let exe = inheritable(exe)?;
-    let (options_read, options_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(Error::sys("creating bubblewrap's options pipe"))?;
+    let pipe = |what: &str| {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(Error::sys(format!("creating {what}")))
+    };
+    let (options_read, options_write) = pipe("bubblewrap's options pipe")?;
     let options_read = inheritable(options_read)?;
+    let (mut etc_read, mut etc) = (Vec::with_capacity(ETC_GENERATED.len()), Vec::with_capacity(ETC_GENERATED.len()));
+    for _ in ETC_GENERATED {
+        let (read, write) = pipe("a pipe for the sandbox's /etc")?;
+        etc_read.push(inheritable(read)?);
+        etc.push(File::from(write));
+    }
+    let etc_fds = etc_read.iter().map(AsRawFd::as_raw_fd).collect();
     let mut pty = if crate::pty::interactive() { Some(Pty::open()?) } else { None };
 
     let exe_fd = exe.as_raw_fd();
@@ -90,13 +131,21 @@ pub fn start(program: &Path) -> Result<Started> {
     let spawned = command.spawn();
     // Our copies of what bubblewrap inherited: the terminal's slave end must close, or its
     // output never reaches EOF; the pipe's read end, or bubblewrap never sees the options end.
-    drop((command, exe, options_read));
+    drop((command, exe, options_read, etc_read));
     let child = spawned.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::BwrapMissing(bwrap.clone()),
         _ => Error::os(format!("starting {}", bwrap.display()))(e),
     })?;
     tracing::debug!(bwrap = %bwrap.display(), init = %init.display(), "bubblewrap started, waiting for its options");
-    Ok(Started { program: program.to_owned(), bwrap: Some(child), options: Some(File::from(options_write)), pty })
+    Ok(Started {
+        program: program.to_owned(),
+        bwrap: Some(child),
+        options: Some(File::from(options_write)),
+        etc,
+        etc_fds,
+        kept,
+        pty,
+    })
 }
 
 impl Drop for Started {
@@ -121,8 +170,14 @@ pub struct Prepared {
     pub plan: Plan,
     allow_without_landlock: bool,
     layout: HostLayout,
+    /// The generated `/etc` files' contents, in the order of [`ETC_GENERATED`].
+    etc: [String; 4],
     ports_dir: Option<TempDir>,
 }
+
+/// The descriptor numbers a `--dry-run` command line gives the init (3) and the `/etc` files.
+const DRY_RUN_EXE_FD: i32 = 3;
+const DRY_RUN_ETC_FDS: [i32; 4] = [4, 5, 6, 7];
 
 /// Checks the host and prepares everything outside the sandbox. Nothing is started here.
 pub fn prepare(mut plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<Prepared> {
@@ -137,17 +192,15 @@ pub fn prepare(mut plan: Plan, config: &SandboxConfig, paths: &Paths) -> Result<
         });
     }
 
-    ensure_private_dir(&paths.runtime_dir)?;
     let (uid, gid) = ids();
     let user = plan.env.iter().find(|(k, _)| k == "USER").map(|(_, v)| v.to_string_lossy().into_owned());
-    let etc_dir = etc_files(&paths.runtime_dir, uid, gid, user.as_deref().unwrap_or("user"), &plan.home)
-        .map_err(Error::os(format!("writing sandbox /etc files in {}", paths.runtime_dir.display())))?;
+    let etc = etc_files(uid, gid, user.as_deref().unwrap_or("user"), &plan.home);
 
     // Created, and its sockets bound, only when the sandbox really starts (not for --dry-run).
     let ports_dir =
         (!plan.ports.is_empty()).then(|| TempDir(paths.runtime_dir.join(format!("sbox-{}", std::process::id()))));
-    let layout = HostLayout::probe(etc_dir, ports_dir.as_ref().map(|d| d.0.clone()), plan.gpu);
-    Ok(Prepared { plan, allow_without_landlock: config.insecure_allow_without_landlock, layout, ports_dir })
+    let layout = HostLayout::probe(DRY_RUN_ETC_FDS.to_vec(), ports_dir.as_ref().map(|d| d.0.clone()), plan.gpu);
+    Ok(Prepared { plan, allow_without_landlock: config.insecure_allow_without_landlock, layout, etc, ports_dir })
 }
 
 /// The program that becomes the sandbox's init: `sbox-init` installed beside the running binary
@@ -182,18 +235,41 @@ impl Prepared {
         let init = init_executable()?;
         let words = std::iter::once(bwrap.into_os_string())
             .chain(self.options(false)?)
-            .chain(["--".into(), "/proc/self/fd/3".into()])
-            .chain(init_args(3))
+            .chain(["--".into(), format!("/proc/self/fd/{DRY_RUN_EXE_FD}").into()])
+            .chain(init_args(DRY_RUN_EXE_FD))
             .map(|word| shell_quote(&word))
             .collect::<Vec<_>>();
-        Ok(format!("{} 3< {}", words.join(" "), shell_quote(init.as_os_str())))
+        // bash's process substitution stands in for the pipes that carry the /etc files; their
+        // lines are quoted $'…' so that the command line stays one line.
+        let etc = DRY_RUN_ETC_FDS
+            .iter()
+            .zip(&self.etc)
+            .map(|(fd, content)| {
+                let quoted = content.replace('\\', "\\\\").replace('\'', "\\'").replace('\n', "\\n");
+                format!(" {fd}< <(printf %s $'{quoted}')")
+            })
+            .collect::<String>();
+        Ok(format!("{} {DRY_RUN_EXE_FD}< {}{etc}", words.join(" "), shell_quote(init.as_os_str())))
     }
 
     /// Hands the plan to `started` and runs the sandbox to completion; returns the command's
     /// exit status.
     pub fn run(mut self, mut started: Started) -> Result<i32> {
+        if started.kept != self.plan.keep_fds {
+            return Err(Error::Os {
+                action: format!(
+                    "starting the sandbox: bubblewrap was started keeping descriptors {:?}, the plan keeps {:?}",
+                    started.kept, self.plan.keep_fds
+                ),
+                source: std::io::ErrorKind::InvalidInput.into(),
+            });
+        }
         self.plan.terminal = started.pty.is_some();
+        self.layout.etc_fds = started.etc_fds.clone();
         if let Some(dir) = &self.ports_dir {
+            if let Some(runtime_dir) = dir.0.parent() {
+                ensure_private_dir(runtime_dir)?;
+            }
             ensure_private_dir(&dir.0)?;
             relay::serve_host(&dir.0, &self.plan.ports)?;
         }
@@ -219,8 +295,13 @@ impl Prepared {
         // Until here a failure drops `started`, which kills bubblewrap; from here on nothing
         // fails before bubblewrap's end.
         let mut child = started.bwrap.take().ok_or_else(gone)?;
+        // The /etc files first (each far smaller than a pipe holds, so no write waits): bubblewrap
+        // reads them only once it has all its options. A failure means bubblewrap is gone
+        // already; its exit status below says why.
+        for (mut pipe, content) in started.etc.drain(..).zip(&self.etc) {
+            let _ = pipe.write_all(content.as_bytes());
+        }
         if let Some(mut pipe) = started.options.take() {
-            // A failure means bubblewrap is gone already; its exit status below says why.
             let _ = pipe.write_all(&options);
         }
 

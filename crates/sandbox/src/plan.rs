@@ -39,6 +39,8 @@ pub struct Request {
     pub audio: bool,
     /// `--gpu`.
     pub gpu: bool,
+    /// Inherited descriptors to pass in (`--keep-fd`); every other one above 2 is closed.
+    pub keep_fds: Vec<i32>,
     /// The command and its arguments; empty means an interactive shell.
     pub command: Vec<OsString>,
 }
@@ -75,6 +77,9 @@ pub struct Plan {
     /// The final environment, in order.
     #[serde(skip)]
     pub env: Vec<(String, OsString)>,
+    /// The inherited descriptors passed in (`--keep-fd`), sorted, without duplicates, each above
+    /// 2. Every other descriptor above 2 is closed before the command starts ([`crate::inherited`]).
+    pub keep_fds: Vec<i32>,
     /// The command to run inside.
     pub command: Vec<OsString>,
     /// Whether the command gets a terminal of its own ([`crate::pty`]), as its controlling terminal.
@@ -207,6 +212,11 @@ pub fn resolve(request: &Request, profile: &SandboxProfile, host: &HostEnv) -> R
         (false, _) => (Vec::new(), None),
     };
 
+    if let Some(fd) = request.keep_fds.iter().copied().find(|fd| *fd <= 2) {
+        return Err(Error::KeptFd { fd, reason: "0, 1 and 2 always pass; name descriptors from 3 up" });
+    }
+    let keep_fds = crate::launch::kept_fd_set(&request.keep_fds);
+
     let command = if request.command.is_empty() {
         let shell = host.var("SHELL").filter(|s| Path::new(s).is_absolute() && Path::new(s).exists());
         vec![shell.cloned().unwrap_or_else(|| "/bin/sh".into())]
@@ -223,6 +233,7 @@ pub fn resolve(request: &Request, profile: &SandboxProfile, host: &HostEnv) -> R
         audio_runtime_dir,
         gpu: request.gpu || profile.gpu,
         env,
+        keep_fds,
         command,
         terminal: false,
     })

@@ -37,6 +37,14 @@ pub struct SboxArgs {
     /// Let the sandbox use the GPU (binds /dev/dri, /dev/nvidia*, /dev/kfd).
     #[arg(long)]
     pub gpu: bool,
+    /// Pass the inherited file descriptor N (3 or above) into the sandbox (repeatable).
+    ///
+    /// Every other descriptor sbox inherited above 0, 1 and 2 is closed before the command starts
+    /// (bubblewrap itself does not get them either), so a file or directory left open by the
+    /// shell (`exec 7<file`) never reaches the sandbox unless named here. N must be open and
+    /// inheritable in sbox, and may not lead into Sovereign's data, configuration or policy.
+    #[arg(long = "keep-fd", value_name = "N", value_parser = clap::value_parser!(i32).range(3..))]
+    pub keep_fd: Vec<i32>,
     /// Print the bubblewrap command line and the environment names instead of running.
     #[arg(long)]
     pub dry_run: bool,
@@ -110,42 +118,73 @@ pub fn run_with_env(
 
 /// Starts the default bubblewrap program before the command line and the config are even read,
 /// so that it can load meanwhile. It waits for its options, and is killed unused when dropped
-/// (help, a dry run, an error, or a config naming another program).
-pub fn start_early() -> Option<sov_sandbox::Started> {
-    sov_sandbox::start(Path::new(sov_core::config::DEFAULT_BWRAP)).ok()
+/// (help, a dry run, an error, a config naming another program, or `--keep-fd`s that the
+/// parsed command line names otherwise than [`early_kept_fds`] read them).
+pub fn start_early(args: &[OsString]) -> Option<sov_sandbox::Started> {
+    sov_sandbox::start(Path::new(sov_core::config::DEFAULT_BWRAP), &early_kept_fds(args)).ok()
+}
+
+/// The `--keep-fd N` and `--keep-fd=N` in `args` before `--`, read before the parser has run:
+/// the descriptors to keep out of [`start_early`]'s sealing. The parser accepts a `--keep-fd`
+/// only from such words, so what it finds is among these.
+pub fn early_kept_fds(args: &[OsString]) -> Vec<i32> {
+    let mut kept = Vec::new();
+    let mut words = args.iter().skip(1).take_while(|w| *w != "--").map(|w| w.to_str());
+    while let Some(word) = words.next() {
+        let value = match word {
+            Some("--keep-fd") => words.next().flatten(),
+            Some(w) => w.strip_prefix("--keep-fd="),
+            None => None,
+        };
+        kept.extend(value.and_then(|v| v.parse::<i32>().ok()).filter(|fd| *fd >= 3));
+    }
+    sov_sandbox::launch::kept_fd_set(&kept)
 }
 
 /// What a sandbox must never reach, whatever it is granted: Sovereign's configuration and
 /// policy (only the human changes them), its data (the database, the audit log, the console
-/// secret) and the human console's port.
+/// secret) and the human console's port. Both as this config and environment name them and as
+/// every running daemon published them ([`sov_core::protected`]): a daemon started with another
+/// `HOME`, data directory or console address is protected just the same.
 fn keep_sovereign_out(plan: &sov_sandbox::Plan, config: &Config, paths: &Paths) -> anyhow::Result<()> {
-    let physical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
-    let mut protected = vec![("Sovereign's data", physical(&paths.data_dir))];
-    if let Some(dir) = paths.config_file.parent() {
-        protected.push(("Sovereign's configuration", physical(dir)));
+    use sov_core::protected::{Exposure, Protected};
+    let mut protected: Vec<Protected> = sov_core::protected::protected_dirs(paths, &config.gate.policy_file)
+        .into_iter()
+        .map(|d| Protected::Dir { what: d.what, path: d.path })
+        .collect();
+    if let Ok(console) = config.gate.console_listen.parse::<std::net::SocketAddr>() {
+        protected
+            .push(Protected::Port { what: "the human console (gate.console_listen)".into(), port: console.port() });
     }
-    if let Some(dir) = config.gate.policy_file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        protected.push(("the gate's policy", physical(dir)));
+    for record in sov_core::protected::running()? {
+        protected.extend(record.protected());
     }
-    for bind in &plan.binds {
-        for (what, dir) in &protected {
-            if bind.source.starts_with(dir) || dir.starts_with(&bind.source) {
-                let role = if bind.source == plan.workdir { "the working directory" } else { "a granted path" };
-                anyhow::bail!(
-                    "{role} {} would expose {what} ({}); a sandbox may never see it. Run sbox from a project directory and grant narrower paths.",
-                    bind.source.display(),
-                    dir.display()
-                );
-            }
+
+    let binds: Vec<&Path> = plan.binds.iter().map(|b| b.source.as_path()).collect();
+    match sov_core::protected::exposure(&binds, &plan.ports, &protected) {
+        Some(Exposure::Dir { bind, what, dir }) => {
+            let role = if bind == plan.workdir { "the working directory" } else { "a granted path" };
+            anyhow::bail!(
+                "{role} {} would expose {what} ({}); a sandbox may never see it. Run sbox from a project directory and grant narrower paths.",
+                bind.display(),
+                dir.display()
+            );
         }
+        Some(Exposure::Port { port, what }) => {
+            anyhow::bail!("port {port} is {what}; it is never granted to a sandbox")
+        }
+        None => {}
     }
-    if let Ok(console) = config.gate.console_listen.parse::<std::net::SocketAddr>()
-        && plan.ports.contains(&console.port())
-    {
-        anyhow::bail!(
-            "port {} is the human console (gate.console_listen); it is never granted to a sandbox",
-            console.port()
-        );
+    // A kept descriptor is a grant too: it may not lead into what is protected either.
+    for fd in &plan.keep_fds {
+        let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) else { continue };
+        if let Some(Exposure::Dir { what, dir, .. }) = sov_core::protected::exposure(&[&target], &[], &protected) {
+            anyhow::bail!(
+                "--keep-fd {fd} is {}, which would expose {what} ({}); a sandbox may never see it",
+                target.display(),
+                dir.display()
+            );
+        }
     }
     Ok(())
 }
@@ -159,10 +198,15 @@ fn sandbox(
 ) -> anyhow::Result<i32> {
     // bubblewrap loads while the plan is resolved and checked; on any refusal below it is
     // dropped, which kills it before it has built anything.
+    let keep_fds = sov_sandbox::launch::kept_fd_set(&args.keep_fd);
     let started = match early {
         _ if args.dry_run => None,
-        Some(started) if started.program() == config.sandbox.bwrap => Some(started),
-        _ => Some(sov_sandbox::start(&config.sandbox.bwrap)?),
+        Some(started) if started.program() == config.sandbox.bwrap && started.kept_fds() == keep_fds => Some(started),
+        early => {
+            // Killed before another starts: its descriptors are not handed on twice.
+            drop(early);
+            Some(sov_sandbox::start(&config.sandbox.bwrap, &keep_fds)?)
+        }
     };
     let profile_name = args.profile.as_deref().unwrap_or("default");
     let default_profile = sov_core::config::SandboxProfile::default();
@@ -178,6 +222,7 @@ fn sandbox(
         env: args.env,
         audio: args.audio,
         gpu: args.gpu,
+        keep_fds,
         command: args.command,
     };
     let mut plan = sov_sandbox::resolve(&request, profile, &sov_sandbox::HostEnv::current()?)?;
@@ -203,5 +248,32 @@ fn sandbox(
                 _ => Ok(0),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_early_scan_reads_both_spellings_of_keep_fd_before_the_command_only() {
+        let args = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        let scanned = early_kept_fds(&args(&[
+            "sbox",
+            "--keep-fd",
+            "9",
+            "--keep-fd=7",
+            "--ro",
+            "x",
+            "--keep-fd",
+            "9",
+            "--",
+            "cmd",
+            "--keep-fd",
+            "8",
+        ]));
+        assert_eq!(scanned, [7, 9]);
+        // What the parser refuses is not kept either.
+        assert_eq!(early_kept_fds(&args(&["sbox", "--keep-fd", "2", "--keep-fd=x", "--keep-fd"])), Vec::<i32>::new());
     }
 }

@@ -18,7 +18,8 @@ use clap::Parser;
 /// Inside, the command sees the current directory read-write at its own path, a read-only
 /// minimal system, an empty /tmp and home, and what you grant: nothing else. It has no network at
 /// all except the host loopback ports you grant with --port. Built on bubblewrap, with Landlock
-/// and seccomp inside; if any of these cannot be enforced it refuses to run. Exit status: the
+/// and seccomp inside; if any of these cannot be enforced it refuses to run. Every inherited file
+/// descriptor other than 0, 1 and 2 is closed unless passed with --keep-fd. Exit status: the
 /// command's own; 125 if the sandbox failed, 126 if the command could not run, 127 if not found.
 #[derive(Debug, Parser)]
 #[command(name = "sbox", version, max_term_width = 100)]
@@ -73,7 +74,7 @@ fn run() -> c_int {
     if args.get(1).is_some_and(|a| a == sov_sandbox::init::INIT_SUBCOMMAND) {
         return sov_sandbox::init::main(&args[2..]);
     }
-    let early = sov_sbox::start_early();
+    let early = sov_sbox::start_early(&args);
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

@@ -248,6 +248,7 @@ fn outside(args: AgentArgs, config: &Config, paths: &Paths) -> Result<i32> {
         env: Vec::new(),
         audio: false,
         gpu: false,
+        keep_fd: Vec::new(),
         dry_run: false,
         command,
     };

@@ -54,7 +54,8 @@ pub enum Command {
     /// Inside, the command sees the current directory read-write at its own path, a read-only
     /// minimal system, an empty /tmp and home, and what you grant: nothing else. It has no network
     /// at all except the host loopback ports you grant with --port. Built on bubblewrap, with
-    /// Landlock and seccomp inside; if any of these cannot be enforced it refuses to run.
+    /// Landlock and seccomp inside; if any of these cannot be enforced it refuses to run. Every
+    /// inherited file descriptor other than 0, 1 and 2 is closed unless passed with --keep-fd.
     /// Also installed as `sbox`. Exit status: the command's own; 125 if the sandbox failed,
     /// 126 if the command could not run, 127 if it was not found.
     #[command(visible_alias = "sandbox")]

@@ -2,6 +2,8 @@
 //! attack run unsandboxed as a control wherever that is safe, so no test passes vacuously.
 //! CI runs this suite as root and again as an unprivileged user.
 
+use std::process::Command;
+
 use super::harness::*;
 
 #[test]
@@ -221,4 +223,273 @@ fn host_environment_secrets_stay_out() {
     let out = world.sbox_sh(&["--env", "SOV_TEST_SECRET"], "env");
     assert!(stdout(&out).contains(&format!("SOV_TEST_SECRET={HOST_SECRET}")));
     assert!(!stdout(&out).contains("GITHUB_TOKEN"));
+}
+
+/// The attack of issue [2.1]: `exec 7<console.secret 8<data-dir; sbox -- …` left both open
+/// in the sandbox, where reading a descriptor or listing through it needs no path Landlock
+/// checks. Here a secret file and a directory outside the working directory stand in for them.
+struct InheritedFds {
+    outside: tempfile::TempDir,
+}
+
+const FD_SECRET: &str = "sov-test-inherited-console-secret";
+
+impl InheritedFds {
+    fn new(world: &World) -> Self {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("console.secret"), FD_SECRET).unwrap();
+        std::fs::write(outside.path().join("sovereign.db"), "").unwrap();
+        std::fs::write(
+            world.work().join("attack.sh"),
+            "cat <&7; echo; python3 -c 'import os; print(os.listdir(8))'; echo ---; ls /proc/self/fd\n",
+        )
+        .unwrap();
+        Self { outside }
+    }
+
+    /// `program ARGS` started from a shell that opened the secret as 7 and the directory as 8.
+    fn run(&self, world: &World, program: &std::path::Path, args: &[&str]) -> Command {
+        let mut shell = world.command("sh");
+        shell.args(["-c", "exec 7<\"$1\" 8<\"$2\"; shift 2; exec \"$@\"", "sh"]);
+        shell.arg(self.outside.path().join("console.secret")).arg(self.outside.path()).arg(program).args(args);
+        shell
+    }
+}
+
+#[test]
+fn inherited_descriptors_never_reach_the_sandbox_unless_kept() {
+    let world = World::new();
+    let fds = InheritedFds::new(&world);
+    // Control: unsandboxed, the attack reads the secret and lists the directory.
+    let out = fds.run(&world, std::path::Path::new("sh"), &["attack.sh"]).output().unwrap();
+    assert!(stdout(&out).contains(FD_SECRET) && stdout(&out).contains("sovereign.db"), "{out:?}");
+
+    let server = EchoServer::start();
+    let port = server.port.to_string();
+    let sov = std::path::PathBuf::from(sov_bin());
+    // Through both programs, and with a granted port (the init stays as PID 1) and without.
+    for (program, sbox) in [(sbox_bin(), vec![]), (sov, vec!["sbox"])] {
+        for grants in [vec![], vec!["--port", port.as_str()]] {
+            let args = [&sbox[..], &grants[..], &["--", "sh", "attack.sh"]].concat();
+            let out = fds.run(&world, &program, &args).output().unwrap();
+            let text = stdout(&out);
+            assert!(!text.contains(FD_SECRET) && !text.contains("sovereign.db"), "{args:?}: {out:?}");
+            assert!(stderr(&out).contains("Bad file descriptor"), "{args:?}: {}", stderr(&out));
+            // Only the standard three, and the descriptor `ls` lists them through.
+            let listed: Vec<&str> = text.split("---\n").nth(1).unwrap_or_default().lines().collect();
+            assert_eq!(listed, ["0", "1", "2", "3"], "{args:?}: {out:?}");
+        }
+    }
+
+    // Named with --keep-fd, exactly that one passes: the user's explicit choice.
+    let out = fds.run(&world, &sbox_bin(), &["--keep-fd", "7", "--", "sh", "attack.sh"]).output().unwrap();
+    let text = stdout(&out);
+    assert!(text.contains(FD_SECRET) && !text.contains("sovereign.db"), "{out:?}");
+    assert_eq!(text.split("---\n").nth(1).unwrap().lines().collect::<Vec<_>>(), ["0", "1", "2", "3", "7"]);
+    let out = fds
+        .run(&world, std::path::Path::new(sov_bin()), &["sbox", "--keep-fd=7", "--", "sh", "attack.sh"])
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains(FD_SECRET) && !stdout(&out).contains("sovereign.db"), "{out:?}");
+
+    // A descriptor that is not open, or a standard one, is refused with a clear message.
+    let out = fds.run(&world, &sbox_bin(), &["--keep-fd", "9", "--", "touch", "ran"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(stderr(&out).contains("cannot keep descriptor 9 (--keep-fd 9): it is not open"), "{}", stderr(&out));
+    let out = fds.run(&world, &sbox_bin(), &["--keep-fd", "2", "--", "touch", "ran"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(!world.work().join("ran").exists());
+    // And so is one that leads into Sovereign's own data, even when named.
+    let data = world.home.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("console.secret"), FD_SECRET).unwrap();
+    let mut shell = world.command("sh");
+    shell.args(["-c", "exec 7<\"$1\"; shift; exec \"$@\"", "sh"]).arg(data.join("console.secret"));
+    let out = shell.arg(sbox_bin()).args(["--keep-fd", "7", "--", "sh", "attack.sh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(!stdout(&out).contains(FD_SECRET), "{out:?}");
+    assert!(stderr(&out).contains("--keep-fd 7") && stderr(&out).contains("Sovereign's data"), "{}", stderr(&out));
+}
+
+#[test]
+fn bubblewrap_itself_inherits_none_of_the_callers_descriptors() {
+    use std::io::BufRead;
+    let world = World::new();
+    let fds = InheritedFds::new(&world);
+    let secret = fds.outside.path().join("console.secret");
+    let mut child = fds
+        .run(&world, &sbox_bin(), &["--", "sh", "-c", "echo ready; exec sleep 30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    // Control: sbox itself holds both (close-on-exec), so the check below can see them.
+    let held = open_files(child.id());
+    assert!(held.contains(&secret) && held.contains(&fds.outside.path().to_owned()), "{held:?}");
+    let below = descendants(child.id());
+    assert!(below.len() >= 2, "bubblewrap and the command: {below:?}");
+    for pid in below {
+        let open = open_files(pid);
+        assert!(!open.iter().any(|f| f.starts_with(fds.outside.path())), "process {pid} holds {open:?}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn no_set_id_program_or_file_capability_can_be_left_on_the_host() {
+    // As root, a set-user-ID copy of a shell in the working directory is a root shell on the
+    // host for whoever can run it; as any user, set-ID bits on one's own files are refused too.
+    let world = World::new();
+    // Control: the host check below sees set-ID bits where they are set.
+    let control = tempfile::tempdir().unwrap();
+    std::fs::write(control.path().join("x"), "").unwrap();
+    std::fs::set_permissions(control.path().join("x"), std::os::unix::fs::PermissionsExt::from_mode(0o4755)).unwrap();
+    assert_eq!(set_id_files(control.path()).len(), 1);
+
+    let script = r#"cp /bin/sh ./x || echo cp-failed
+chmod 4755 ./x 2>/dev/null || echo refused:chmod-4755
+chmod 2755 ./x 2>/dev/null || echo refused:chmod-2755
+chmod u+s ./x 2>/dev/null || echo refused:chmod-u+s
+python3 - <<'EOF'
+import errno, os, stat
+def attempt(name, call):
+    try:
+        call()
+        print("allowed:" + name)
+    except OSError as e:
+        print("refused:%s:%s" % (name, errno.errorcode[e.errno]))
+attempt("open-creat-4755", lambda: os.open("y", os.O_CREAT | os.O_WRONLY, 0o4755))
+attempt("mknod-4755", lambda: os.mknod("z", stat.S_IFREG | 0o4755))
+attempt("fchmod-6755", lambda: os.fchmod(os.open("x", os.O_RDONLY), 0o6755))
+# EOPNOTSUPP, which Python names by its alias ENOTSUP.
+attempt("setxattr-capability", lambda: os.setxattr("x", "security.capability", b"\x01\x00\x00\x02" + bytes(16)))
+EOF
+chmod 700 ./x && echo ordinary-chmod-works
+echo data > plain && cp -a plain copied && echo cp-a-works
+"#;
+    let out = world.sbox_sh(&[], script);
+    assert_eq!(
+        stdout(&out),
+        "refused:chmod-4755\nrefused:chmod-2755\nrefused:chmod-u+s\nrefused:open-creat-4755:EPERM\n\
+         refused:mknod-4755:EPERM\nrefused:fchmod-6755:EPERM\nrefused:setxattr-capability:ENOTSUP\n\
+         ordinary-chmod-works\ncp-a-works\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(set_id_files(world.work()), Vec::<std::path::PathBuf>::new(), "set-ID files left on the host");
+    assert!(!world.work().join("y").exists() && !world.work().join("z").exists());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(world.work().join("x")).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o700);
+}
+
+/// The files under `dir` with a set-user-ID or set-group-ID bit.
+fn set_id_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let meta = entry.path().symlink_metadata().unwrap();
+        if meta.is_dir() {
+            found.extend(set_id_files(&entry.path()));
+        } else if meta.permissions().mode() & 0o6000 != 0 {
+            found.push(entry.path());
+        }
+    }
+    found
+}
+
+#[test]
+fn the_mount_table_inside_names_no_host_runtime_path_and_every_bind_is_nosuid() {
+    let world = World::new();
+    let uid = rustix::process::getuid().as_raw();
+    let granted = tempfile::tempdir().unwrap();
+    let granted_path = granted.path().to_str().unwrap();
+    let script = "cat /proc/self/mountinfo; echo ---; cat /etc/hostname; ls -l /etc/passwd; id -un";
+    // With the runtime directory from XDG_RUNTIME_DIR, and without (then /tmp/sovereign-UID).
+    for from_xdg in [true, false] {
+        let mut sbox = world.sbox(&["--ro", granted_path, "--", "sh", "-c", script]);
+        if !from_xdg {
+            sbox.env_remove("XDG_RUNTIME_DIR");
+        }
+        let out = sbox.output().unwrap();
+        let text = stdout(&out);
+        let (table, etc) = text.split_once("---\n").unwrap_or_else(|| panic!("{out:?}"));
+        assert!(table.lines().count() > 5, "{table}");
+        let runtime = world.runtime.path().to_str().unwrap();
+        for host in [runtime, &format!("sovereign-{uid}"), "/etc-"] {
+            assert!(!table.contains(host), "the mount table names {host}: {table}");
+        }
+        // The generated /etc files are there all the same, readable, and not writable by others.
+        let mut etc = etc.lines();
+        assert_eq!(etc.next(), Some("sbox"), "{text}");
+        assert!(etc.next().is_some_and(|l| l.starts_with("-rw-r--r-- ")), "{text}");
+        assert_eq!(etc.next(), Some(if uid == 0 { "root" } else { "user" }), "{text} {}", stderr(&out));
+        // Every bind is nosuid: a set-ID file already in one takes no effect inside.
+        for dest in [world.work().to_str().unwrap(), granted_path] {
+            let line = table.lines().find(|l| l.split(' ').nth(4) == Some(dest)).unwrap_or_else(|| panic!("{table}"));
+            let options = line.split(' ').nth(5).unwrap();
+            assert!(options.split(',').any(|o| o == "nosuid"), "{line}");
+        }
+    }
+}
+
+#[test]
+fn a_running_servers_console_and_data_are_refused_whatever_sboxs_own_environment_says() {
+    // The World has another HOME, config and data directory than the server, and its config
+    // names the default console port, not the one the server listens on.
+    let world = World::new();
+    let mut server = Serve::start();
+    let port = server.console_port.to_string();
+    assert_ne!(server.console_port, 7000);
+    assert!(server.record().exists(), "{} was not published", server.record().display());
+    let elsewhere = tempfile::tempdir().unwrap();
+
+    let named = format!("port {port} is the human console of the running `sov` (pid {})", server.pid());
+    for mut sbox in [
+        world.sbox(&["--port", &port, "--", "touch", "ran"]),
+        world.sov(&["sbox", "--port", &port, "--", "touch", "ran"]),
+    ] {
+        let out = sbox.env("HOME", elsewhere.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(125), "{out:?}");
+        assert!(stderr(&out).contains(&named), "{}", stderr(&out));
+    }
+    assert!(!world.work().join("ran").exists());
+    let data = server.data_dir();
+    let out = world
+        .sbox(&["--rw", data.to_str().unwrap(), "--", "sh", "-c", "ls; touch pwned"])
+        .env("HOME", elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let refusal = stderr(&out);
+    assert!(
+        refusal.contains("a granted path") && refusal.contains("Sovereign's data of the running `sov`"),
+        "{refusal}"
+    );
+    assert!(!stdout(&out).contains("sovereign.db"), "{out:?}");
+    // Nor from inside it as the working directory, or from its config directory.
+    for dir in [data.clone(), server.home.path().to_owned()] {
+        let out = world.sbox(&["--", "touch", "pwned"]).current_dir(&dir).output().unwrap();
+        assert_eq!(out.status.code(), Some(125), "{out:?}");
+        assert!(stderr(&out).contains("the working directory"), "{}", stderr(&out));
+    }
+    assert!(!data.join("pwned").exists() && !server.home.path().join("pwned").exists());
+
+    // Once the server has ended, its record is gone and the port is an ordinary one again.
+    let record = server.record();
+    server.stop(rustix::process::Signal::TERM);
+    assert!(!record.exists(), "{} outlived its server", record.display());
+    let out = world.sbox(&["--port", &port, "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    // A server killed outright leaves its record, which no longer counts: its lock went with it.
+    let mut killed = Serve::start();
+    let port = killed.console_port.to_string();
+    killed.stop(rustix::process::Signal::KILL);
+    assert!(killed.record().exists(), "a killed server cannot remove its record");
+    let out = world.sbox(&["--port", &port, "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let _ = std::fs::remove_file(killed.record());
 }

@@ -222,3 +222,102 @@ pub fn open_pty() -> (std::os::fd::OwnedFd, std::fs::File) {
     let slave = std::fs::OpenOptions::new().read(true).write(true).open(slave_path.to_str().unwrap()).unwrap();
     (master, slave)
 }
+
+/// A real `sov serve` on loopback ports of its own, with a home, config and data directory of its
+/// own (not the [`World`]'s). Its models directory holds one stand-in `.gguf` file: started
+/// `--lazy`, the server loads no model, so no test model is needed.
+pub struct Serve {
+    pub child: std::process::Child,
+    pub home: tempfile::TempDir,
+    pub console_port: u16,
+}
+
+impl Serve {
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let home = tempfile::tempdir().unwrap();
+        let models = home.path().join("models");
+        std::fs::create_dir(&models).unwrap();
+        std::fs::write(models.join("stand-in.gguf"), "not loaded: the server is --lazy").unwrap();
+        std::fs::write(home.path().join("config.toml"), format!("[engine]\nmodels_dir = {:?}\n", models)).unwrap();
+        let log = std::fs::File::create(home.path().join("serve.log")).unwrap();
+        let mut child = Command::new(sov_bin())
+            .args(["serve", "--lazy", "--listen", "127.0.0.1:0", "--tool-listen", "127.0.0.1:0"])
+            .args(["--console-listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env("HOME", home.path())
+            .env("SOV_CONFIG", home.path().join("config.toml"))
+            .env("SOV_DATA_DIR", home.path().join("data"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut console_port = None;
+        for _ in 0..3 {
+            let line = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+            let log = || std::fs::read_to_string(home.path().join("serve.log")).unwrap_or_default();
+            assert!(line.starts_with("sov serve: "), "sov serve did not start: {line:?}\n{}", log());
+            if let Some(rest) = line.strip_prefix("sov serve: console on http://127.0.0.1:") {
+                console_port = rest.split(' ').next().and_then(|p| p.parse().ok());
+            }
+        }
+        Self { child, home, console_port: console_port.unwrap() }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.home.path().join("data")
+    }
+
+    /// Where this server's protection record is while it runs.
+    pub fn record(&self) -> PathBuf {
+        sov_core::protected::registry_dir().join(format!("protected-{}.json", self.pid()))
+    }
+
+    /// Stops the server with `signal` and waits for it to end.
+    pub fn stop(&mut self, signal: rustix::process::Signal) {
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), signal).unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every process below `pid` on the host, found by the parent each names in /proc/PID/stat.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(parents.iter().filter(|(_, ppid)| *ppid == parent).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// What the open descriptors of process `pid` lead to, as /proc/PID/fd shows them.
+pub fn open_files(pid: u32) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    entries.flatten().filter_map(|entry| std::fs::read_link(entry.path()).ok()).collect()
+}
