@@ -46,10 +46,10 @@ pub enum ConfirmCommand {
 /// `sov console`
 #[derive(Debug, clap::Args)]
 pub struct ConsoleArgs {
-    /// The console's address, when `sov serve` listens elsewhere than `gate.console_listen`.
+    /// The console's address, instead of the one the running daemon published.
     ///
-    /// Give the address `sov serve --console-listen` was started with (or, with port 0, the one
-    /// its "console on http://…" line printed).
+    /// Without it, the link names the console of the `sov serve` that runs on this data
+    /// directory, else `gate.console_listen`.
     #[arg(long, value_name = "ADDR")]
     pub console_listen: Option<SocketAddr>,
 }
@@ -148,10 +148,25 @@ pub fn gate_servers(
 /// `sov console`: mints a one-time login link ([`sov_console::login`]) and prints it. The token
 /// rides in the fragment, which the browser never sends over the network.
 ///
-/// The link names the console's address from `--console-listen`, else `gate.console_listen`
-/// (running daemons do not publish their console port yet).
+/// The link names the console that runs on this data directory: `--console-listen` if given,
+/// else the console port the running daemon published ([`sov_core::protected`]), else
+/// `gate.console_listen`.
 pub fn console(args: &ConsoleArgs, config: &Config, paths: &Paths) -> Result<i32> {
-    let addr = console_address(args.console_listen, &[], &config.gate.console_listen)?;
+    let running = match sov_core::protected::running() {
+        Ok(records) => {
+            let data = sov_core::protected::physical(&paths.data_dir);
+            records
+                .into_iter()
+                .filter(|r| r.dirs.iter().any(|d| d.path == data))
+                .flat_map(|r| r.console_ports)
+                .collect::<Vec<_>>()
+        }
+        Err(e) => {
+            eprintln!("sov console: cannot read which daemons run ({e:#}); using gate.console_listen");
+            Vec::new()
+        }
+    };
+    let addr = console_address(args.console_listen, &running, &config.gate.console_listen)?;
     let store = Store::open(&paths.database())?;
     let token = sov_console::login::mint(&store, Some(paths.audit_head()), sov_core::now_ms())?;
     println!("http://{addr}/login#{}", token.expose());

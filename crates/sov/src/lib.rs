@@ -101,8 +101,8 @@ pub enum Command {
     /// Print a one-time link that logs your browser in to the console (http://127.0.0.1:7000).
     ///
     /// The link works once, within 10 minutes, and logs in only the browser that opens it; no
-    /// file or password logs anyone in. It names the console's address from --console-listen,
-    /// else `gate.console_listen`.
+    /// file or password logs anyone in. It names the console of the `sov serve` running on
+    /// this data directory (else `gate.console_listen`; --console-listen to say another).
     Console(gate::ConsoleArgs),
     /// Show or create the gate's policy file (what is allowed, confirmed or denied).
     #[command(subcommand)]

@@ -36,7 +36,7 @@ pub struct ServeArgs {
 }
 
 /// Where the gate's servers listen, instead of the config's `gate.tool_listen` and
-/// `gate.console_listen` (`sov serve` and `sov msg serve`).
+/// `gate.console_listen`, and how the gate starts (`sov serve` and `sov msg serve`).
 #[derive(Debug, Args)]
 pub struct GateListen {
     /// The Tool API's address instead of `gate.tool_listen`.

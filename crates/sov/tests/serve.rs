@@ -976,7 +976,8 @@ fn the_console_in_chromium_approves_once_and_refuses_forgeries() {
     // The attacker page lives on the sink's origin and posts to the console.
     let attacker = Sink::start(format!("{}/actions/{victim}/approve", server.console));
 
-    let out = server.sov(&["console", "--console-listen", server.console.trim_start_matches("http://")]);
+    // The console listens on an ephemeral port; `sov console` names it from the daemon's record.
+    let out = server.sov(&["console"]);
     let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(link.starts_with(&format!("{}/login#", server.console)), "{link}");
     let token = link.rsplit_once('#').unwrap().1.to_owned();
