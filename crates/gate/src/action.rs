@@ -180,6 +180,17 @@ impl ActionRequest {
                     "is empty or contains control characters (CR, LF, NUL…), which could smuggle a second recipient or header".into(),
                 );
             }
+            // A recipient is what a human compares and retypes: a direction override or a
+            // zero-width character would make two different recipients look the same.
+            if let Some(c) = r.chars().find(|c| crate::display::is_hidden(*c)) {
+                return invalid(
+                    &format!("recipients[{i}]"),
+                    format!(
+                        "contains the invisible or direction-changing character U+{:04X}, which would make it look like another recipient; write it without",
+                        u32::from(c)
+                    ),
+                );
+            }
         }
         if let Some(v) = self.value_usd
             && !(v.is_finite() && v >= 0.0)
@@ -318,6 +329,24 @@ mod tests {
         req.recipients = vec!["me@example.org\r\nBcc: them@example.org".into()];
         let err = req.validate().unwrap_err().to_string();
         assert!(err.contains("recipients[0]") && err.contains("control"), "{err}");
+    }
+
+    #[test]
+    fn invisible_or_direction_changing_characters_in_recipients_are_refused_by_code_point() {
+        for (recipient, code) in [
+            ("bob\u{200B}@example.org", "U+200B"),
+            ("0xAbC\u{202E}1234", "U+202E"),
+            ("\u{2066}+4915112345678", "U+2066"),
+            ("me@example.org\u{FEFF}", "U+FEFF"),
+        ] {
+            let mut req = ActionRequest::new(Kind::MessageSend);
+            req.recipients = vec![recipient.into()];
+            let err = req.validate().unwrap_err().to_string();
+            assert!(err.contains("recipients[0]") && err.contains(code), "{recipient:?}: {err}");
+        }
+        let mut req = ActionRequest::new(Kind::MessageSend);
+        req.recipients = vec!["bob@example.org".into()];
+        req.validate().unwrap();
     }
 
     #[test]
