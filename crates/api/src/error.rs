@@ -45,6 +45,7 @@ impl ApiError {
     fn kind(&self) -> &'static str {
         match (self.dialect, self.status) {
             (_, StatusCode::UNAUTHORIZED) => "authentication_error",
+            (Dialect::Anthropic, StatusCode::FORBIDDEN) => "permission_error",
             (Dialect::OpenAi, StatusCode::SERVICE_UNAVAILABLE) => "server_busy_error",
             (Dialect::Anthropic, StatusCode::SERVICE_UNAVAILABLE) => "overloaded_error",
             (_, StatusCode::NOT_FOUND) => "not_found_error",

@@ -2,9 +2,18 @@
 //! `/v1/completions`, `/v1/models`) and Anthropic-compatible (`/v1/messages`), plus `/health` and
 //! Prometheus `/metrics`, so tools pointed at llama-server or at Anthropic work unchanged.
 //!
-//! Only loopback web pages may call it from a browser (CORS), requests must name a loopback host
-//! when it listens on loopback (so a DNS-rebinding page cannot reach it), and an API key can be
-//! required.
+//! Security layers, in the order they run, all before any work is done for a request:
+//! 1. one authority (`Host`, or an absolute-form target that agrees with it): two `Host` headers
+//!    or a target naming another host are refused (400); when it listens on loopback, that
+//!    authority must be loopback (421), so a DNS-rebinding page cannot reach it;
+//! 2. only web pages on loopback origins (and `serve.cors_origins`) may call it from a browser:
+//!    a request with any other `Origin` (`null` too), or marked `Sec-Fetch-Site: cross-site`
+//!    without an admitted `Origin`, is refused (403), not run for a page that cannot read the
+//!    answer; CORS grants reading to the admitted origins only;
+//! 3. an API key can be required (401).
+//!
+//! Every answer, errors and event streams included, carries `Cache-Control: no-store` and
+//! `X-Content-Type-Options: nosniff`.
 
 mod anthropic;
 mod error;
@@ -15,6 +24,7 @@ mod tools;
 pub use remote::{
     REMOTE_PREFIX, RemoteAnswer, RemoteChat, RemoteError, RemoteFuture, RemoteModels, RemoteRoute, SESSION_HEADER,
 };
+pub use sov_core::http::is_loopback_host;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,6 +36,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
+use sov_core::http::is_loopback_origin;
 use sov_engine::{Engine, EngineError, Event, FinishReason, Generate, Residency, Usage};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -83,7 +94,16 @@ pub fn router(engine: Engine, options: ApiOptions) -> Router {
         .route("/v1/messages", post(anthropic::messages))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(cors)
+        .layer(middleware::map_response(strict_headers))
         .with_state(state)
+}
+
+/// No answer is cached or content-sniffed, whichever layer made it.
+async fn strict_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
@@ -96,46 +116,51 @@ pub async fn serve(
     axum::serve(listener, router(engine, options)).with_graceful_shutdown(shutdown).await
 }
 
-fn is_loopback_origin(origin: &str) -> bool {
-    let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
-        return false;
-    };
-    is_loopback_host(rest)
-}
-
-/// `localhost`, `127.0.0.1` or `[::1]`, each with an optional port: the `Host` headers a
-/// loopback-only server accepts (anything else may be DNS rebinding).
-pub fn is_loopback_host(host_and_port: &str) -> bool {
-    let host = if let Some(v6) = host_and_port.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((addr, rest)) if rest.is_empty() || rest.starts_with(':') => return addr == "::1",
-            _ => return false,
+/// Why a request from a browser is refused, or `None` when it is not a browser's or comes from
+/// an admitted page: a loopback origin or one of `extra` (`serve.cors_origins`).
+fn foreign_page(headers: &HeaderMap, extra: &[String]) -> Option<String> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = String::from_utf8_lossy(origin.as_bytes());
+        if is_loopback_origin(&origin) || extra.iter().any(|e| *e == origin) {
+            return None;
         }
-    } else {
-        host_and_port.split(':').next().unwrap_or_default()
-    };
-    let port_ok = host_and_port.split_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_ok());
-    port_ok && (host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1")
+        return Some(format!(
+            "requests from the web page at {:?} are refused: only pages on localhost, 127.0.0.1 or [::1] (and serve.cors_origins) may call this API",
+            origin
+        ));
+    }
+    let site = headers.get("sec-fetch-site").map(|s| String::from_utf8_lossy(s.as_bytes()).to_ascii_lowercase());
+    (site.as_deref() == Some("cross-site")).then(|| {
+        "requests from another site's web page are refused: only pages on localhost, 127.0.0.1 or [::1] (and serve.cors_origins) may call this API".to_owned()
+    })
 }
 
-/// Rejects requests with a non-loopback `Host` (DNS rebinding) or without the API key.
+/// Rejects, before any work: an ambiguous or non-loopback authority (see the crate's
+/// documentation), a web page of another origin, or a missing API key.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let dialect = if request.uri().path() == "/v1/messages" { Dialect::Anthropic } else { Dialect::OpenAi };
+    let refuse = |status: StatusCode, message: &str| {
+        ApiError { status, message: message.to_owned(), param: None, dialect }.into_response()
+    };
+    let authority = match sov_core::http::authority(request.headers(), request.uri()) {
+        Ok(authority) => authority,
+        Err(problem) => {
+            tracing::warn!("refused a request: {}", problem.message());
+            return refuse(problem.status(), problem.message());
+        }
+    };
+    if state.options.loopback_host_only && !authority.is_some_and(is_loopback_host) {
+        let host = authority.unwrap_or_default();
+        tracing::warn!(host = %host.escape_debug(), "refused a request for a non-loopback Host");
+        let problem = sov_core::http::HostProblem::NotLoopback;
+        return refuse(problem.status(), problem.message());
+    }
+    if let Some(why) = foreign_page(request.headers(), &state.options.cors_origins) {
+        tracing::warn!("{why}");
+        return refuse(StatusCode::FORBIDDEN, &why);
+    }
     if request.method() == Method::OPTIONS {
         return next.run(request).await;
-    }
-    if state.options.loopback_host_only {
-        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-        if !is_loopback_host(host) {
-            tracing::warn!(host = %host.escape_debug(), "refused a request for a non-loopback Host");
-            return ApiError {
-                status: StatusCode::MISDIRECTED_REQUEST,
-                message: "this server answers only requests addressed to localhost, 127.0.0.1 or [::1]".into(),
-                param: None,
-                dialect,
-            }
-            .into_response();
-        }
     }
     if let Some(key) = &state.options.api_key
         && request.uri().path() != "/health"
@@ -293,16 +318,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_loopback_hosts_and_origins_pass() {
-        for ok in ["localhost", "localhost:8080", "127.0.0.1:8080", "[::1]:8080", "[::1]", "LOCALHOST"] {
-            assert!(is_loopback_host(ok), "{ok}");
+    fn pages_of_other_origins_are_foreign_and_clients_without_one_are_not() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let extra = vec!["https://ui.example".to_owned()];
+        for admitted in [
+            &[][..],
+            &[("origin", "http://localhost:5173")],
+            &[("origin", "http://[::1]:3000"), ("sec-fetch-site", "cross-site")],
+            &[("origin", "https://ui.example"), ("sec-fetch-site", "cross-site")],
+            &[("sec-fetch-site", "same-site")],
+            &[("sec-fetch-site", "none")],
+        ] {
+            assert_eq!(foreign_page(&headers(admitted), &extra), None, "{admitted:?}");
         }
-        for bad in ["evil.example", "127.0.0.1.evil.example", "localhost.evil:80", "[::2]:80", "", "127.0.0.1:x"] {
-            assert!(!is_loopback_host(bad), "{bad}");
+        for foreign in [
+            &[("origin", "http://evil.example")][..],
+            &[("origin", "null")],
+            &[("origin", "http://localhost.evil.example")],
+            &[("sec-fetch-site", "cross-site")],
+            &[("sec-fetch-site", "Cross-Site")],
+        ] {
+            assert!(foreign_page(&headers(foreign), &extra).is_some(), "{foreign:?}");
         }
-        assert!(is_loopback_origin("http://localhost:5173"));
-        assert!(!is_loopback_origin("http://evil.example"));
-        assert!(!is_loopback_origin("null"));
     }
 
     #[test]

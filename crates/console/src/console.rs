@@ -112,7 +112,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// Loopback `Host` only; POSTs only from the console's own origin; strict headers on every page.
 async fn guard(request: Request, next: Next) -> Response {
-    let Some(host) = loopback_host(request.headers()).map(str::to_owned) else {
+    let Some(host) = loopback_host(request.headers(), request.uri()).map(str::to_owned) else {
         return (
             StatusCode::MISDIRECTED_REQUEST,
             "the console answers only requests addressed to localhost, 127.0.0.1 or [::1]\n",

@@ -16,13 +16,15 @@ pub mod login;
 pub mod tool_api;
 pub mod workers;
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Uri};
 use sov_gate::GateError;
 
-/// The `Host` header, if it names loopback; `None` means refuse (421), as DNS rebinding would
-/// otherwise let a web page reach these servers.
-fn loopback_host(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| sov_api::is_loopback_host(h))
+/// The one authority the request names (its `Host`, or an absolute-form target that agrees with
+/// it), if it is loopback; `None` means refuse (421): DNS rebinding would otherwise let a web
+/// page reach these servers, and two `Host` headers or a target naming another host could be
+/// read differently by whatever stands in front.
+fn loopback_host<'a>(headers: &'a HeaderMap, target: &'a Uri) -> Option<&'a str> {
+    sov_core::http::loopback_authority(headers, target).ok()
 }
 
 /// Runs blocking gate work (SQLite, fsync) off the async threads.

@@ -9,13 +9,19 @@
 //! The session is the `X-Sov-Session` token sbox put in the sandbox's environment as
 //! `SOV_SESSION`; without one a request belongs to the anonymous session, which counts as having
 //! read private data. An agent sees only its own session's actions. Nothing here approves.
+//!
+//! Every route of the Tool API, these, the messaging ones and the fallback, is behind the one
+//! guard layer [`sov_msg::api::guard`]: loopback `Host` only, no request from a web browser
+//! (`Origin`, `Sec-Fetch-Site` other than `none`, a browser's `User-Agent`), and
+//! `Cache-Control: no-store` and `X-Content-Type-Options: nosniff` on every answer. A POST to
+//! `/v1/actions` must say `Content-Type: application/json` (415 otherwise).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,8 +29,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sov_gate::queue::State as ActionState;
 use sov_gate::{ActionRecord, ActionRequest, Gate, GateError, Kind, Provenance, Session};
+use sov_msg::api::error_response as error;
 
-use crate::{blocking, loopback_host};
+use crate::blocking;
 
 pub use sov_gate::SESSION_HEADER;
 /// Longest `wait` a status request may ask for, seconds.
@@ -43,8 +50,8 @@ impl ToolApi {
         ToolApi { gate, console_url: console_url.trim_end_matches('/').into() }
     }
 
-    /// The routes, plus `services` (e.g. the messaging endpoints), all behind the loopback
-    /// `Host` check.
+    /// The routes, plus `services` (e.g. the messaging endpoints), all behind the Tool API's
+    /// guard layer.
     pub fn router(self, services: Router) -> Router {
         Router::new()
             .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
@@ -52,7 +59,7 @@ impl ToolApi {
             .route("/v1/actions/{id}", get(status))
             .with_state(self)
             .merge(services)
-            .layer(middleware::from_fn(guard))
+            .layer(middleware::from_fn(sov_msg::api::guard))
     }
 
     /// What an agent may see of an action.
@@ -77,21 +84,6 @@ impl ToolApi {
         }
         view
     }
-}
-
-async fn guard(request: Request, next: Next) -> Response {
-    if loopback_host(request.headers()).is_none() {
-        return error(
-            StatusCode::MISDIRECTED_REQUEST,
-            "this server answers only requests addressed to localhost, 127.0.0.1 or [::1]",
-            None,
-        );
-    }
-    next.run(request).await
-}
-
-fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response {
-    (status, Json(json!({"error": {"message": message, "field": field}}))).into_response()
 }
 
 fn gate_error(e: &GateError) -> Response {
@@ -126,6 +118,10 @@ struct AgentRequest {
 }
 
 async fn submit(State(api): State<ToolApi>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    // JSON only: a `text/plain` body, which a web page may send without asking, is never parsed.
+    if let Err((status, message)) = sov_msg::api::body_type(&headers, false) {
+        return error(status, &message, None);
+    }
     let request: AgentRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {

@@ -1,5 +1,6 @@
 //! Sovereign's shared ground: one TOML configuration with documented defaults, the XDG paths
-//! where everything lives, the SQLite store with its migrations, and the hash-chained audit log.
+//! where everything lives, the SQLite store with its migrations, the hash-chained audit log, and
+//! the checks every HTTP server of Sovereign makes of a request's head ([`http`]).
 //!
 //! What it does **not** do: it performs no action on the user's behalf, opens no network socket
 //! and starts no process. Other crates build on these pieces.
@@ -14,6 +15,7 @@
 pub mod audit;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod paths;
 pub mod protected;
 pub mod store;

@@ -1,7 +1,22 @@
 //! The messaging endpoints of the Tool API, in the reference daemon's shapes (see DESIGN.md,
 //! "Messaging API compatibility"): `GET /messages`, `GET /send`, `GET /accounts`, `GET /status`,
 //! and `GET /send/status?id=`. `/messages` and `/send` also take a POST with a form or a JSON
-//! body.
+//! body, which its `Content-Type` names.
+//!
+//! [`guard`] is the one layer in front of every route of the Tool API (these and the gate's
+//! `/v1/actions`, which `sov-console` mounts behind the same layer), run before any handler:
+//! 1. one `Host`, naming loopback, and no absolute-form target naming another host (400/421):
+//!    a DNS-rebinding page reaches 127.0.0.1 but names its own host;
+//! 2. no browser (403): the Tool API serves agents and has no browser clients, so a request with
+//!    an `Origin` header (any value, `null` too), a `Sec-Fetch-Site` other than `none` or a
+//!    browser's `User-Agent` (`Mozilla/…`, which browsers without Fetch Metadata still send on a
+//!    cross-site `<img>` or link) is refused, whatever it asks;
+//! 3. every answer, refusals included, carries `Cache-Control: no-store` and
+//!    `X-Content-Type-Options: nosniff`.
+//!
+//! And a body says what it is ([`body_type`], 415 otherwise): `application/json`, or the form
+//! type on the routes that take forms; a `text/plain` body, which a web page may send without
+//! asking, is never parsed.
 //!
 //! What differs from the reference, on purpose: a send to anyone but the user's own accounts
 //! becomes a `message.send` action in the gate; its `confirm_url` opens the human console, which
@@ -13,8 +28,9 @@
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -34,7 +50,8 @@ pub const SELF_SEND_WAIT: Duration = Duration::from_secs(30);
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 impl Messaging {
-    /// The endpoints. Mount them behind the Tool API's loopback `Host` check.
+    /// The endpoints, behind [`guard`] (so they are safe served alone; the Tool API puts the
+    /// same layer in front of them again, which changes nothing).
     pub fn router(&self) -> Router {
         Router::new()
             .route("/messages", get(messages_get).post(messages_post))
@@ -43,15 +60,98 @@ impl Messaging {
             .route("/accounts", get(accounts))
             .route("/status", get(status))
             .with_state(self.clone())
+            .layer(middleware::from_fn(guard))
     }
 }
 
-/// An error answer: `{"error": {"message", "field"}}`.
+const JSON: &str = "application/json";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The Tool API's guard layer (see the module's documentation): refuses what [`refusal`]
+/// refuses before any handler runs, and sets the no-store and nosniff headers on every answer.
+pub async fn guard(request: Request, next: Next) -> Response {
+    let mut response = match refusal(request.uri(), request.headers()) {
+        Some((status, message)) => {
+            tracing::warn!(status = status.as_u16(), path = %request.uri().path(), "tool API refused a request: {message}");
+            error_response(status, &message, None)
+        }
+        None => next.run(request).await,
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// Why the Tool API refuses a request (its status and what to say), or `None` to serve it.
+pub fn refusal(target: &Uri, headers: &HeaderMap) -> Option<(StatusCode, String)> {
+    if let Err(problem) = sov_core::http::loopback_authority(headers, target) {
+        return Some((problem.status(), problem.message().to_owned()));
+    }
+    let text = |name: header::HeaderName| {
+        headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).escape_debug().to_string())
+    };
+    let browser = if let Some(origin) = text(header::ORIGIN) {
+        Some(format!("Origin: {origin}"))
+    } else if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")).filter(|s| s != "none") {
+        Some(format!("Sec-Fetch-Site: {site}"))
+    } else {
+        text(header::USER_AGENT).filter(|ua| ua.starts_with("Mozilla/")).map(|_| "a browser's User-Agent".to_owned())
+    };
+    if let Some(mark) = browser {
+        return Some((
+            StatusCode::FORBIDDEN,
+            format!(
+                "refused: this is a web browser's request ({mark}); the Tool API serves agents on this machine, never web pages"
+            ),
+        ));
+    }
+    None
+}
+
+/// What a request body is, by its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyType {
+    /// `application/json`.
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+}
+
+/// The body's type, if the route takes it (`forms`: the route takes forms besides JSON); else
+/// a 415 and what to send. Anything else, `text/plain` above all, is never parsed.
+pub fn body_type(headers: &HeaderMap, forms: bool) -> Result<BodyType, (StatusCode, String)> {
+    match media_type(headers).as_deref() {
+        Some(JSON) => Ok(BodyType::Json),
+        Some(FORM) if forms => Ok(BodyType::Form),
+        _ => {
+            let wanted = if forms { format!("{JSON} or {FORM}") } else { JSON.to_owned() };
+            let sent = headers
+                .get(header::CONTENT_TYPE)
+                .map_or("none".to_owned(), |v| String::from_utf8_lossy(v.as_bytes()).escape_debug().to_string());
+            Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("send Content-Type: {wanted} (this request's is {sent})")))
+        }
+    }
+}
+
+/// The body's media type without parameters, lowercased (`application/json; charset=utf-8`
+/// is `application/json`).
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+}
+
+/// The Tool API's error answer: `{"error": {"message", "field"}}`.
+pub fn error_response(status: StatusCode, message: &str, field: Option<&str>) -> Response {
+    (status, Json(json!({"error": {"message": message, "field": field}}))).into_response()
+}
+
+/// An error answer in the Tool API's shape ([`error_response`]).
 struct ApiError(StatusCode, String, Option<String>);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({"error": {"message": self.1, "field": self.2}}))).into_response()
+        error_response(self.0, &self.1, self.2.as_deref())
     }
 }
 
@@ -101,19 +201,14 @@ fn from_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiError> {
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("query parameters: {e}"), None))
 }
 
+/// The body as its `Content-Type` says (see [`body_type`]).
 fn from_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if content_type.starts_with("application/json") {
-        serde_json::from_slice(body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("JSON body: {e}"), None))
-    } else if content_type.starts_with("application/x-www-form-urlencoded") || content_type.is_empty() {
-        serde_urlencoded::from_bytes(body)
-            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("form body: {e}"), None))
-    } else {
-        Err(ApiError(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("content type {content_type:?}: send application/json or application/x-www-form-urlencoded"),
-            None,
-        ))
+    match body_type(headers, true).map_err(|(status, message)| ApiError(status, message, None))? {
+        BodyType::Json => {
+            serde_json::from_slice(body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("JSON body: {e}"), None))
+        }
+        BodyType::Form => serde_urlencoded::from_bytes(body)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("form body: {e}"), None)),
     }
 }
 
@@ -353,4 +448,64 @@ async fn status(State(api): State<Messaging>) -> ApiResult {
         })))
     })
     .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn decide(target: &str, headers: &[(&str, &str)]) -> Option<u16> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(header::HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+        }
+        refusal(&target.parse().unwrap(), &map).map(|(status, _)| status.as_u16())
+    }
+
+    const HOST: (&str, &str) = ("host", "127.0.0.1:6000");
+
+    #[test]
+    fn agents_pass_and_browsers_never_do() {
+        assert_eq!(decide("/send?to=me", &[HOST]), None);
+        assert_eq!(decide("/status", &[HOST, ("sec-fetch-site", "none"), ("user-agent", "curl/8")]), None);
+        for browser in [
+            ("origin", "http://evil.example"),
+            ("origin", "null"),
+            ("origin", "http://127.0.0.1:6000"),
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-site", "same-origin"),
+            ("sec-fetch-site", "same-site"),
+            ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/605.1.15 Safari/605.1.15"),
+        ] {
+            assert_eq!(decide("/send?to=me", &[HOST, browser]), Some(403), "{browser:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_must_say_they_are_json_or_a_documented_form() {
+        let typed = |value: Option<&str>, forms: bool| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            }
+            body_type(&headers, forms).map_err(|(status, _)| status.as_u16())
+        };
+        assert_eq!(typed(Some("application/json; charset=utf-8"), false), Ok(BodyType::Json));
+        assert_eq!(typed(Some("Application/JSON"), true), Ok(BodyType::Json));
+        assert_eq!(typed(Some("application/x-www-form-urlencoded"), true), Ok(BodyType::Form));
+        assert_eq!(typed(Some("application/x-www-form-urlencoded"), false), Err(415), "no form there");
+        for bad in ["text/plain", "multipart/form-data; boundary=x", "application/jsonp", ""] {
+            assert_eq!(typed(Some(bad), true), Err(415), "{bad}");
+        }
+        assert_eq!(typed(None, true), Err(415), "no Content-Type at all");
+    }
+
+    #[test]
+    fn only_one_loopback_host() {
+        assert_eq!(decide("/status", &[("host", "evil.example")]), Some(421));
+        assert_eq!(decide("/status", &[]), Some(421));
+        assert_eq!(decide("/status", &[HOST, ("host", "evil.example")]), Some(400));
+        assert_eq!(decide("http://evil.example/status", &[HOST]), Some(400));
+    }
 }

@@ -2316,3 +2316,120 @@ fn the_sanitisers_local_model_pass_asks_a_real_model_under_a_json_schema() {
     assert!(said.contains("replacement(s)"), "{said}");
     eprintln!("the model pass (gemma3) gave: {diff}\n{said}");
 }
+
+/// Writes `request` as it is to `addr` (`HOST:PORT`) and reads the whole answer: status, head.
+fn raw_request(addr: &str, request: &str) -> (u16, String) {
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{answer:?}"));
+    (status, answer)
+}
+
+#[test]
+fn web_pages_and_ambiguous_hosts_get_nothing_from_the_tool_api_the_llm_api_or_the_console() {
+    let server = Server::start("");
+    let tool = server.tool.trim_start_matches("http://").to_owned();
+    let console = server.console.trim_start_matches("http://").to_owned();
+    let llm = server.addr().to_owned();
+    let action = r#"{"kind":"message.send","recipients":["bob@example.org"],"summary":"written by a web page"}"#;
+    let post = |host: &str, path: &str, headers: &str, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let get = |host: &str, path: &str, headers: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n")
+    };
+    let strict = |answer: &str| {
+        let head = answer.to_ascii_lowercase();
+        head.contains("cache-control: no-store") && head.contains("x-content-type-options: nosniff")
+    };
+    // The Tool API: a page's text/plain POST queues nothing, nor does any other body type.
+    let page = "Origin: http://evil.example\r\nSec-Fetch-Site: cross-site\r\nContent-Type: text/plain\r\n";
+    for (request, expected) in [
+        (post(&tool, "/v1/actions", page, action), 403),
+        (post(&tool, "/v1/actions", "Origin: null\r\nContent-Type: application/json\r\n", action), 403),
+        (post(&tool, "/v1/actions", "Content-Type: text/plain\r\n", action), 415),
+        (post(&tool, "/v1/actions", "", action), 415),
+        (post(&tool, "/v1/actions", "Content-Type: application/x-www-form-urlencoded\r\n", action), 415),
+        (post(&tool, "/v1/actions", "Host: evil.example\r\nContent-Type: application/json\r\n", action), 400),
+        (post(&tool, "http://evil.example/v1/actions", "Content-Type: application/json\r\n", action), 400),
+        (get(&tool, "/v1/nothing-here", "Sec-Fetch-Site: cross-site\r\n"), 403),
+        (get(&tool, "/v1/nothing-here", ""), 404),
+        (get(&tool, "/health", ""), 200),
+    ] {
+        let (status, answer) = raw_request(&tool, &request);
+        assert_eq!(status, expected, "{request}\n{answer}");
+        assert!(strict(&answer), "{answer}");
+        if status == 403 {
+            assert!(answer.contains("browser"), "the error says why: {answer}");
+        }
+    }
+    let list = server.sov(&["confirm", "list", "--all"]);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(!listed.contains("written by a web page"), "no action may be queued for a web page: {listed}");
+    // The same action from an agent is queued: the check above would have seen one.
+    let (status, answer) =
+        raw_request(&tool, &post(&tool, "/v1/actions", "Content-Type: application/json\r\n", action));
+    assert_eq!(status, 200, "{answer}");
+    let listed = String::from_utf8_lossy(&server.sov(&["confirm", "list", "--all"]).stdout).into_owned();
+    assert!(listed.contains("written by a web page"), "{listed}");
+
+    // The LLM API and the console: two Hosts, or a target naming another host, are refused.
+    for (addr, path) in [(&llm, "/v1/models"), (&console, "/login")] {
+        let port = addr.rsplit(':').next().unwrap();
+        for (request, expected) in [
+            (get(addr, path, ""), 200),
+            (get(addr, path, "Host: evil.example\r\n"), if addr == &console { 421 } else { 400 }),
+            (
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: evil.example:{port}\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+                ),
+                if addr == &console { 421 } else { 400 },
+            ),
+            (get(addr, &format!("http://evil.example:{port}{path}"), ""), if addr == &console { 421 } else { 400 }),
+        ] {
+            let (status, answer) = raw_request(addr, &request);
+            assert_eq!(status, expected, "{request}\n{answer}");
+            // (The console's own refusals are plain text without these headers.)
+            assert!(strict(&answer) || (addr == &console && status == 421), "{answer}");
+        }
+    }
+    // A page of another origin gets no completion run for it on the LLM API.
+    let chat = r#"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}"#;
+    let (status, answer) = raw_request(&llm, &post(&llm, "/v1/chat/completions", page, chat));
+    assert_eq!(status, 403, "{answer}");
+    assert!(strict(&answer), "{answer}");
+    assert_eq!(server.metric("sov_requests_total"), 0.0, "nothing ran for the page");
+}
+
+#[test]
+fn a_rejected_grammar_never_reaches_the_log() {
+    let server = Server::start("");
+    let marker = "PRIVATE-GRAMMAR-MARKER-7c1e";
+    for grammar in [
+        format!("root ::= \"{marker}\" (("),
+        format!("root ::= \"{marker}\" \\q"),
+        format!("root ::= {marker}-rule"),
+        format!("root ::= \"{marker}\"{{3,1}}"),
+        format!("root ::= \"{marker}\" <not-one-token-{marker}>"),
+    ] {
+        let body = json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2, "grammar": grammar});
+        let (status, error) = server.post("/v1/chat/completions", body);
+        assert_eq!(status, 400, "{grammar}: {error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains("grammar") && message.contains("line 1"), "{message}");
+        assert!(!message.contains(marker), "the answer names a position, not the text: {message}");
+    }
+    // A valid grammar still constrains the answer.
+    let reply = server.chat(json!({"messages": [{"role": "user", "content": "Yes or no?"}], "max_tokens": 4,
+        "grammar": "root ::= \"yes\" | \"no\""}));
+    assert!(["yes", "no"].contains(&content(&reply)), "{reply}");
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log();
+    assert!(log.contains("model loaded"), "the log is the server's: {log}");
+    assert!(!log.contains(marker), "request content reached the log:\n{log}");
+}
