@@ -9,6 +9,7 @@
 
 mod error;
 pub mod gguf;
+mod grammar;
 mod request;
 mod text;
 mod worker;

@@ -263,7 +263,16 @@ impl Session<'_, '_> {
             None => None,
             Some(constraint) => {
                 let grammar = match constraint {
-                    Constraint::Grammar(grammar) => grammar.clone(),
+                    Constraint::Grammar(grammar) => {
+                        // llama.cpp prints a grammar it cannot parse to stderr, whole: it must
+                        // never see one (see `grammar`).
+                        let vocab = self.model.vocab();
+                        crate::grammar::check(grammar, &|token| {
+                            vocab.tokenize(token.as_bytes(), false, true).len() == 1
+                        })
+                        .map_err(|e| EngineError::InvalidGrammar { what: "grammar", problem: e.to_string() })?;
+                        grammar.clone()
+                    }
                     Constraint::JsonSchema(schema) => llama_cpp_2::json_schema_to_grammar(schema)
                         .map_err(|e| EngineError::InvalidGrammar { what: "JSON schema", problem: e.to_string() })?,
                 };
