@@ -177,6 +177,7 @@ pub struct RemoteTool {
     token: Option<String>,
     api_key: Option<String>,
     names: Vec<String>,
+    max_tokens: Option<u32>,
     http: ureq::Agent,
 }
 
@@ -192,7 +193,13 @@ impl RemoteTool {
             .timeout_global(Some(REMOTE_TIMEOUT))
             .build()
             .into();
-        RemoteTool { base: base.trim_end_matches('/').to_owned(), token, api_key, names, http }
+        RemoteTool { base: base.trim_end_matches('/').to_owned(), token, api_key, names, max_tokens: None, http }
+    }
+
+    /// Bounds each remote answer to `max_tokens` (by default the remote model decides).
+    pub fn with_max_tokens(mut self, max_tokens: u32) -> RemoteTool {
+        self.max_tokens = Some(max_tokens);
+        self
     }
 
     /// The `NAME`s of the `remote:NAME` models in a server's model list.
@@ -233,10 +240,13 @@ impl RemoteTool {
             }
             None => self.names.first().cloned().ok_or_else(|| ToolError("no remote model is configured".into()))?,
         };
-        let body = json!({
+        let mut body = json!({
             "model": format!("remote:{name}"),
             "messages": [{"role": "user", "content": call.question}],
         });
+        if let Some(n) = self.max_tokens {
+            body["max_tokens"] = json!(n);
+        }
         let mut request = self.http.post(format!("{}/v1/chat/completions", self.base));
         if let Some(token) = &self.token {
             request = request.header(SESSION_HEADER, token);

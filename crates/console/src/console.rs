@@ -112,18 +112,19 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// Loopback `Host` only; POSTs only from the console's own origin; strict headers on every page.
 async fn guard(request: Request, next: Next) -> Response {
-    let Some(host) = loopback_host(request.headers(), request.uri()).map(str::to_owned) else {
-        return (
+    let mut response = match loopback_host(request.headers(), request.uri()).map(str::to_owned) {
+        None => (
             StatusCode::MISDIRECTED_REQUEST,
             "the console answers only requests addressed to localhost, 127.0.0.1 or [::1]\n",
         )
-            .into_response();
+            .into_response(),
+        Some(host) if request.method() == Method::POST && !same_origin(request.headers(), &host) => {
+            tracing::warn!("refused a cross-origin POST to the console");
+            (StatusCode::FORBIDDEN, "cross-site requests cannot change anything here\n").into_response()
+        }
+        Some(_) => next.run(request).await,
     };
-    if request.method() == Method::POST && !same_origin(request.headers(), &host) {
-        tracing::warn!("refused a cross-origin POST to the console");
-        return (StatusCode::FORBIDDEN, "cross-site requests cannot change anything here\n").into_response();
-    }
-    let mut response = next.run(request).await;
+    // On every answer, refusals included.
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),

@@ -2222,12 +2222,12 @@ fn remote_models_in_the_apis_go_through_the_gate_sanitised_and_come_back_restore
     drop(gate);
     let names = sov_agent::services::RemoteTool::names_in(&sov_agent::client::server_models(&client.base, None));
     assert_eq!(names, ["test"]);
-    let tools = sov_agent::Tools::new(home).with_remote(sov_agent::services::RemoteTool::new(
-        &client.base,
-        Some(session.token.clone()),
-        None,
-        names,
-    ));
+    // Bounded like the other calls here: unbounded, the 135M model on a loaded CI machine can
+    // generate for minutes and time the remote call out.
+    let tools = sov_agent::Tools::new(home).with_remote(
+        sov_agent::services::RemoteTool::new(&client.base, Some(session.token.clone()), None, names)
+            .with_max_tokens(12),
+    );
     assert!(tools.names().contains(&"remote".to_owned()));
     let answer = tools.call("remote", &json!({"question": question}).to_string()).unwrap();
     assert!(!answer.trim().is_empty());
@@ -2394,8 +2394,7 @@ fn web_pages_and_ambiguous_hosts_get_nothing_from_the_tool_api_the_llm_api_or_th
         ] {
             let (status, answer) = raw_request(addr, &request);
             assert_eq!(status, expected, "{request}\n{answer}");
-            // (The console's own refusals are plain text without these headers.)
-            assert!(strict(&answer) || (addr == &console && status == 421), "{answer}");
+            assert!(strict(&answer), "{answer}");
         }
     }
     // A page of another origin gets no completion run for it on the LLM API.
