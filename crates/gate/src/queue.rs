@@ -56,6 +56,18 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order of an action's life.
+    pub const ALL: [State; 8] = [
+        State::Reviewing,
+        State::AwaitingHuman,
+        State::Approved,
+        State::Executing,
+        State::Executed,
+        State::Failed,
+        State::Denied,
+        State::Expired,
+    ];
+
     /// The state's name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,18 +83,7 @@ impl State {
     }
 
     fn parse(name: &str) -> Option<State> {
-        [
-            State::Reviewing,
-            State::AwaitingHuman,
-            State::Approved,
-            State::Executing,
-            State::Executed,
-            State::Failed,
-            State::Denied,
-            State::Expired,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
+        State::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
     /// Still waiting for a decision.
