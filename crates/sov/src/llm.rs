@@ -263,13 +263,19 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
             let info = engine.load(&name).await?;
             tracing::info!(model = %info.name, architecture = %info.architecture, context = info.context, "ready");
         }
-        // Scripts wait for this line (stdout) to know the port, which matters with port 0.
-        println!("sov serve: tool API on http://{tool_addr}");
-        println!("sov serve: console on http://{console_addr} (log in with the link `sov console` prints)");
+        // Scripts wait for these lines (stdout) to know the ports, which matters with port 0. A
+        // reader that stopped reading (a closed pipe) must not end the daemon, as `println!`
+        // would by panicking: the lines are written, and a failure to write them ignored.
+        let mut announced = format!(
+            "sov serve: tool API on http://{tool_addr}\n\
+             sov serve: console on http://{console_addr} (log in with the link `sov console` prints)\n"
+        );
         if listener.is_some() {
-            println!("sov serve: listening on http://{actual}");
+            announced.push_str(&format!("sov serve: listening on http://{actual}\n"));
         }
-        std::io::stdout().flush()?;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(announced.as_bytes()).and_then(|()| stdout.flush());
+        drop(stdout);
         let remote = match config.remote.is_empty() {
             true => None,
             false => {

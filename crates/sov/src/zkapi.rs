@@ -505,8 +505,11 @@ pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i3
         } else {
             tracing::info!("--no-chain-duties: another replica commits, claims and slashes");
         }
-        // One line on stdout, so scripts and tests can find the port.
-        println!("sov provider listening on http://{local} for contract {contract:#x}, upstream {upstream}");
+        // One line on stdout, so scripts and tests can find the port; a closed stdout must not
+        // end the daemon (println! would panic), so a failure to write it is ignored.
+        let line =
+            format!("sov provider listening on http://{local} for contract {contract:#x}, upstream {upstream}\n");
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), line.as_bytes());
         let mut app = router(Arc::new(proxy));
         if let Some(bundle) = attestation {
             // The bundle is free: a client checks it before it pays for anything.

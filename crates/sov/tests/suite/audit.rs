@@ -209,3 +209,37 @@ fn the_console_audit_page_shows_the_head_to_keep_elsewhere() {
     let head = html.split("id=\"audit-head\"").nth(1).unwrap_or_else(|| panic!("no head on the page: {html}"));
     assert!(head.contains(&format!("{} entries", last.seq)) && head.contains(&last.hash), "{html}");
 }
+
+#[test]
+fn a_closed_stdout_does_not_end_sov_serve() {
+    // A script that reads the lines it waits for and closes the pipe: sov serve wrote its start
+    // lines with println!, which panics on a closed stdout, and the daemon died (a race that a
+    // loaded CI machine lost). Here the pipe is closed before sov serve writes anything.
+    let world = World::new();
+    write_config(&world, "");
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let (llm, tool, console) = (free(), free(), free());
+    let mut child = world
+        .sov(&["serve", "--lazy", "--listen", &llm, "--tool-listen", &tool, "--console-listen", &console])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut answered = None;
+    for _ in 0..100 {
+        if let Ok(response) = agent.get(&format!("http://{console}/login")).call() {
+            answered = Some(response.status());
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let alive = child.try_wait().unwrap().is_none();
+    stop(child);
+    assert!(alive, "sov serve ended when its stdout closed");
+    assert_eq!(answered.map(|s| s.as_u16()), Some(200));
+}
