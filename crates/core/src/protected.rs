@@ -2,7 +2,7 @@
 //! whatever its own configuration and environment say.
 //!
 //! A sandbox may never be granted the human console's port, nor see Sovereign's data (the
-//! database, the audit log, the console secret), configuration or policy. `sbox`'s own config and
+//! database, the audit log, the console's login links), configuration or policy. `sbox`'s own config and
 //! environment name one set of these; a daemon started with other flags (`--console-listen`),
 //! another `HOME` or another `SOV_DATA_DIR` protects another. So every daemon publishes a
 //! [`Record`] of what it protects, and `sbox` refuses what any live record names, in addition to
