@@ -142,8 +142,8 @@ pub fn early_kept_fds(args: &[OsString]) -> Vec<i32> {
 }
 
 /// What a sandbox must never reach, whatever it is granted: Sovereign's configuration and
-/// policy (only the human changes them), its data (the database, the audit log, the console
-/// secret) and the human console's port. Both as this config and environment name them and as
+/// policy (only the human changes them), its data (the database, the audit log, the console's
+/// login links) and the human console's port. Both as this config and environment name them and as
 /// every running daemon published them ([`sov_core::protected`]): a daemon started with another
 /// `HOME`, data directory or console address is protected just the same.
 fn keep_sovereign_out(plan: &sov_sandbox::Plan, config: &Config, paths: &Paths) -> anyhow::Result<()> {
