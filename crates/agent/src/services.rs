@@ -8,8 +8,7 @@ use serde_json::{Value, json};
 
 use crate::tools::{ToolError, cap, tool};
 
-/// The HTTP header that names the session (the gate's `SESSION_HEADER`).
-const SESSION_HEADER: &str = "x-sov-session";
+use sov_core::http::SESSION_HEADER;
 
 /// The Tool API as seen from inside the sandbox.
 #[derive(Debug, Clone)]

@@ -17,9 +17,7 @@ use crate::{Answer, AppState};
 /// Model names with this prefix go to a remote model: `remote:NAME` names `[remote.NAME]`.
 pub const REMOTE_PREFIX: &str = "remote:";
 
-/// The header that carries a sandbox's gate session token (`SOV_SESSION` inside `sbox`); a
-/// request without it belongs to the anonymous session.
-pub const SESSION_HEADER: &str = "x-sov-session";
+pub use sov_core::http::SESSION_HEADER;
 
 /// One chat for a remote model, exactly as the caller sent it (before any sanitising).
 #[derive(Debug, Clone)]

@@ -2,16 +2,14 @@
 //! gate changes (or a second passes, to notice decisions made by `sov confirm` in another
 //! process).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sov_engine::{ChatMessage, Constraint, Engine, Event, Generate, Prompt, Sampling};
-use sov_gate::queue::Executor;
 use sov_gate::review::{REVIEWER_PROMPT, parse_verdict, review_message, verdict_schema};
-use sov_gate::{ActionRecord, Gate, Kind, Reviewer, Verdict};
+use sov_gate::{ActionRecord, Executors, Gate, ReviewError, Reviewer, Verdict};
 
 /// How often workers look for changes made by other processes.
 const POLL: Duration = Duration::from_secs(1);
@@ -28,11 +26,7 @@ pub struct Workers {
 impl Workers {
     /// Starts the reviewer and executor threads. Actions a previous process left running are
     /// settled first (see [`Gate::recover`]).
-    pub fn start(
-        gate: Arc<Gate>,
-        reviewer: Arc<dyn Reviewer>,
-        executors: BTreeMap<Kind, Arc<dyn Executor>>,
-    ) -> std::io::Result<Workers> {
+    pub fn start(gate: Arc<Gate>, reviewer: Arc<dyn Reviewer>, executors: Executors) -> std::io::Result<Workers> {
         let stop = Arc::new(AtomicBool::new(false));
         if let Err(e) = gate.recover(&executors) {
             tracing::error!("settling interrupted actions: {e}");
@@ -89,7 +83,7 @@ fn review_loop(gate: &Gate, reviewer: &dyn Reviewer, stop: &AtomicBool) {
     }
 }
 
-fn execute_loop(gate: &Gate, executors: &BTreeMap<Kind, Arc<dyn Executor>>, stop: &AtomicBool) {
+fn execute_loop(gate: &Gate, executors: &Executors, stop: &AtomicBool) {
     let mut seen = 0;
     let mut swept = Instant::now() - EXPIRY_SWEEP;
     while !stop.load(Ordering::SeqCst) {
@@ -123,7 +117,7 @@ impl EngineReviewer {
 }
 
 impl Reviewer for EngineReviewer {
-    fn review(&self, record: &ActionRecord) -> Result<(Verdict, String), String> {
+    fn review(&self, record: &ActionRecord) -> Result<(Verdict, String), ReviewError> {
         let request = Generate {
             model: self.model.clone(),
             prompt: Prompt::Chat(vec![
@@ -136,16 +130,16 @@ impl Reviewer for EngineReviewer {
             constraint: Some(Constraint::JsonSchema(verdict_schema().to_string())),
             ignore_eos: false,
         };
-        let mut events = self.engine.generate(request).map_err(|e| e.to_string())?;
+        let mut events = self.engine.generate(request).map_err(|e| ReviewError::Unavailable(e.to_string()))?;
         let mut text = String::new();
         while let Some(event) = events.blocking_recv() {
             match event {
                 Event::Text(t) => text.push_str(&t),
                 Event::Done { .. } => return parse_verdict(&text),
-                Event::Failed(e) => return Err(e.to_string()),
+                Event::Failed(e) => return Err(ReviewError::Unavailable(e.to_string())),
                 Event::Started { .. } | Event::Embeddings { .. } => {}
             }
         }
-        Err("the model stopped without finishing its answer".into())
+        Err(ReviewError::Malformed("the model stopped without finishing its answer".into()))
     }
 }

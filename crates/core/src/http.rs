@@ -12,6 +12,13 @@
 //! Nothing here opens a socket.
 
 use http::header::HOST;
+
+/// The HTTP header carrying a sandbox session's gate token (`SOV_SESSION` inside the sandbox),
+/// on the LLM API and the Tool API alike; a request without it belongs to the anonymous session.
+pub const SESSION_HEADER: &str = "x-sov-session";
+
+/// The environment variable that holds a sandbox session's token inside the sandbox.
+pub const SESSION_ENV: &str = "SOV_SESSION";
 use http::{HeaderMap, StatusCode, Uri};
 
 /// Why a request's authority is refused.

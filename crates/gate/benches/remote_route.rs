@@ -12,22 +12,21 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sov_core::store::Store;
-use sov_gate::queue::Executor;
 use sov_gate::{ActionRecord, ActionRequest, Gate, Kind, Policy, Side, State};
+use sov_gate::{ExecError, Executor, Executors};
 use support::{measure, percentile};
 
 /// Answers with a placeholder-bearing text at once, as the provider would after the network.
 struct AnswersAtOnce;
 
 impl Executor for AnswersAtOnce {
-    fn execute(&self, action: &ActionRecord, _key: &str) -> Result<Value, String> {
+    fn execute(&self, action: &ActionRecord, _key: &str) -> Result<Value, ExecError> {
         let asked = action.request.params["messages"][0]["content"].as_str().unwrap_or_default();
         let first_placeholder = asked.split_whitespace().find(|w| w.starts_with('[')).unwrap_or("nothing");
         Ok(json!({ "text": format!("You asked about {first_placeholder}."), "finish_reason": "stop" }))
@@ -68,7 +67,8 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
         let (gate, stop) = (gate.clone(), stop.clone());
-        let executors: BTreeMap<Kind, Arc<dyn Executor>> = [(Kind::RemoteLlm, Arc::new(AnswersAtOnce) as _)].into();
+        let mut executors = Executors::new();
+        executors.register(Kind::RemoteLlm, Arc::new(AnswersAtOnce)).unwrap();
         std::thread::spawn(move || {
             let mut seen = 0;
             while !stop.load(Ordering::Relaxed) {

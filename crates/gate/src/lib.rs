@@ -28,15 +28,12 @@ pub mod review;
 use std::path::PathBuf;
 
 pub use action::{ActionRequest, Kind, Label, Provenance, Session, Side};
+pub use exec::{ExecError, Executor, Executors};
 pub use policy::{Policy, Rule};
-pub use queue::{ActionRecord, Decision, Executor, Gate, State};
-pub use review::{Reviewer, Verdict};
+pub use queue::{ActionRecord, Decision, Gate, State};
+pub use review::{ReviewError, Reviewer, Verdict};
 
-/// The HTTP header carrying a sandbox session's token (`SOV_SESSION` inside the sandbox).
-pub const SESSION_HEADER: &str = "x-sov-session";
-
-/// The environment variable that holds a sandbox session's token inside the sandbox.
-pub const SESSION_ENV: &str = "SOV_SESSION";
+pub use sov_core::http::{SESSION_ENV, SESSION_HEADER};
 
 /// What can go wrong in the gate; each message names the problem and what to do.
 #[derive(Debug, thiserror::Error)]

@@ -28,7 +28,8 @@ use sha2::{Digest, Sha256};
 use sov_core::audit::{AuditEntry, AuditLog};
 use sov_core::store::Store;
 
-use crate::action::{ANONYMOUS_SESSION, ActionRequest, Kind, Label, Session, Side};
+use crate::action::{ANONYMOUS_SESSION, ActionRequest, Label, Session, Side};
+use crate::exec::{ExecError, Executors};
 use crate::policy::{Policy, Rule, Usage};
 use crate::review::Verdict;
 use crate::{GateError, crash};
@@ -166,15 +167,6 @@ pub struct Decision {
     pub confirm_text: Option<String>,
     /// `console` or `terminal`.
     pub by: String,
-}
-
-/// Performs approved actions of one kind.
-pub trait Executor: Send + Sync {
-    /// Performs the action. `key` is the same on every attempt for this action.
-    fn execute(&self, action: &ActionRecord, key: &str) -> Result<Value, String>;
-    /// Running twice with the same key has the effect of running once. Only then is an
-    /// interrupted attempt run again after a crash.
-    fn idempotent(&self) -> bool;
 }
 
 /// Counts of actions by state, and the sessions, for the status page.
@@ -744,11 +736,11 @@ impl Gate {
 
     /// Settles actions a previous process left `executing`: back to `approved` (to run again
     /// with the same key) where the executor is idempotent, otherwise `failed` as interrupted.
-    pub fn recover(&self, executors: &BTreeMap<Kind, Arc<dyn Executor>>) -> Result<usize, GateError> {
+    pub fn recover(&self, executors: &Executors) -> Result<usize, GateError> {
         let interrupted = self.list(&[State::Executing], usize::MAX)?;
         let now = self.now();
         for record in &interrupted {
-            let again = executors.get(&record.request.kind).is_some_and(|e| e.idempotent());
+            let again = executors.get(record.request.kind).is_some_and(|e| e.idempotent());
             self.write(Durability::PowerLoss, |tx, audit| {
                 if again {
                     tx.execute("UPDATE gate_actions SET state = 'approved' WHERE id = ?1 AND state = 'executing'", [&record.id])
@@ -770,10 +762,10 @@ impl Gate {
 
     /// Runs every approved action whose kind has an executor, one at a time; returns how many
     /// ran. Actions of other kinds stay approved until their service runs them.
-    pub fn run_approved(&self, executors: &BTreeMap<Kind, Arc<dyn Executor>>) -> Result<usize, GateError> {
+    pub fn run_approved(&self, executors: &Executors) -> Result<usize, GateError> {
         let mut ran = 0;
         while let Some(record) = self.claim(executors)? {
-            let Some(executor) = executors.get(&record.request.kind) else { break };
+            let Some(executor) = executors.get(record.request.kind) else { break };
             crash::point("after-claim");
             let result = executor.execute(&record, &record.idempotency_key);
             crash::point("after-effect");
@@ -785,8 +777,8 @@ impl Gate {
     }
 
     /// Moves the oldest approved action with an executor to `executing`.
-    fn claim(&self, executors: &BTreeMap<Kind, Arc<dyn Executor>>) -> Result<Option<ActionRecord>, GateError> {
-        let kinds: Vec<&str> = executors.keys().map(|k| k.as_str()).collect();
+    fn claim(&self, executors: &Executors) -> Result<Option<ActionRecord>, GateError> {
+        let kinds: Vec<&str> = executors.kinds().map(|k| k.as_str()).collect();
         let claimed = self.write(Durability::PowerLoss, |tx, audit| {
             let record = tx
                 .query_row(
@@ -813,11 +805,11 @@ impl Gate {
         Ok(claimed)
     }
 
-    fn finish(&self, record: &ActionRecord, result: Result<Value, String>) -> Result<(), GateError> {
+    fn finish(&self, record: &ActionRecord, result: Result<Value, ExecError>) -> Result<(), GateError> {
         let now = self.now();
         let (state, outcome) = match result {
             Ok(value) => (State::Executed, value),
-            Err(error) => (State::Failed, json!({ "error": error })),
+            Err(error) => (State::Failed, json!({ "error": error.to_string(), "effect": error.effect() })),
         };
         tracing::info!(id = %record.id, state = state.as_str(), "action finished");
         self.write(Durability::PowerLoss, |tx, audit| {

@@ -77,19 +77,32 @@ pub fn review_message(record: &ActionRecord) -> String {
     format!("Review this requested action.\n<<<ACTION\n{text}\nACTION>>>")
 }
 
+/// Why no review could be made; the action then counts as denied by the reviewer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    /// The reviewer could not be asked (the model failed to load, the engine is gone).
+    #[error("the reviewer is unavailable: {0}")]
+    Unavailable(String),
+    /// It answered something that is not a verdict.
+    #[error("{0}")]
+    Malformed(String),
+}
+
 /// Reads a reviewer's answer; an answer that does not fit the schema is an error, never a
 /// verdict.
-pub fn parse_verdict(text: &str) -> Result<(Verdict, String), String> {
+pub fn parse_verdict(text: &str) -> Result<(Verdict, String), ReviewError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Answer {
         verdict: String,
         reason: String,
     }
-    let answer: Answer = serde_json::from_str(text.trim())
-        .map_err(|e| format!("the reviewer's answer is not the expected JSON ({e}): {}", text.escape_debug()))?;
-    let verdict = Verdict::parse(&answer.verdict)
-        .ok_or_else(|| format!("the reviewer answered an unknown verdict {:?}", answer.verdict))?;
+    let answer: Answer = serde_json::from_str(text.trim()).map_err(|e| {
+        ReviewError::Malformed(format!("the reviewer's answer is not the expected JSON ({e}): {}", text.escape_debug()))
+    })?;
+    let verdict = Verdict::parse(&answer.verdict).ok_or_else(|| {
+        ReviewError::Malformed(format!("the reviewer answered an unknown verdict {:?}", answer.verdict))
+    })?;
     let reason: String = answer.reason.chars().filter(|c| !c.is_control()).take(300).collect();
     Ok((verdict, reason))
 }
@@ -97,7 +110,7 @@ pub fn parse_verdict(text: &str) -> Result<(Verdict, String), String> {
 /// Something that reviews actions: the local model in the daemon, a scripted one in tests.
 pub trait Reviewer: Send + Sync {
     /// The verdict and a one-sentence reason, or why no review could be made.
-    fn review(&self, record: &ActionRecord) -> Result<(Verdict, String), String>;
+    fn review(&self, record: &ActionRecord) -> Result<(Verdict, String), ReviewError>;
 }
 
 #[cfg(test)]
@@ -108,8 +121,10 @@ mod tests {
     #[test]
     fn only_schema_answers_are_verdicts() {
         assert_eq!(parse_verdict(r#"{"verdict":"deny","reason":"exfiltration"}"#).unwrap().0, Verdict::Deny);
-        assert!(parse_verdict(r#"{"verdict":"yes","reason":"x"}"#).unwrap_err().contains("unknown verdict"));
-        assert!(parse_verdict("approve").unwrap_err().contains("not the expected JSON"));
+        assert!(
+            parse_verdict(r#"{"verdict":"yes","reason":"x"}"#).unwrap_err().to_string().contains("unknown verdict")
+        );
+        assert!(parse_verdict("approve").unwrap_err().to_string().contains("not the expected JSON"));
         assert!(parse_verdict(r#"{"verdict":"approve","reason":"x","admin":true}"#).is_err());
     }
 }

@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -11,10 +10,11 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use sov_core::audit::{AuditLog, AuditVerdict};
 use sov_core::store::Store;
-use sov_gate::queue::{Clock, Executor};
+use sov_gate::queue::Clock;
 use sov_gate::{
     ActionRecord, ActionRequest, Decision, Gate, GateError, Kind, Label, Policy, Rule, Side, State, Verdict,
 };
+use sov_gate::{ExecError, Executor, Executors};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -81,7 +81,7 @@ struct Recorder {
 }
 
 impl Executor for Recorder {
-    fn execute(&self, action: &ActionRecord, key: &str) -> Result<Value, String> {
+    fn execute(&self, action: &ActionRecord, key: &str) -> Result<Value, ExecError> {
         self.calls.lock().unwrap().push(format!("{} {key}", action.id));
         Ok(json!({"done": action.id}))
     }
@@ -90,8 +90,10 @@ impl Executor for Recorder {
     }
 }
 
-fn executors(kind: Kind, exec: Arc<Recorder>) -> BTreeMap<Kind, Arc<dyn Executor>> {
-    BTreeMap::from([(kind, exec as Arc<dyn Executor>)])
+fn executors(kind: Kind, exec: Arc<Recorder>) -> Executors {
+    let mut executors = Executors::new();
+    executors.register(kind, exec).unwrap();
+    executors
 }
 
 fn human(approve: bool) -> Decision {
@@ -292,15 +294,15 @@ struct KeyedEffect {
 }
 
 impl Executor for KeyedEffect {
-    fn execute(&self, action: &ActionRecord, key: &str) -> Result<Value, String> {
-        let conn = rusqlite::Connection::open(&self.db).map_err(|e| e.to_string())?;
+    fn execute(&self, action: &ActionRecord, key: &str) -> Result<Value, ExecError> {
+        let conn = rusqlite::Connection::open(&self.db).map_err(|e| ExecError::Failed(e.to_string()))?;
         conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, action TEXT, runs INTEGER)", [])
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ExecError::Failed(e.to_string()))?;
         conn.execute(
             "INSERT INTO effects VALUES (?1, ?2, 1) ON CONFLICT(key) DO UPDATE SET runs = runs + 1",
             [key, &action.id],
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ExecError::Failed(e.to_string()))?;
         Ok(json!({"ok": true}))
     }
     fn idempotent(&self) -> bool {
@@ -315,10 +317,8 @@ fn child_process_drives_one_action() {
     let Some(dir) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else { return };
     let now = Arc::new(AtomicI64::new(1_800_000_000_000));
     let gate = open_gate(&dir.join("sov.db"), &dir.join("audit.head"), &now);
-    let execs: BTreeMap<Kind, Arc<dyn Executor>> = BTreeMap::from([(
-        Kind::MessageSend,
-        Arc::new(KeyedEffect { db: dir.join("effects.db") }) as Arc<dyn Executor>,
-    )]);
+    let mut execs = Executors::new();
+    execs.register(Kind::MessageSend, Arc::new(KeyedEffect { db: dir.join("effects.db") })).unwrap();
     gate.recover(&execs).unwrap();
     let pending = gate.list(&[], 10).unwrap();
     let record = match pending.first() {

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use serde_json::Value;
-use sov_gate::queue::{ActionRecord, Executor};
+use sov_gate::{ActionRecord, ExecError, Executor};
 
 use crate::accounts::{Accounts, Secrets};
 use crate::address::parse_recipients;
@@ -88,29 +88,31 @@ impl MessageSender {
 }
 
 impl Executor for MessageSender {
-    fn execute(&self, action: &ActionRecord, key: &str) -> Result<Value, String> {
-        match self.store().outbox(key).map_err(|e| e.to_string())? {
+    fn execute(&self, action: &ActionRecord, key: &str) -> Result<Value, ExecError> {
+        let store_failed = |e: MsgError| ExecError::NotDone(e.to_string());
+        match self.store().outbox(key).map_err(store_failed)? {
             Outbox::Sent(result) => return Ok(result),
             Outbox::Started => {
-                return Err("interrupted: Sovereign stopped while handing this message to the server, so whether it left is unknown; it is not sent again so it cannot arrive twice. Check your Sent folder or the chat.".into());
+                return Err(ExecError::Unknown("interrupted: Sovereign stopped while handing this message to the server, so whether it left is unknown; it is not sent again so it cannot arrive twice. Check your Sent folder or the chat.".into()));
             }
             Outbox::New => {}
         }
-        self.store().outbox_start(key, &action.id).map_err(|e| e.to_string())?;
+        self.store().outbox_start(key, &action.id).map_err(store_failed)?;
         let result = self.hand_over(action, key);
         sov_gate::crash::point(CRASH_HANDED_OFF);
         match result {
             Ok(result) => {
-                self.store().outbox_sent(key, &result).map_err(|e| e.to_string())?;
+                // Sent: if recording that fails, the effect happened but is not on record here.
+                self.store().outbox_sent(key, &result).map_err(|e| ExecError::Unknown(e.to_string()))?;
                 Ok(result)
             }
             Err(SendFailure::Refused(e)) => {
                 let _ = self.store().outbox_refused(key);
-                Err(e)
+                Err(ExecError::Failed(e))
             }
-            Err(SendFailure::Unknown(e)) => {
-                Err(format!("{e}; whether the server took the message is unknown, so it is not sent again"))
-            }
+            Err(SendFailure::Unknown(e)) => Err(ExecError::Unknown(format!(
+                "{e}; whether the server took the message is unknown, so it is not sent again"
+            ))),
         }
     }
 

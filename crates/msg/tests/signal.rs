@@ -100,7 +100,7 @@ fn a_note_to_self_goes_out_at_once_and_a_message_to_bob_only_after_both_approval
         .unwrap()
         .query_row("SELECT idempotency_key FROM gate_actions WHERE id = ?1", [&id], |r| r.get(0))
         .unwrap();
-    use sov_gate::queue::Executor;
+    use sov_gate::Executor;
     sender.execute(&record, &key).unwrap();
     assert_eq!(signal.sends().len(), 2, "a second run with the same key must not send again");
 }

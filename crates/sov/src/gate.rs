@@ -11,9 +11,10 @@ use clap::Subcommand;
 use sov_core::config::Config;
 use sov_core::paths::Paths;
 use sov_core::store::Store;
+use sov_gate::Executors;
 use sov_gate::display::{for_terminal, lines_for_terminal, request_has_hidden};
 use sov_gate::policy::DEFAULT_POLICY_TOML;
-use sov_gate::queue::{Executor, State};
+use sov_gate::queue::State;
 use sov_gate::{ActionRecord, Decision, Gate, Kind, Policy, Verdict};
 
 /// `sov confirm …`
@@ -121,19 +122,18 @@ pub fn gate_servers(
         Duration::from_secs(config.msg.poll_secs),
     )?;
     let sender = sov_msg::MessageSender::open(&paths.database(), &paths.data_dir)?;
-    let executors: std::collections::BTreeMap<Kind, Arc<dyn Executor>> = [
-        (Kind::WebFetch, Arc::new(sov_gate::exec::WebFetch::default()) as Arc<dyn Executor>),
-        (Kind::MessageSend, Arc::new(sender) as Arc<dyn Executor>),
-        (
+    let mut executors = Executors::new();
+    executors
+        .register(Kind::WebFetch, Arc::new(sov_gate::exec::WebFetch::default()))?
+        .register(Kind::MessageSend, Arc::new(sender))?
+        .register(
             Kind::RemoteLlm,
             Arc::new(crate::remote_route::RemoteLlmExecutor::new(
                 Arc::new(config.clone()),
                 paths.clone(),
                 tokio::runtime::Handle::current(),
-            )) as Arc<dyn Executor>,
-        ),
-    ]
-    .into();
+            )),
+        )?;
     let workers = sov_console::workers::Workers::start(gate.clone(), reviewer, executors)?;
     let poller = messaging.start_polling()?;
     Ok(GateServers {

@@ -232,10 +232,10 @@ pub(crate) async fn send_private(
         "the provider's external nullifier",
         info["external_nullifier"].as_str().unwrap_or_default(),
     )?;
-    let credits = crate::zkapi::reader(&config.zkapi.rpc, crate::zkapi::address(contract)?)?;
-    let tree = crate::zkapi::membership(&credits).await?;
+    let credits = sov_zkapi::chain::reader(&config.zkapi.rpc, sov_zkapi::chain::address(contract)?)?;
+    let tree = sov_zkapi::chain::membership(&credits).await?;
     let payer = sov_zkapi::Payer::new(
-        Arc::new(crate::zkapi::wallet(paths)?),
+        Arc::new(sov_zkapi::Wallet::open_in(paths)?),
         Arc::new(sov_zkapi::Prover::new()),
         contract,
         external_nullifier,

@@ -16,8 +16,9 @@ use serde_json::{Map, Value, json};
 use sov_api::{RemoteAnswer, RemoteChat, RemoteError, RemoteFuture, RemoteModels};
 use sov_core::config::Config;
 use sov_core::paths::Paths;
-use sov_gate::queue::{Executor, State};
+use sov_gate::queue::State;
 use sov_gate::{ActionRecord, ActionRequest, Gate, Kind};
+use sov_gate::{ExecError, Executor};
 
 /// `remote:NAME` for the API: sanitise, submit to the gate, wait, restore.
 pub struct GatedRemote {
@@ -207,8 +208,8 @@ impl RemoteLlmExecutor {
 }
 
 impl Executor for RemoteLlmExecutor {
-    fn execute(&self, action: &ActionRecord, _key: &str) -> Result<Value, String> {
-        self.run(action).map_err(|e| format!("{e:#}"))
+    fn execute(&self, action: &ActionRecord, _key: &str) -> Result<Value, ExecError> {
+        self.run(action).map_err(|e| ExecError::Failed(format!("{e:#}")))
     }
 
     /// Each attempt pays a ticket and asks again: an interrupted call is not repeated.

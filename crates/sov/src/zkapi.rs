@@ -9,14 +9,13 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use sov_chain::{Address, Credits, MemberState, PrivateKeySigner, ServedBatch, U256};
+use sov_chain::{Credits, MemberState, PrivateKeySigner, ServedBatch, U256};
 use sov_core::config::Config;
 use sov_core::paths::Paths;
-use sov_zkapi::field::{from_bytes, to_bytes, to_hex};
+use sov_zkapi::chain::{address, fr, membership, reader, u256};
+use sov_zkapi::field::to_hex;
 use sov_zkapi::provider::{Provider, Roots, router};
-use sov_zkapi::{
-    Credit, CreditState, Fr, Membership, NullifierStore, Payer, Prover, SqliteStore, TICKET_HEADER, Wallet,
-};
+use sov_zkapi::{Credit, CreditState, Fr, NullifierStore, Payer, Prover, SqliteStore, TICKET_HEADER, Wallet};
 
 /// How many recent roots a ticket may be proved against (the contract keeps as many).
 const ROOT_WINDOW: usize = 64;
@@ -160,30 +159,8 @@ fn signer(chain: &Chain) -> Result<PrivateKeySigner> {
     text.trim().parse().map_err(|e| anyhow::anyhow!("the key file {} holds no hex private key: {e}", path.display()))
 }
 
-/// A client for reading only: reads need no key, so none is loaded.
-pub(crate) fn reader(rpc: &str, contract: Address) -> Result<Credits> {
-    Ok(Credits::at(rpc, contract, PrivateKeySigner::random())?)
-}
-
-pub(crate) fn address(text: &str) -> Result<Address> {
-    text.parse().map_err(|e| anyhow::anyhow!("`{text}` is not an Ethereum address (0x and 40 hex digits): {e}"))
-}
-
-fn fr(value: U256) -> Result<Fr> {
-    Ok(from_bytes("a value from the contract", &value.to_be_bytes::<32>())?)
-}
-
-fn u256(value: &Fr) -> U256 {
-    U256::from_be_bytes(to_bytes(value))
-}
-
-pub(crate) fn wallet(paths: &Paths) -> Result<Wallet> {
-    Ok(Wallet::open(&paths.database(), &paths.data_dir.join("zkapi-keys"))?)
-}
-
-pub(crate) async fn membership(credits: &Credits) -> Result<Membership> {
-    let leaves = credits.leaves().await?.into_iter().map(fr).collect::<Result<Vec<_>>>()?;
-    Ok(Membership::new(&leaves)?)
+fn wallet(paths: &Paths) -> Result<Wallet> {
+    Ok(Wallet::open_in(paths)?)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -17,6 +17,7 @@
 //! - [`verifier`] and [`store`]: the provider's checks and its spent-nullifier record;
 //! - [`provider`]: the provider's HTTP proxy in front of any OpenAI-compatible upstream.
 
+pub mod chain;
 pub mod field;
 pub mod payer;
 pub mod postgres;
@@ -69,4 +70,7 @@ pub enum ZkError {
     /// The store failed.
     #[error("credit store: {0}")]
     Store(String),
+    /// The deposit contract could not be read or refused a call.
+    #[error(transparent)]
+    Chain(#[from] sov_chain::Error),
 }

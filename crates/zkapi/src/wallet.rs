@@ -94,6 +94,12 @@ impl Wallet {
         Ok(Self { store: Mutex::new(store), keys: keys.to_path_buf() })
     }
 
+    /// The user's wallet: in Sovereign's database, with key files in the data directory's
+    /// `zkapi-keys`.
+    pub fn open_in(paths: &sov_core::paths::Paths) -> Result<Self, ZkError> {
+        Self::open(&paths.database(), &paths.data_dir.join("zkapi-keys"))
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>) -> Result<T, ZkError> {
         let mut store = self.store.lock().map_err(|_| ZkError::Store("the wallet's lock is poisoned".into()))?;
         f(store.conn_mut()).map_err(|e| ZkError::Store(e.to_string()))

@@ -5,7 +5,6 @@
 pub mod bare_cr_smtp;
 pub mod mail;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -16,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sov_core::store::Store;
-use sov_gate::queue::Executor;
+use sov_gate::Executors;
 use sov_gate::{Decision, Gate, Kind, Policy, State, Verdict};
 use sov_msg::{MessageSender, Messaging};
 
@@ -39,8 +38,8 @@ impl Daemon {
         let gate = Arc::new(Gate::new(Store::open(&db).unwrap(), Some(dir.path().join("audit.head")), policy));
         let messaging =
             Messaging::open(gate.clone(), &db, dir.path(), "http://127.0.0.1:7000", Duration::from_secs(3600)).unwrap();
-        let sender: Arc<dyn Executor> = Arc::new(MessageSender::open(&db, dir.path()).unwrap());
-        let executors: BTreeMap<Kind, Arc<dyn Executor>> = [(Kind::MessageSend, sender)].into();
+        let mut executors = Executors::new();
+        executors.register(Kind::MessageSend, Arc::new(MessageSender::open(&db, dir.path()).unwrap())).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let executor = {
             let (gate, stop) = (gate.clone(), stop.clone());
