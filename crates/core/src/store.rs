@@ -171,6 +171,9 @@ const MIGRATIONS: &[&str] = &[
         created_ms INTEGER NOT NULL,
         used_ms    INTEGER
     ) STRICT, WITHOUT ROWID;",
+    // 7: which model gave the AI reviewer's verdict (crate `sov-gate`), shown beside it. Rows
+    // reviewed before this migration keep NULL: their reviewer is unknown.
+    "ALTER TABLE gate_actions ADD COLUMN ai_model TEXT;",
 ];
 
 /// How long a connection waits for another process's lock before reporting `SQLITE_BUSY`.
@@ -430,6 +433,38 @@ mod tests {
         assert_eq!(again.schema_version().unwrap(), MIGRATIONS.len() as i64);
         let rows: i64 = store.conn().query_row("SELECT count(*) FROM audit", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 1, "reopening must keep data");
+    }
+
+    /// A database made before the reviewer's model was recorded (schema 6) opens with its
+    /// reviewed actions intact and their model unknown (NULL).
+    #[test]
+    fn gate_actions_reviewed_before_migration_7_keep_their_review_with_no_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sov.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..6] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 6).unwrap();
+            conn.execute(
+                "INSERT INTO gate_actions (id, created_ms, kind, request, session, decision, reasons, state,
+                 ai_verdict, ai_reason, ai_ms, expires_ms, idempotency_key)
+                 VALUES ('a1', 1, 'web.fetch', '{}', 'anonymous', 'confirm', '[]', 'awaiting_human',
+                 'approve', 'fine', 2, 3, 'k1')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let row: (String, String, Option<String>) = store
+            .conn()
+            .query_row("SELECT ai_verdict, ai_reason, ai_model FROM gate_actions WHERE id = 'a1'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(row, ("approve".to_owned(), "fine".to_owned(), None));
     }
 
     #[test]
