@@ -23,7 +23,7 @@ pub struct Sampling {
 }
 
 /// A chat model behind an OpenAI-compatible API.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpModel {
     base: String,
     model: String,
@@ -31,6 +31,17 @@ pub struct HttpModel {
     sampling: Sampling,
     cancel: Arc<AtomicBool>,
     http: ureq::Agent,
+}
+
+impl std::fmt::Debug for HttpModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpModel")
+            .field("base", &self.base)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("sampling", &self.sampling)
+            .finish()
+    }
 }
 
 /// One piece of a streamed answer, handed from the reading thread to the agent.
@@ -233,6 +244,14 @@ fn merge_call_delta(calls: &mut Vec<Value>, delta: &Value) {
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
+
+    #[test]
+    fn the_api_key_never_prints() {
+        let key = "sk-api-key-93ab";
+        let model = HttpModel::new("http://127.0.0.1:8080", "default", Some(key.into()), Arc::default());
+        let debug = format!("{model:?}");
+        assert!(!debug.contains(key) && debug.contains("[redacted]"), "{debug}");
+    }
 
     #[test]
     fn tool_call_fragments_join_by_index() {

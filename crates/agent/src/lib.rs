@@ -2,8 +2,10 @@
 //! `sov sbox`, so the sandbox, not a prompt, decides what it can touch; every side effect beyond
 //! its working directory goes through the gate.
 //!
-//! - [`tools`]: read, write, edit, bash, grep, find, and `skill` (a SKILL.md by name);
-//! - [`services`]: the messaging tools, through the Tool API under the session's gate token;
+//! - [`tool`]: the [`Tool`] trait every tool implements (name, description, JSON schema, run);
+//! - [`tools`]: the toolbox a session offers the model and dispatches calls through;
+//! - [`files`] (read, write, edit, grep, find), [`bash`], [`skill`] (a SKILL.md by name);
+//! - [`services`]: the messaging tools and `remote`, under the session's gate token;
 //! - [`context`]: AGENTS.md, skills, the system prompt;
 //! - [`session`]: the loop (OpenAI tool calls, malformed calls answered with an error, old tool
 //!   output elided to fit the context window as the model's tokenizer counts it, Ctrl-C), saved
@@ -12,12 +14,17 @@
 //!
 //! `sov agent` (in the `sov` crate) starts all this inside the sandbox.
 
+pub mod bash;
 pub mod client;
 pub mod context;
+pub mod files;
 pub mod services;
 pub mod session;
+pub mod skill;
+pub mod tool;
 pub mod tools;
 
 pub use client::HttpModel;
 pub use session::{AgentError, Event, Model, Reply, Session};
-pub use tools::{ToolError, Tools};
+pub use tool::{Tool, ToolError};
+pub use tools::Tools;

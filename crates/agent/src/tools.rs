@@ -1,170 +1,94 @@
-//! The agent's file and shell tools: `read`, `write`, `edit`, `bash`, `grep`, `find`.
+//! The agent's toolbox: the tools a session offers the model, in order, and the dispatch of a
+//! call to the one it names.
 //!
-//! They run inside the sandbox and do not second-guess it: a path outside what the sandbox
-//! grants is refused by the kernel (the error says so), never by a rule here that a prompt
-//! could argue with. What they do guard against is the model: a malformed call gets a precise
-//! error back instead of crashing the agent, an edit that matches more than once is refused
-//! rather than guessed, and output is capped so one call cannot flood the context.
+//! [`Tools::new`] offers the file and shell tools (`read`, `write`, `edit`, `bash`, `grep`,
+//! `find`); `skill` ([`crate::skill`]), the messaging tools and `remote` ([`crate::services`])
+//! are added when they can work, and any other [`Tool`] with [`Tools::register`]. Dispatch is by
+//! the name each tool gives itself: a new tool is a type implementing [`Tool`], registered by
+//! whoever starts the session, with no list here to extend.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::bash::Bash;
 use crate::context::Skill;
+use crate::files::{Edit, Find, Grep, Read, Workdir, Write};
 use crate::services::{RemoteTool, ToolApi};
+use crate::skill::SkillTool;
+use crate::tool::{Tool, ToolError};
 
-/// Most bytes of tool output handed back to the model; the rest is cut with a note.
-pub const OUTPUT_CAP: usize = 30 * 1024;
-/// Lines `read` returns when no limit is given.
-pub const DEFAULT_READ_LINES: usize = 2000;
-/// Longest `bash` run when no timeout is given, and the most one may ask for.
-pub const DEFAULT_BASH_TIMEOUT: Duration = Duration::from_secs(120);
-/// The longest timeout a `bash` call may ask for.
-pub const MAX_BASH_TIMEOUT: Duration = Duration::from_secs(600);
-/// Most matches `grep` and `find` list.
-pub const MAX_MATCHES: usize = 500;
-
-/// Why a tool call failed: said to the model as the tool's answer.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct ToolError(pub String);
-
-fn fail<T>(message: impl Into<String>) -> Result<T, ToolError> {
-    Err(ToolError(message.into()))
-}
-
-fn io_error(action: &str, path: &Path, e: &std::io::Error) -> ToolError {
-    let hint = match e.kind() {
-        std::io::ErrorKind::NotFound => " (it does not exist, or the sandbox does not show it)",
-        std::io::ErrorKind::PermissionDenied => " (denied: outside what the sandbox grants, or not permitted)",
-        _ => "",
-    };
-    ToolError(format!("{action} {}: {e}{hint}", path.display()))
-}
-
-/// The tools, working relative to `root` (the sandbox's working directory).
-#[derive(Debug, Clone)]
+/// The tools a session offers, in the order the model is shown them.
+#[derive(Clone)]
 pub struct Tools {
     root: PathBuf,
-    cancel: Arc<AtomicBool>,
-    skills: Vec<Skill>,
-    services: Option<ToolApi>,
-    remote: Option<RemoteTool>,
+    offered: Vec<Arc<dyn Tool>>,
+    /// Tools that are not offered, with why: a model that calls one anyway is told the reason.
+    absent: Vec<(String, &'static str)>,
 }
 
-/// One tool's description in the OpenAI `tools` format.
-pub(crate) fn tool(name: &str, description: &str, properties: Value, required: &[&str]) -> Value {
-    json!({"type": "function", "function": {
-        "name": name,
-        "description": description,
-        "parameters": {"type": "object", "properties": properties, "required": required, "additionalProperties": false},
-    }})
-}
-
-/// The file and shell tools' descriptions in the OpenAI `tools` format.
-pub fn file_tools() -> Value {
-    json!([
-        tool(
-            "read",
-            "Read a text file. Lines come numbered (N<TAB>line). Use offset and limit for long files.",
-            json!({"path": {"type": "string"}, "offset": {"type": "integer", "description": "first line, 1-based"}, "limit": {"type": "integer", "description": "number of lines"}}),
-            &["path"],
-        ),
-        tool(
-            "write",
-            "Create or overwrite a file with the given content (parent directories are created).",
-            json!({"path": {"type": "string"}, "content": {"type": "string"}}),
-            &["path", "content"],
-        ),
-        tool(
-            "edit",
-            "Replace exact text in a file. old_text must occur exactly once (include surrounding lines to make it unique) unless replace_all is true.",
-            json!({"path": {"type": "string"}, "old_text": {"type": "string"}, "new_text": {"type": "string"}, "replace_all": {"type": "boolean"}}),
-            &["path", "old_text", "new_text"],
-        ),
-        tool(
-            "bash",
-            "Run a shell command in the sandbox (working directory: the project). Output is capped; the command is killed after timeout seconds.",
-            json!({"command": {"type": "string"}, "timeout": {"type": "integer", "description": "seconds, default 120, at most 600"}}),
-            &["command"],
-        ),
-        tool(
-            "grep",
-            "Search file contents with a regular expression; answers path:line:text.",
-            json!({"pattern": {"type": "string"}, "path": {"type": "string", "description": "file or directory, default ."}, "glob": {"type": "string", "description": "only files matching, e.g. *.rs"}, "ignore_case": {"type": "boolean"}}),
-            &["pattern"],
-        ),
-        tool(
-            "find",
-            "List files whose path matches a glob such as **/*.rs or src/*.toml.",
-            json!({"pattern": {"type": "string"}, "path": {"type": "string", "description": "directory, default ."}}),
-            &["pattern"],
-        ),
-    ])
-}
-
-fn parse<T: for<'de> Deserialize<'de>>(tool: &str, arguments: &str) -> Result<T, ToolError> {
-    serde_json::from_str(arguments).map_err(|e| {
-        ToolError(format!("the arguments of {tool} are not valid: {e}; send a JSON object with the documented fields"))
-    })
-}
-
-/// Cuts `text` to [`OUTPUT_CAP`] bytes on a character boundary, saying how much was left out.
-pub fn cap(mut text: String) -> String {
-    if text.len() <= OUTPUT_CAP {
-        return text;
+impl std::fmt::Debug for Tools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tools").field("root", &self.root).field("offered", &self.names()).finish()
     }
-    let total = text.len();
-    let mut cut = OUTPUT_CAP;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    text.truncate(cut);
-    text.push_str(&format!("\n[output cut: {} of {total} bytes shown]", cut));
-    text
 }
 
 impl Tools {
-    /// The file and shell tools, working in `root`.
+    /// The file and shell tools, working in `root` (the sandbox's working directory).
     pub fn new(root: impl Into<PathBuf>) -> Tools {
-        Tools {
-            root: root.into(),
-            cancel: Arc::new(AtomicBool::new(false)),
-            skills: Vec::new(),
-            services: None,
-            remote: None,
-        }
+        let root = root.into();
+        let dir = Workdir::new(&root);
+        let absent = crate::services::ABSENT
+            .iter()
+            .flat_map(|(names, why)| names.iter().map(|name| ((*name).to_owned(), *why)))
+            .collect();
+        let offered: Vec<Arc<dyn Tool>> = vec![
+            Arc::new(Read(dir.clone())),
+            Arc::new(Write(dir.clone())),
+            Arc::new(Edit(dir.clone())),
+            Arc::new(Bash::new(&root, Arc::new(AtomicBool::new(false)))),
+            Arc::new(Grep(dir.clone())),
+            Arc::new(Find(dir)),
+        ];
+        Tools { root, offered, absent }
     }
 
-    /// Offers the `skill` tool, which loads one of `skills` by name.
-    pub fn with_skills(mut self, skills: Vec<Skill>) -> Tools {
-        self.skills = skills;
+    /// Offers `tool`: in the place of an offered tool of the same name, else after the others.
+    pub fn register(mut self, tool: Arc<dyn Tool>) -> Tools {
+        match self.offered.iter_mut().find(|t| t.name() == tool.name()) {
+            Some(place) => *place = tool,
+            None => self.offered.push(tool),
+        }
         self
+    }
+
+    /// Offers the `skill` tool, which loads one of `skills` by name (none: no `skill` tool).
+    pub fn with_skills(self, skills: Vec<Skill>) -> Tools {
+        if skills.is_empty() {
+            let mut tools = self;
+            tools.offered.retain(|t| t.name() != "skill");
+            return tools;
+        }
+        self.register(Arc::new(SkillTool::new(skills)))
     }
 
     /// Offers the messaging tools (`messages`, `send_message`, `message_status`), through
     /// Sovereign's Tool API.
-    pub fn with_services(mut self, services: ToolApi) -> Tools {
-        self.services = Some(services);
-        self
+    pub fn with_services(self, services: ToolApi) -> Tools {
+        services.tools().into_iter().fold(self, Tools::register)
     }
 
     /// Offers the `remote` tool, for a question to a stronger model outside this machine.
-    pub fn with_remote(mut self, remote: RemoteTool) -> Tools {
-        self.remote = Some(remote);
-        self
+    pub fn with_remote(self, remote: RemoteTool) -> Tools {
+        self.register(Arc::new(remote))
     }
 
     /// A running `bash` command is killed when `cancel` becomes true (Ctrl-C).
-    pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Tools {
-        self.cancel = cancel;
-        self
+    pub fn with_cancel(self, cancel: Arc<AtomicBool>) -> Tools {
+        let bash = Bash::new(&self.root, cancel);
+        self.register(Arc::new(bash))
     }
 
     /// What the model is offered, in the OpenAI `tools` format: the file and shell tools, `skill`
@@ -172,369 +96,26 @@ impl Tools {
     /// lists remote models. (`knowledge` is not offered until its service exists: a tool that
     /// cannot work is worse than none.)
     pub fn definitions(&self) -> Value {
-        let mut tools = file_tools();
-        let Some(list) = tools.as_array_mut() else { return tools };
-        if !self.skills.is_empty() {
-            let names: Vec<&str> = self.skills.iter().map(|s| s.name.as_str()).collect();
-            list.push(tool(
-                "skill",
-                "Load a skill's instructions by name (the skills are listed in the system prompt).",
-                json!({"name": {"type": "string", "enum": names}}),
-                &["name"],
-            ));
-        }
-        if self.services.is_some() {
-            list.extend(crate::services::definitions());
-        }
-        if let Some(remote) = &self.remote {
-            list.push(remote.definition());
-        }
-        tools
+        Value::Array(self.offered.iter().map(|t| t.definition()).collect())
     }
 
     /// The names of the tools offered.
     pub fn names(&self) -> Vec<String> {
-        let definitions = self.definitions();
-        definitions
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .filter_map(|t| t.pointer("/function/name").and_then(Value::as_str).map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn resolve(&self, path: &str) -> Result<PathBuf, ToolError> {
-        if path.is_empty() || path.contains('\0') {
-            return fail("path is empty or contains NUL");
-        }
-        Ok(self.root.join(path))
+        self.offered.iter().map(|t| t.name().to_owned()).collect()
     }
 
     /// Runs tool `name` with `arguments` (the model's JSON text); the answer is the text the
     /// model sees next.
     pub fn call(&self, name: &str, arguments: &str) -> Result<String, ToolError> {
         let arguments = if arguments.trim().is_empty() { "{}" } else { arguments };
-        match name {
-            "read" => {
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct A {
-                    path: String,
-                    offset: Option<usize>,
-                    limit: Option<usize>,
-                }
-                let a: A = parse(name, arguments)?;
-                self.read(&a.path, a.offset, a.limit)
-            }
-            "write" => {
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct A {
-                    path: String,
-                    content: String,
-                }
-                let a: A = parse(name, arguments)?;
-                self.write(&a.path, &a.content)
-            }
-            "edit" => {
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct A {
-                    path: String,
-                    old_text: String,
-                    new_text: String,
-                    #[serde(default)]
-                    replace_all: bool,
-                }
-                let a: A = parse(name, arguments)?;
-                self.edit(&a.path, &a.old_text, &a.new_text, a.replace_all)
-            }
-            "bash" => {
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct A {
-                    command: String,
-                    timeout: Option<u64>,
-                }
-                let a: A = parse(name, arguments)?;
-                let timeout = a.timeout.map_or(DEFAULT_BASH_TIMEOUT, Duration::from_secs).min(MAX_BASH_TIMEOUT);
-                self.bash(&a.command, timeout)
-            }
-            "grep" => {
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct A {
-                    pattern: String,
-                    path: Option<String>,
-                    glob: Option<String>,
-                    #[serde(default)]
-                    ignore_case: bool,
-                }
-                let a: A = parse(name, arguments)?;
-                self.grep(&a.pattern, a.path.as_deref().unwrap_or("."), a.glob.as_deref(), a.ignore_case)
-            }
-            "find" => {
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct A {
-                    pattern: String,
-                    path: Option<String>,
-                }
-                let a: A = parse(name, arguments)?;
-                self.find(&a.pattern, a.path.as_deref().unwrap_or("."))
-            }
-            "skill" if !self.skills.is_empty() => {
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct A {
-                    name: String,
-                }
-                let a: A = parse(name, arguments)?;
-                self.skill(&a.name)
-            }
-            "remote" => match &self.remote {
-                Some(remote) => remote.call(arguments),
-                None => fail("there is no tool \"remote\": the model server lists no remote model"),
-            },
-            name if crate::services::TOOL_NAMES.contains(&name) => match &self.services {
-                Some(services) => services.call(name, arguments),
-                None => fail(format!("there is no tool {name:?}: the Tool API is not available in this session")),
-            },
-            other => fail(format!("there is no tool {other:?}; the tools are {}", self.names().join(", "))),
+        if let Some(tool) = self.offered.iter().find(|t| t.name() == name) {
+            return tool.run(arguments);
         }
+        Err(ToolError(match self.absent.iter().find(|(absent, _)| absent == name) {
+            Some((_, why)) => format!("there is no tool {name:?}: {why}"),
+            None => format!("there is no tool {name:?}; the tools are {}", self.names().join(", ")),
+        }))
     }
-
-    /// The SKILL.md of the skill called `name`, with where its files are.
-    pub fn skill(&self, name: &str) -> Result<String, ToolError> {
-        let Some(skill) = self.skills.iter().find(|s| s.name == name) else {
-            let names: Vec<&str> = self.skills.iter().map(|s| s.name.as_str()).collect();
-            return fail(format!("there is no skill {name:?}; the skills are {}", names.join(", ")));
-        };
-        let text = std::fs::read_to_string(&skill.path).map_err(|e| io_error("reading", &skill.path, &e))?;
-        let dir = skill.path.parent().unwrap_or(&skill.path);
-        Ok(cap(format!("[skill {name}, files in {}]\n{text}", dir.display())))
-    }
-
-    /// Lines `offset..offset+limit` (1-based) of a text file, numbered.
-    pub fn read(&self, path: &str, offset: Option<usize>, limit: Option<usize>) -> Result<String, ToolError> {
-        let file = self.resolve(path)?;
-        let bytes = std::fs::read(&file).map_err(|e| io_error("reading", &file, &e))?;
-        if bytes.contains(&0) {
-            return fail(format!("{path} is a binary file ({} bytes); read text files only", bytes.len()));
-        }
-        let text = String::from_utf8_lossy(&bytes);
-        let first = offset.unwrap_or(1).max(1);
-        let limit = limit.unwrap_or(DEFAULT_READ_LINES).max(1);
-        let total = text.lines().count();
-        if first > total.max(1) {
-            return fail(format!("{path} has {total} lines; offset {first} is past the end"));
-        }
-        let mut out = String::new();
-        for (n, line) in text.lines().enumerate().skip(first - 1).take(limit) {
-            out.push_str(&format!("{}\t{line}\n", n + 1));
-        }
-        let last = (first - 1 + limit).min(total);
-        if last < total {
-            out.push_str(&format!("[lines {first}-{last} of {total}; use offset {} to read on]\n", last + 1));
-        }
-        Ok(cap(out))
-    }
-
-    /// Writes `content` to `path`, creating parent directories.
-    pub fn write(&self, path: &str, content: &str) -> Result<String, ToolError> {
-        let file = self.resolve(path)?;
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_error("creating", parent, &e))?;
-        }
-        std::fs::write(&file, content).map_err(|e| io_error("writing", &file, &e))?;
-        Ok(format!("wrote {} bytes to {path}", content.len()))
-    }
-
-    /// Replaces `old` by `new` in `path`: exactly one occurrence, or all with `replace_all`.
-    pub fn edit(&self, path: &str, old: &str, new: &str, replace_all: bool) -> Result<String, ToolError> {
-        if old.is_empty() {
-            return fail("old_text is empty; give the exact text to replace");
-        }
-        let file = self.resolve(path)?;
-        let text = std::fs::read_to_string(&file).map_err(|e| io_error("reading", &file, &e))?;
-        let count = text.matches(old).count();
-        match (count, replace_all) {
-            (0, _) => fail(format!("old_text does not occur in {path}; read the file and copy the text exactly")),
-            (n, false) if n > 1 => fail(format!(
-                "old_text occurs {n} times in {path}; include more surrounding text so it is unique, or set replace_all"
-            )),
-            (n, _) => {
-                let edited = if replace_all { text.replace(old, new) } else { text.replacen(old, new, 1) };
-                std::fs::write(&file, edited).map_err(|e| io_error("writing", &file, &e))?;
-                Ok(format!("replaced {n} occurrence{} in {path}", if n == 1 { "" } else { "s" }))
-            }
-        }
-    }
-
-    /// Runs `command` with `sh -c` in the working directory; kills its whole process group after
-    /// `timeout`. Answers the exit status and the combined output, capped.
-    pub fn bash(&self, command: &str, timeout: Duration) -> Result<String, ToolError> {
-        use std::os::unix::process::CommandExt;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .current_dir(&self.root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| ToolError(format!("starting sh: {e}")))?;
-        let readers: Vec<_> = [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|mut stream| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = stream.by_ref().take((OUTPUT_CAP * 4) as u64).read_to_end(&mut buf);
-                // Drain the rest so the command never blocks on a full pipe.
-                let _ = std::io::copy(&mut stream, &mut std::io::sink());
-                buf
-            })
-        })
-        .collect();
-        // The wait runs on its own thread so the answer comes the moment the command ends; this
-        // thread only wakes to enforce the timeout and Ctrl-C.
-        let group = rustix::process::Pid::from_raw(child.id() as i32);
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = done_tx.send(child.wait());
-        });
-        let deadline = Instant::now() + timeout;
-        let mut killed = false;
-        let status = loop {
-            match done_rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(status) => {
-                    let status = status.map_err(|e| ToolError(format!("waiting for the command: {e}")))?;
-                    break if killed { None } else { Some(status) };
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(ToolError("waiting for the command: the waiter went away".into()));
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    if !killed && (Instant::now() >= deadline || self.cancel.load(Ordering::SeqCst)) {
-                        if let Some(group) = group {
-                            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-                        }
-                        killed = true;
-                    }
-                }
-            }
-        };
-        let mut out = Vec::new();
-        for reader in readers {
-            out.extend(reader.join().unwrap_or_default());
-        }
-        let mut text = String::from_utf8_lossy(&out).into_owned();
-        match status {
-            None if self.cancel.load(Ordering::SeqCst) => text.push_str("\n[killed: the user cancelled this step]"),
-            None => {
-                text.push_str(&format!("\n[killed after {} s: the command did not finish in time]", timeout.as_secs()))
-            }
-            Some(status) => match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
-                (Some(0), _) => {}
-                (Some(code), _) => text.push_str(&format!("\n[exit status {code}]")),
-                (None, Some(signal)) => text.push_str(&format!("\n[killed by signal {signal}]")),
-                (None, None) => {}
-            },
-        }
-        Ok(cap(text))
-    }
-
-    /// Lines matching `pattern` (a regular expression) under `path`, as `path:line:text`.
-    pub fn grep(&self, pattern: &str, path: &str, glob: Option<&str>, ignore_case: bool) -> Result<String, ToolError> {
-        let regex = regex::RegexBuilder::new(pattern)
-            .case_insensitive(ignore_case)
-            .size_limit(1 << 20)
-            .build()
-            .map_err(|e| ToolError(format!("pattern is not a valid regular expression: {e}")))?;
-        let glob = glob
-            .map(|g| globset::Glob::new(g).map(|g| g.compile_matcher()))
-            .transpose()
-            .map_err(|e| ToolError(format!("glob is not valid: {e}")))?;
-        let base = self.resolve(path)?;
-        let mut out = String::new();
-        let mut found = 0;
-        for entry in walk(&base)? {
-            let Ok(text) = std::fs::read_to_string(&entry) else { continue };
-            let shown = self.display(&entry);
-            if glob.as_ref().is_some_and(|g| !g.is_match(&shown) && !entry.file_name().is_some_and(|n| g.is_match(n))) {
-                continue;
-            }
-            for (n, line) in text.lines().enumerate() {
-                if regex.is_match(line) {
-                    found += 1;
-                    if found > MAX_MATCHES {
-                        out.push_str(&format!("[more than {MAX_MATCHES} matches; narrow the pattern or path]\n"));
-                        return Ok(cap(out));
-                    }
-                    out.push_str(&format!("{shown}:{}:{line}\n", n + 1));
-                }
-            }
-        }
-        if found == 0 {
-            out.push_str("no matches\n");
-        }
-        Ok(cap(out))
-    }
-
-    /// Files under `path` whose path (relative to the working directory) matches `pattern`.
-    pub fn find(&self, pattern: &str, path: &str) -> Result<String, ToolError> {
-        let glob = globset::GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| ToolError(format!("pattern is not a valid glob: {e}")))?
-            .compile_matcher();
-        let base = self.resolve(path)?;
-        let mut found: Vec<String> = Vec::new();
-        for entry in walk(&base)? {
-            let relative = entry.strip_prefix(&base).unwrap_or(&entry);
-            if glob.is_match(relative) {
-                found.push(self.display(&entry));
-                if found.len() >= MAX_MATCHES {
-                    found.push(format!("[more than {MAX_MATCHES} files; narrow the pattern]"));
-                    break;
-                }
-            }
-        }
-        if found.is_empty() {
-            return Ok("no files match\n".into());
-        }
-        Ok(cap(found.join("\n") + "\n"))
-    }
-
-    fn display(&self, path: &Path) -> String {
-        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
-    }
-}
-
-/// Regular files under `base` (or `base` itself), skipping `.git` and `target`.
-fn walk(base: &Path) -> Result<Vec<PathBuf>, ToolError> {
-    let meta = std::fs::metadata(base).map_err(|e| io_error("searching", base, &e))?;
-    if meta.is_file() {
-        return Ok(vec![base.to_owned()]);
-    }
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(base)
-        .into_iter()
-        .filter_entry(|e| {
-            !(e.file_type().is_dir() && matches!(e.file_name().to_str(), Some(".git" | "target" | "node_modules")))
-        })
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(walkdir::DirEntry::into_path)
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 #[cfg(test)]
@@ -599,21 +180,6 @@ mod tests {
     }
 
     #[test]
-    fn bash_reports_status_caps_output_and_kills_on_timeout() {
-        let (_dir, t) = tools();
-        assert_eq!(
-            t.call("bash", r#"{"command": "echo hi; echo err >&2; exit 3"}"#).unwrap(),
-            "hi\nerr\n\n[exit status 3]"
-        );
-        let big = t.call("bash", r#"{"command": "yes x | head -c 200000"}"#).unwrap();
-        assert!(big.len() < OUTPUT_CAP + 100 && big.ends_with("bytes shown]"), "{}", big.len());
-        let started = Instant::now();
-        let out = t.bash("sleep 30 & sleep 30; echo never", Duration::from_secs(1)).unwrap();
-        assert!(out.contains("killed after 1 s") && !out.contains("never"), "{out}");
-        assert!(started.elapsed() < Duration::from_secs(10), "the whole group, background included, must die");
-    }
-
-    #[test]
     fn grep_and_find_search_the_tree() {
         let (dir, t) = tools();
         std::fs::create_dir_all(dir.path().join("src/deep")).unwrap();
@@ -629,5 +195,82 @@ mod tests {
         assert_eq!(t.call("find", r#"{"pattern": "**/*.rs"}"#).unwrap(), "src/deep/lib.rs\nsrc/main.rs\n");
         assert_eq!(t.call("find", r#"{"pattern": "src/*.rs"}"#).unwrap(), "src/main.rs\n");
         assert_eq!(t.call("grep", r#"{"pattern": "zzz"}"#).unwrap(), "no matches\n");
+    }
+
+    #[test]
+    fn every_tool_is_offered_as_before_in_order_with_its_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let skills = ["deploy", "review"].map(|name| Skill {
+            name: name.into(),
+            description: "d".into(),
+            path: dir.path().join(name).join("SKILL.md"),
+        });
+        let tools = Tools::new(dir.path())
+            .with_skills(skills.to_vec())
+            .with_cancel(Arc::new(AtomicBool::new(false)))
+            .with_services(ToolApi::new("http://127.0.0.1:9", None))
+            .with_remote(RemoteTool::new("http://127.0.0.1:9", None, None, vec!["a".into(), "b".into()]));
+        let expected: Value = serde_json::from_str(include_str!("../testdata/definitions.json")).unwrap();
+        assert_eq!(tools.definitions(), expected);
+        assert_eq!(
+            tools.names(),
+            [
+                "read",
+                "write",
+                "edit",
+                "bash",
+                "grep",
+                "find",
+                "skill",
+                "messages",
+                "send_message",
+                "message_status",
+                "remote"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tool_not_offered_is_refused_with_why() {
+        let (_dir, t) = tools();
+        let refusal = |name: &str| t.call(name, "{}").unwrap_err().0;
+        assert_eq!(refusal("remote"), "there is no tool \"remote\": the model server lists no remote model");
+        for name in ["messages", "send_message", "message_status"] {
+            assert_eq!(
+                refusal(name),
+                format!("there is no tool {name:?}: the Tool API is not available in this session")
+            );
+        }
+        assert_eq!(refusal("skill"), "there is no tool \"skill\"; the tools are read, write, edit, bash, grep, find");
+    }
+
+    /// A tool from outside the crate, as a new service's would be.
+    struct Echo;
+
+    impl Tool for Echo {
+        fn name(&self) -> &str {
+            "echo"
+        }
+        fn description(&self) -> &str {
+            "Say the text back."
+        }
+        fn schema(&self) -> Value {
+            crate::tool::object_schema(serde_json::json!({"text": {"type": "string"}}), &["text"])
+        }
+        fn run(&self, arguments: &str) -> Result<String, ToolError> {
+            Ok(arguments.to_owned())
+        }
+    }
+
+    #[test]
+    fn a_registered_tool_is_offered_last_and_called_by_its_name() {
+        let (_dir, t) = tools();
+        let t = t.register(Arc::new(Echo));
+        assert_eq!(t.names().last().map(String::as_str), Some("echo"));
+        assert_eq!(t.definitions().as_array().unwrap().last().unwrap()["function"]["name"], "echo");
+        assert_eq!(t.call("echo", " ").unwrap(), "{}", "empty arguments reach a tool as {{}}");
+        // Registering a name again replaces the tool in its place.
+        let again = t.clone().register(Arc::new(Echo));
+        assert_eq!(again.names(), t.names());
     }
 }
