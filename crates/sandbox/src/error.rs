@@ -47,6 +47,46 @@ pub enum Error {
         /// Why, and what to do.
         reason: &'static str,
     },
+    /// The working directory or a granted path would expose what no sandbox may see.
+    #[error(
+        "{role} {} would expose {what} ({}); a sandbox may never see it. Run sbox from a project directory and grant narrower paths.",
+        bind.display(),
+        dir.display()
+    )]
+    ExposesProtected {
+        /// "the working directory" or "a granted path".
+        role: &'static str,
+        /// The bind's (physical) source.
+        bind: PathBuf,
+        /// What the protected directory is.
+        what: String,
+        /// The protected directory.
+        dir: PathBuf,
+    },
+    /// A granted port is the human console (of this config or of a running daemon).
+    #[error("port {port} is {what}; it is never granted to a sandbox")]
+    ProtectedPort {
+        /// The port.
+        port: u16,
+        /// What it is.
+        what: String,
+    },
+    /// A descriptor named with `--keep-fd` leads into what no sandbox may see.
+    #[error(
+        "--keep-fd {fd} is {}, which would expose {what} ({}); a sandbox may never see it",
+        target.display(),
+        dir.display()
+    )]
+    KeptFdExposes {
+        /// The descriptor number.
+        fd: i32,
+        /// Where it leads.
+        target: PathBuf,
+        /// What the protected directory is.
+        what: String,
+        /// The protected directory.
+        dir: PathBuf,
+    },
     /// An environment variable name given with `--env` is malformed.
     #[error("`{0}` is not an environment variable name (letters, digits and `_`, not starting with a digit)")]
     BadEnvName(String),

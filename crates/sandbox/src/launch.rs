@@ -43,7 +43,7 @@ use sov_core::paths::{Paths, ensure_private_dir};
 
 use crate::bwrap::{ETC_GENERATED, HARDENING, HostLayout, bwrap_args, etc_files};
 use crate::init::{FORWARDED_SIGNALS, InitOrders, PLAN_VAR, init_args};
-use crate::plan::Plan;
+use crate::plan::{Plan, kept_fd_set};
 use crate::pty::Pty;
 use crate::{Error, Result, relay};
 
@@ -71,14 +71,6 @@ impl Started {
     pub fn kept_fds(&self) -> &[i32] {
         &self.kept
     }
-}
-
-/// The descriptors in `keep_fds`, sorted and without duplicates.
-pub fn kept_fd_set(keep_fds: &[i32]) -> Vec<i32> {
-    let mut keep = keep_fds.to_vec();
-    keep.sort_unstable();
-    keep.dedup();
-    keep
 }
 
 /// Spawns bubblewrap `program` (a name looked up on `PATH`, or a path), which loads and then

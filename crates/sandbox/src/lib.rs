@@ -14,7 +14,10 @@
 //!    signals and abstract sockets scoped to the sandbox;
 //! 4. seccomp ([`seccomp`]) denying ptrace, mount, namespaces, BPF, keyrings, raw sockets, TIOCSTI…;
 //! 5. an environment built from an allowlist ([`plan::ENV_ALLOWLIST`]), handed to bubblewrap
-//!    through a pipe, never a command line.
+//!    through a pipe, never a command line;
+//! 6. whatever is granted, never Sovereign's configuration, policy or data, nor the human
+//!    console's port, of this config or of any running daemon ([`plan::keep_sovereign_out`],
+//!    gathered by [`protect`]), and no inherited descriptor unless kept (`--keep-fd`).
 
 pub mod bwrap;
 pub mod confine;
@@ -23,6 +26,7 @@ mod inherited;
 pub mod init;
 pub mod launch;
 pub mod plan;
+pub mod protect;
 pub mod pty;
 pub mod relay;
 pub mod seccomp;

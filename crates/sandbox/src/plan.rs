@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sov_core::config::{SandboxProfile, expand_home, is_env_name};
+use sov_core::protected::{Exposure, Protected, exposure};
 
 use crate::{Error, Result};
 
@@ -215,7 +216,7 @@ pub fn resolve(request: &Request, profile: &SandboxProfile, host: &HostEnv) -> R
     if let Some(fd) = request.keep_fds.iter().copied().find(|fd| *fd <= 2) {
         return Err(Error::KeptFd { fd, reason: "0, 1 and 2 always pass; name descriptors from 3 up" });
     }
-    let keep_fds = crate::launch::kept_fd_set(&request.keep_fds);
+    let keep_fds = kept_fd_set(&request.keep_fds);
 
     let command = if request.command.is_empty() {
         let shell = host.var("SHELL").filter(|s| Path::new(s).is_absolute() && Path::new(s).exists());
@@ -237,6 +238,49 @@ pub fn resolve(request: &Request, profile: &SandboxProfile, host: &HostEnv) -> R
         command,
         terminal: false,
     })
+}
+
+/// The descriptors in `keep_fds`, sorted and without duplicates.
+pub fn kept_fd_set(keep_fds: &[i32]) -> Vec<i32> {
+    let mut keep = keep_fds.to_vec();
+    keep.sort_unstable();
+    keep.dedup();
+    keep
+}
+
+/// Refuses a plan that would reach what a sandbox must never reach, whatever it is granted:
+/// `protected` (Sovereign's configuration, policy and data, the human console's port, as this
+/// process and every running daemon name them: see [`crate::protect`]). A bind may neither lie
+/// inside a protected directory nor contain one, no granted port may be protected, and a kept
+/// descriptor (`kept_fd_targets`: each `--keep-fd` with the path it leads to) is a grant too.
+///
+/// A pure function of its inputs, so every refusal is tested without a running daemon.
+pub fn keep_sovereign_out(plan: &Plan, protected: &[Protected], kept_fd_targets: &[(i32, PathBuf)]) -> Result<()> {
+    let binds: Vec<&Path> = plan.binds.iter().map(|b| b.source.as_path()).collect();
+    match exposure(&binds, &plan.ports, protected) {
+        Some(Exposure::Dir { bind, what, dir }) => {
+            let role = if bind == plan.workdir { "the working directory" } else { "a granted path" };
+            return Err(Error::ExposesProtected {
+                role,
+                bind: bind.to_owned(),
+                what: what.to_owned(),
+                dir: dir.to_owned(),
+            });
+        }
+        Some(Exposure::Port { port, what }) => return Err(Error::ProtectedPort { port, what: what.to_owned() }),
+        None => {}
+    }
+    for (fd, target) in kept_fd_targets {
+        if let Some(Exposure::Dir { what, dir, .. }) = exposure(&[target], &[], protected) {
+            return Err(Error::KeptFdExposes {
+                fd: *fd,
+                target: target.clone(),
+                what: what.to_owned(),
+                dir: dir.to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn resolve_bind(what: &str, path: &Path, writable: bool, host: &HostEnv) -> Result<Bind> {
@@ -339,6 +383,88 @@ mod tests {
         let profile = SandboxProfile { ports: vec![8080, 6000], ..SandboxProfile::default() };
         let request = Request { ports: vec![6000, 9000], ..Request::default() };
         assert_eq!(resolve(&request, &profile, &host(dir.path())).unwrap().ports, vec![6000, 8080, 9000]);
+    }
+
+    fn protected() -> Vec<Protected> {
+        vec![
+            Protected::Dir { what: "Sovereign's data".into(), path: "/home/ada/.local/share/sovereign".into() },
+            Protected::Dir { what: "Sovereign's configuration".into(), path: "/home/ada/.config/sovereign".into() },
+            Protected::Port { what: "the human console (gate.console_listen)".into(), port: 7000 },
+        ]
+    }
+
+    fn plan_of(workdir: &str, grants: &[&str], ports: &[u16]) -> Plan {
+        let bind = |path: &str, writable| Bind { source: path.into(), dest: path.into(), writable };
+        Plan {
+            workdir: workdir.into(),
+            home: "/home/ada".into(),
+            binds: std::iter::once(bind(workdir, true)).chain(grants.iter().map(|g| bind(g, false))).collect(),
+            ports: ports.to_vec(),
+            audio_sockets: Vec::new(),
+            audio_runtime_dir: None,
+            gpu: false,
+            env: Vec::new(),
+            keep_fds: Vec::new(),
+            command: vec!["sh".into()],
+            terminal: false,
+        }
+    }
+
+    #[test]
+    fn a_project_with_ordinary_grants_passes() {
+        let plan = plan_of("/home/ada/src/app", &["/home/ada/notes", "/home/ada/.config/git"], &[8080, 6000]);
+        keep_sovereign_out(&plan, &protected(), &[(7, "/home/ada/notes/today.md".into())]).unwrap();
+    }
+
+    #[test]
+    fn a_working_directory_inside_or_around_the_data_is_refused() {
+        for workdir in ["/home/ada/.local/share/sovereign/attack", "/home/ada", "/home/ada/.local"] {
+            let err = keep_sovereign_out(&plan_of(workdir, &[], &[]), &protected(), &[]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "the working directory {workdir} would expose Sovereign's data (/home/ada/.local/share/sovereign); a sandbox may never see it. Run sbox from a project directory and grant narrower paths."
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_grant_that_contains_or_enters_the_configuration_is_refused() {
+        for grant in ["/home/ada/.config", "/home/ada/.config/sovereign/policy.toml"] {
+            let plan = plan_of("/home/ada/src/app", &["/home/ada/notes", grant], &[]);
+            let err = keep_sovereign_out(&plan, &protected(), &[]).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("a granted path {grant} would expose Sovereign's configuration")),
+                "{err}"
+            );
+        }
+        // A sibling whose name merely starts the same is no overlap.
+        let plan = plan_of("/home/ada/src/app", &["/home/ada/.config/sovereign-themes"], &[]);
+        keep_sovereign_out(&plan, &protected(), &[]).unwrap();
+    }
+
+    #[test]
+    fn the_consoles_port_is_never_granted() {
+        let err = keep_sovereign_out(&plan_of("/home/ada/src/app", &[], &[8080, 7000]), &protected(), &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "port 7000 is the human console (gate.console_listen); it is never granted to a sandbox"
+        );
+    }
+
+    #[test]
+    fn a_kept_descriptor_into_the_data_is_refused() {
+        let plan = plan_of("/home/ada/src/app", &[], &[]);
+        let kept = [(5, "/home/ada/notes".into()), (7, "/home/ada/.local/share/sovereign/sovereign.db".into())];
+        let err = keep_sovereign_out(&plan, &protected(), &kept).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--keep-fd 7 is /home/ada/.local/share/sovereign/sovereign.db, which would expose Sovereign's data (/home/ada/.local/share/sovereign); a sandbox may never see it"
+        );
+        // A descriptor of the directory that holds the data leads to it too.
+        let err = keep_sovereign_out(&plan, &protected(), &[(9, "/home/ada/.local/share".into())]).unwrap_err();
+        assert!(err.to_string().starts_with("--keep-fd 9 is /home/ada/.local/share, which would expose"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! `sbox`: run any command in a sandbox of the current directory. The same as `sov sbox`, as a
 //! small program of its own: it links neither llama.cpp nor the API server, so starting it (and
 //! the sandbox's init, which is this binary re-entered inside) stays fast.
+//!
+//! The sandbox, and every decision about what it may reach, is `sov_sandbox`'s (the protected
+//! directories and ports: [`sov_sandbox::plan::keep_sovereign_out`]). This crate holds what the
+//! two programs share of a command line: the flags, the config and paths they resolve to
+//! (`--config`, `SOV_CONFIG`, `HOME`), the log set-up, and the call into the sandbox.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -138,55 +143,7 @@ pub fn early_kept_fds(args: &[OsString]) -> Vec<i32> {
         };
         kept.extend(value.and_then(|v| v.parse::<i32>().ok()).filter(|fd| *fd >= 3));
     }
-    sov_sandbox::launch::kept_fd_set(&kept)
-}
-
-/// What a sandbox must never reach, whatever it is granted: Sovereign's configuration and
-/// policy (only the human changes them), its data (the database, the audit log, the console's
-/// login links) and the human console's port. Both as this config and environment name them and as
-/// every running daemon published them ([`sov_core::protected`]): a daemon started with another
-/// `HOME`, data directory or console address is protected just the same.
-fn keep_sovereign_out(plan: &sov_sandbox::Plan, config: &Config, paths: &Paths) -> anyhow::Result<()> {
-    use sov_core::protected::{Exposure, Protected};
-    let mut protected: Vec<Protected> = sov_core::protected::protected_dirs(paths, &config.gate.policy_file)
-        .into_iter()
-        .map(|d| Protected::Dir { what: d.what, path: d.path })
-        .collect();
-    if let Ok(console) = config.gate.console_listen.parse::<std::net::SocketAddr>() {
-        protected
-            .push(Protected::Port { what: "the human console (gate.console_listen)".into(), port: console.port() });
-    }
-    for record in sov_core::protected::running()? {
-        protected.extend(record.protected());
-    }
-
-    let binds: Vec<&Path> = plan.binds.iter().map(|b| b.source.as_path()).collect();
-    match sov_core::protected::exposure(&binds, &plan.ports, &protected) {
-        Some(Exposure::Dir { bind, what, dir }) => {
-            let role = if bind == plan.workdir { "the working directory" } else { "a granted path" };
-            anyhow::bail!(
-                "{role} {} would expose {what} ({}); a sandbox may never see it. Run sbox from a project directory and grant narrower paths.",
-                bind.display(),
-                dir.display()
-            );
-        }
-        Some(Exposure::Port { port, what }) => {
-            anyhow::bail!("port {port} is {what}; it is never granted to a sandbox")
-        }
-        None => {}
-    }
-    // A kept descriptor is a grant too: it may not lead into what is protected either.
-    for fd in &plan.keep_fds {
-        let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) else { continue };
-        if let Some(Exposure::Dir { what, dir, .. }) = sov_core::protected::exposure(&[&target], &[], &protected) {
-            anyhow::bail!(
-                "--keep-fd {fd} is {}, which would expose {what} ({}); a sandbox may never see it",
-                target.display(),
-                dir.display()
-            );
-        }
-    }
-    Ok(())
+    sov_sandbox::plan::kept_fd_set(&kept)
 }
 
 fn sandbox(
@@ -198,7 +155,7 @@ fn sandbox(
 ) -> anyhow::Result<i32> {
     // bubblewrap loads while the plan is resolved and checked; on any refusal below it is
     // dropped, which kills it before it has built anything.
-    let keep_fds = sov_sandbox::launch::kept_fd_set(&args.keep_fd);
+    let keep_fds = sov_sandbox::plan::kept_fd_set(&args.keep_fd);
     let started = match early {
         _ if args.dry_run => None,
         Some(started) if started.program() == config.sandbox.bwrap && started.kept_fds() == keep_fds => Some(started),
@@ -230,7 +187,7 @@ fn sandbox(
         plan.env.retain(|(k, _)| *k != name);
         plan.env.push((name, value));
     }
-    keep_sovereign_out(&plan, config, paths)?;
+    sov_sandbox::protect::check(&plan, config, paths)?;
     let prepared = sov_sandbox::prepare(plan, &config.sandbox, paths)?;
     match started {
         Some(started) => Ok(prepared.run(started)?),
