@@ -15,14 +15,21 @@
 //!   proof for it leaves the machine;
 //! - [`payer`]: a ticket for a request, from the wallet's credits;
 //! - [`verifier`] and [`store`]: the provider's checks and its spent-nullifier record;
-//! - [`provider`]: the provider's HTTP proxy in front of any OpenAI-compatible upstream.
+//! - [`provider`]: the provider's HTTP proxy in front of any OpenAI-compatible upstream;
+//! - [`roots`]: the deposit tree's roots the provider accepts, followed on chain, and read again
+//!   (rate-limited) when a ticket names one it does not know;
+//! - [`duties`]: the provider's transactions: slashing double spenders, committing served
+//!   tickets, claiming them from members who withdraw, paying withdrawals out;
+//! - [`chain`]: the deposit contract as both sides read it.
 
 pub mod chain;
+pub mod duties;
 pub mod field;
 pub mod payer;
 pub mod postgres;
 pub mod prover;
 pub mod provider;
+pub mod roots;
 pub mod store;
 pub mod ticket;
 pub mod tree;
@@ -73,4 +80,13 @@ pub enum ZkError {
     /// The deposit contract could not be read or refused a call.
     #[error(transparent)]
     Chain(#[from] sov_chain::Error),
+    /// The deposit contract's RPC endpoint did not answer in time.
+    #[error("the deposit contract's RPC endpoint did not answer within {0:?}; is it up?")]
+    ChainTimeout(std::time::Duration),
+    /// A look at the deposit contract failed; the error it gave.
+    #[error("cannot read the deposit contract: {0}")]
+    ChainUnreadable(String),
+    /// The contract registers no deposit under this identity commitment.
+    #[error("no deposit is registered under identity {0}")]
+    UnknownDeposit(String),
 }

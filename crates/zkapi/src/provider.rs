@@ -1,14 +1,25 @@
 //! The provider's proxy: takes a ticket off each request, checks and spends it, and forwards the
 //! plain request to an OpenAI-compatible (or any HTTP) upstream.
 //!
-//! Answers, as OpenAI-style JSON errors: 402 without a ticket or with one that does not verify
-//! (bad proof, another request's, an unknown root), 400 for a malformed ticket, 409 for a ticket
-//! already spent (a replay is refused, never answered again: the proxy keeps no answers) and for
-//! a double spend (whose recovered secret goes to the slasher), 502 when the upstream fails
-//! (the ticket stays spent: phase 1 has no refunds). `GET /zkapi` (free) describes the provider.
+//! A ticket that names a root the provider does not know yet (a deposit made moments ago, say)
+//! makes it read the chain again before it answers, rate-limited (see [`crate::roots`]).
+//!
+//! Every refusal is an OpenAI-style error, `{"error": {"message", "type", "code"}}`, whose
+//! `code` names the case and whose `message` says what to do:
+//! - 402, type `payment_required`: `missing_ticket`, `wrong_request` (the ticket pays for another
+//!   request), `invalid_proof`, `unknown_root` (a valid proof for a tree the provider does not
+//!   know even after reading the chain again: rebuild the tree, pay again, once), `limit_reached`;
+//! - 400 `malformed` for a ticket that does not decode;
+//! - 409 `spent` for a ticket already spent (a replay is refused, never answered again: the proxy
+//!   keeps no answers) and `double_spend` for a ticket index spent on another request (whose
+//!   recovered secret goes to the slasher);
+//! - 503 `chain_unavailable` when the chain could not be read to check a new root;
+//! - 502 `upstream_error` when the upstream fails (the ticket stays spent: phase 1 has no
+//!   refunds).
+//!
+//! `GET /zkapi` (free) describes the provider.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -20,53 +31,14 @@ use rln::prelude::Fr;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::roots::RootFollower;
+pub use crate::roots::Roots;
 use crate::store::{NullifierStore, Spend};
 use crate::ticket::{TICKET_HEADER, Ticket, signal};
 use crate::{Verifier, ZkError};
 
 /// Largest request body the proxy reads.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// The contract's recent roots a ticket may prove membership of.
-pub struct Roots {
-    window: RwLock<VecDeque<Fr>>,
-    size: usize,
-}
-
-impl Roots {
-    /// An empty window holding at most `size` roots (the contract keeps as many).
-    pub fn new(size: usize) -> Self {
-        Self { window: RwLock::new(VecDeque::with_capacity(size)), size }
-    }
-
-    /// Adds the newest root, forgetting the oldest beyond the window.
-    pub fn push(&self, root: Fr) {
-        if let Ok(mut window) = self.window.write()
-            && window.back() != Some(&root)
-        {
-            window.push_back(root);
-            while window.len() > self.size {
-                window.pop_front();
-            }
-        }
-    }
-
-    /// Forgets every root but `root`, after a member left the tree. Proofs against the earlier
-    /// roots would still verify for the departed member, whose secret is now public, so from
-    /// now on only proofs against the tree without it count. A client whose proof was made
-    /// against a forgotten root gets 402 and pays again with a proof against the new tree.
-    pub fn reset(&self, root: Fr) {
-        if let Ok(mut window) = self.window.write() {
-            window.clear();
-            window.push_back(root);
-        }
-    }
-
-    /// The roots, oldest first.
-    pub fn snapshot(&self) -> Vec<Fr> {
-        self.window.read().map(|w| w.iter().copied().collect()).unwrap_or_default()
-    }
-}
 
 /// A found double spend: `(commitment, secret)`, for whoever slashes on chain.
 pub type DoubleSpend = (Fr, Fr);
@@ -119,19 +91,21 @@ impl Batcher {
         Self { queue }
     }
 
-    async fn check(&self, ticket: Ticket, x: Fr) -> Result<Ticket, ZkError> {
+    /// The ticket back, with its verdict.
+    async fn check(&self, ticket: Ticket, x: Fr) -> Result<(Ticket, Result<(), ZkError>), ZkError> {
         let (verdict, answer) = tokio::sync::oneshot::channel();
         self.queue
             .send(Job { ticket, x, verdict })
             .map_err(|_| ZkError::Store("the verification threads are gone".into()))?;
-        let (ticket, verdict) = answer.await.map_err(|_| ZkError::Store("a verification thread died".into()))?;
-        verdict.map(|()| ticket)
+        answer.await.map_err(|_| ZkError::Store("a verification thread died".into()))
     }
 }
 
 /// The proxy's parts.
 pub struct Provider {
     batcher: Batcher,
+    roots: Arc<Roots>,
+    follower: Option<Arc<RootFollower>>,
     store: Arc<dyn NullifierStore>,
     upstream: String,
     client: reqwest::Client,
@@ -152,13 +126,24 @@ impl Provider {
         info: Value,
     ) -> Self {
         Self {
-            batcher: Batcher::start(Verifier::new(external_nullifier), roots),
+            batcher: Batcher::start(Verifier::new(external_nullifier), roots.clone()),
+            roots,
+            follower: None,
             store,
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
             slasher,
             info,
         }
+    }
+
+    /// Reads the chain again through `follower` (which must keep this provider's roots) when a
+    /// ticket names a root the window lacks, before refusing it. Without one, such a ticket is
+    /// refused at once.
+    #[must_use]
+    pub fn following(mut self, follower: Arc<RootFollower>) -> Self {
+        self.follower = Some(follower);
+        self
     }
 }
 
@@ -175,18 +160,57 @@ async fn describe(State(provider): State<Arc<Provider>>) -> Response {
     axum::Json(provider.info.clone()).into_response()
 }
 
-fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
-    let body = json!({"error": {"message": message.into(), "type": kind, "code": status.as_u16()}});
+fn error(status: StatusCode, kind: &str, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({"error": {"message": message.into(), "type": kind, "code": code}});
     (status, axum::Json(body)).into_response()
+}
+
+/// A 402: the request is not paid for, and why.
+fn unpaid(code: &str, message: impl Into<String>) -> Response {
+    error(StatusCode::PAYMENT_REQUIRED, "payment_required", code, message)
 }
 
 fn refusal(e: ZkError) -> Response {
     match e {
-        ZkError::Malformed(_) => error(StatusCode::BAD_REQUEST, "invalid_ticket", e.to_string()),
-        ZkError::InvalidProof | ZkError::UnknownRoot | ZkError::WrongRequest => {
-            error(StatusCode::PAYMENT_REQUIRED, "invalid_ticket", e.to_string())
+        ZkError::Malformed(why) => error(
+            StatusCode::BAD_REQUEST,
+            "invalid_ticket",
+            "malformed",
+            format!("{why}; send the ticket exactly as the client made it"),
+        ),
+        ZkError::WrongRequest => unpaid(
+            "wrong_request",
+            "the ticket pays for a different request (its method, path and body are bound to it): \
+             make a ticket for this exact request",
+        ),
+        ZkError::InvalidProof => unpaid(
+            "invalid_proof",
+            "the ticket's proof does not verify for this provider (damaged, altered, or made for another \
+             provider): pay again with a fresh ticket from an honest client",
+        ),
+        ZkError::UnknownRoot => unpaid(
+            "unknown_root",
+            "the ticket proves membership of a deposit tree this provider does not know, even after reading \
+             the chain again (a deposit not yet mined, or a tree from before a withdrawal or slash): read the \
+             deposit tree again, make a new ticket, and retry once",
+        ),
+        ZkError::LimitReached { limit } => {
+            unpaid("limit_reached", format!("all {limit} tickets of this deposit are used; deposit again"))
         }
-        other => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", other.to_string()),
+        ZkError::Chain(_) | ZkError::ChainTimeout(_) | ZkError::ChainUnreadable(_) => {
+            tracing::warn!(error = %e, "cannot read the chain to check a ticket's root");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "chain_unavailable",
+                "the provider cannot read its deposit contract just now to check the ticket's root; the ticket \
+                 was not spent: retry later",
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "checking a ticket failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "server_error", "the ticket could not be checked")
+        }
     }
 }
 
@@ -197,10 +221,10 @@ async fn pay_and_forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = tokio::time::Instant::now();
     let Some(value) = headers.get(TICKET_HEADER) else {
-        return error(
-            StatusCode::PAYMENT_REQUIRED,
-            "payment_required",
+        return unpaid(
+            "missing_ticket",
             format!("this provider is paid with ZK-API tickets: send one in `{TICKET_HEADER}` (see GET /zkapi)"),
         );
     };
@@ -217,8 +241,19 @@ async fn pay_and_forward(
     // Verification is pairing arithmetic on the verification threads, and the store may wait on
     // disk or network: neither runs on the async workers.
     let ticket = match provider.batcher.check(ticket, x).await {
-        Ok(ticket) => ticket,
-        Err(e) => return refusal(e),
+        Ok((ticket, Ok(()))) => ticket,
+        // A valid proof for a tree the window lacks: perhaps a deposit newer than the last look.
+        Ok((ticket, Err(ZkError::UnknownRoot))) => {
+            let Some(follower) = &provider.follower else { return refusal(ZkError::UnknownRoot) };
+            if let Err(e) = follower.catch_up(arrived).await {
+                return refusal(e);
+            }
+            if !provider.roots.contains(&ticket.root) {
+                return refusal(ZkError::UnknownRoot);
+            }
+            ticket
+        }
+        Ok((_, Err(e))) | Err(e) => return refusal(e),
     };
     let checked = {
         let store = provider.store.clone();
@@ -227,7 +262,12 @@ async fn pay_and_forward(
     match checked {
         Ok(Ok(Spend::New)) => {}
         Ok(Ok(Spend::Replay)) => {
-            return error(StatusCode::CONFLICT, "ticket_spent", "this ticket was already spent on this request");
+            return error(
+                StatusCode::CONFLICT,
+                "ticket_spent",
+                "spent",
+                "this ticket was already spent on this request; a paid request is answered once: pay again with a new ticket",
+            );
         }
         Ok(Ok(Spend::DoubleSpend { secret, commitment })) => {
             tracing::warn!(commitment = %crate::field::to_hex(&commitment), "double spend: the depositor's secret is recovered");
@@ -242,11 +282,20 @@ async fn pay_and_forward(
             return error(
                 StatusCode::CONFLICT,
                 "double_spend",
+                "double_spend",
                 "this ticket index was already spent on another request; the deposit behind it will be slashed",
             );
         }
         Ok(Err(e)) => return refusal(e),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("ticket check failed: {e}")),
+        Err(e) => {
+            tracing::error!(error = %e, "the ticket's spend did not finish");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "server_error",
+                "the ticket could not be spent",
+            );
+        }
     }
     forward(&provider, method, &path_and_query, &headers, body).await
 }
@@ -288,14 +337,19 @@ async fn forward(
     let upstream = match request.send().await {
         Ok(response) => response,
         Err(e) => {
-            return error(StatusCode::BAD_GATEWAY, "upstream_error", format!("the upstream did not answer: {e}"));
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "upstream_error",
+                format!("the upstream did not answer: {e}"),
+            );
         }
     };
     let mut response = Response::builder().status(upstream.status());
     for (name, value) in upstream.headers().iter().filter(|(name, _)| passes(name) && *name != header::SET_COOKIE) {
         response = response.header(name, value);
     }
-    response
-        .body(Body::from_stream(upstream.bytes_stream()))
-        .unwrap_or_else(|e| error(StatusCode::BAD_GATEWAY, "upstream_error", format!("bad upstream answer: {e}")))
+    response.body(Body::from_stream(upstream.bytes_stream())).unwrap_or_else(|e| {
+        error(StatusCode::BAD_GATEWAY, "upstream_error", "upstream_error", format!("bad upstream answer: {e}"))
+    })
 }

@@ -1,4 +1,4 @@
-//! The provider's check of a ticket: a valid proof, for this request, against a recent root.
+//! The provider's check of a ticket: for this request, a valid proof, against a recent root.
 //!
 //! Tickets that arrive together are verified as one batch: a random linear combination of their
 //! Groth16 equations costs one Miller loop per proof plus two and one final exponentiation in
@@ -29,34 +29,34 @@ impl Verifier {
     }
 
     /// Accepts the ticket if it pays for the request whose signal is `x` and proves membership
-    /// in one of `roots` (the contract's recent roots).
+    /// in one of `roots` (the contract's recent roots). The reasons, in the order they are
+    /// checked: [`ZkError::WrongRequest`], [`ZkError::InvalidProof`], [`ZkError::UnknownRoot`].
+    /// The proof is checked before the root (a proof verifies against the root it names), so
+    /// `UnknownRoot` always means a valid proof for a tree the window lacks: a root newer than
+    /// the window, or one it forgot, never garbage.
     pub fn check(&self, ticket: &Ticket, x: Fr, roots: &[Fr]) -> Result<(), ZkError> {
         self.check_batch(&[(ticket, x)], roots).pop().unwrap_or(Err(ZkError::InvalidProof))
     }
 
     /// [`Verifier::check`] for each `(ticket, x)`, in one batch; the verdicts in order.
     pub fn check_batch(&self, tickets: &[(&Ticket, Fr)], roots: &[Fr]) -> Vec<Result<(), ZkError>> {
-        // The cheap checks first: a ticket for another request or tree never reaches the pairing.
+        // The cheap check first: a ticket for another request never reaches the pairing.
         let mut verdicts: Vec<Result<(), ZkError>> = tickets
             .iter()
-            .map(|(ticket, x)| {
-                if ticket.x != *x {
-                    Err(ZkError::WrongRequest)
-                } else if !roots.contains(&ticket.root) {
-                    Err(ZkError::UnknownRoot)
-                } else {
-                    Ok(())
-                }
-            })
+            .map(|(ticket, x)| if ticket.x != *x { Err(ZkError::WrongRequest) } else { Ok(()) })
             .collect();
         let candidates: Vec<usize> = (0..tickets.len()).filter(|&i| verdicts[i].is_ok()).collect();
         let batch: Vec<&Ticket> = candidates.iter().map(|&i| tickets[i].0).collect();
-        if batch.len() > 1 && self.verify_combined(&batch) {
-            return verdicts;
+        if !(batch.len() > 1 && self.verify_combined(&batch)) {
+            for (&i, ticket) in candidates.iter().zip(&batch) {
+                if !self.verify_combined(&[ticket]) {
+                    verdicts[i] = Err(ZkError::InvalidProof);
+                }
+            }
         }
-        for (&i, ticket) in candidates.iter().zip(batch) {
-            if !self.verify_combined(&[ticket]) {
-                verdicts[i] = Err(ZkError::InvalidProof);
+        for &i in &candidates {
+            if verdicts[i].is_ok() && !roots.contains(&tickets[i].0.root) {
+                verdicts[i] = Err(ZkError::UnknownRoot);
             }
         }
         verdicts

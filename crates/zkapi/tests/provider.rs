@@ -237,3 +237,160 @@ fn kill_9_between_reserving_and_sending_never_reuses_a_ticket_index() {
     }
     assert_eq!(next(&setup.wallet), 5);
 }
+
+/// A JSON-RPC relay in front of `upstream` that counts the requests it passes (a batch counts
+/// as its calls).
+async fn start_counting_relay(upstream: &str) -> (String, Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let count = Arc::new(AtomicU64::new(0));
+    let (counted, upstream) = (count.clone(), upstream.to_owned());
+    let app = axum::Router::new().fallback(move |body: Bytes| {
+        let (counted, upstream) = (counted.clone(), upstream.clone());
+        async move {
+            let calls = match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Array(calls)) => calls.len() as u64,
+                _ => 1,
+            };
+            counted.fetch_add(calls, Ordering::SeqCst);
+            let answer = reqwest::Client::new()
+                .post(&upstream)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            ([(axum::http::header::CONTENT_TYPE, "application/json")], answer.bytes().await.unwrap())
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), count)
+}
+
+/// The 402's `code`, after checking the body has exactly the documented shape.
+fn payment_code(status: u16, error: &Value) -> String {
+    assert_eq!(status, 402, "{error}");
+    assert_eq!(error["error"]["type"], "payment_required", "{error}");
+    assert!(error["error"]["message"].as_str().is_some_and(|m| m.len() > 20), "{error}");
+    assert_eq!(error.as_object().unwrap().len(), 1, "{error}");
+    assert_eq!(error["error"].as_object().unwrap().len(), 3, "{error}");
+    error["error"]["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_newer_than_the_providers_last_look_pays_at_once_and_a_flood_of_unknown_roots_costs_one_look_per_interval()
+ {
+    use sov_chain::testing::Anvil;
+    use sov_chain::{Credits, U256};
+    use sov_zkapi::chain::{fr, membership, reader, u256};
+    use sov_zkapi::roots::RootFollower;
+    use std::sync::atomic::Ordering;
+
+    // Looks asked for by tickets: at most one per two seconds.
+    const INTERVAL: Duration = Duration::from_secs(2);
+    let anvil = Anvil::start().unwrap();
+    let (rpc, rpc_calls) = start_counting_relay(anvil.url()).await;
+    let e = external_nullifier();
+    let deployed = Credits::deploy(anvil.url(), Anvil::signer(0), U256::from(1000u64), u256(&e), 3600).await.unwrap();
+    let contract = deployed.address();
+
+    // The provider reads the chain only through the relay, and looks only when a ticket asks:
+    // it never polls, as if its poll_ms were endless.
+    let chain = reader(&rpc, contract).unwrap();
+    let window = Arc::new(Roots::new(64));
+    let head = chain.block_number().await.unwrap();
+    window.push(fr(chain.root().await.unwrap()).unwrap());
+    let follower = Arc::new(RootFollower::new(chain, window.clone(), head + 1).with_min_interval(INTERVAL));
+    let (upstream, seen) = start_upstream().await;
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    let provider = Provider::new(e, store, window, &upstream, None, json!({})).following(follower.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(Arc::new(provider))).await });
+
+    // A deposit straight to the chain, and a call right after it: the provider has not seen
+    // the new root, reads the chain once, and serves the call.
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = Arc::new(Wallet::open(&dir.path().join("sov.db"), &dir.path().join("keys")).unwrap());
+    let label = format!("{contract:#x}");
+    let commitment = wallet.new_identity(&label).unwrap();
+    let user = Credits::at(anvil.url(), contract, Anvil::signer(1)).unwrap();
+    let deposit = user.deposit(u256(&commitment), U256::from(3000u64)).await.unwrap();
+    wallet.activate(&commitment, u64::from(deposit.leaf_index), u32::from(deposit.limit)).unwrap();
+    let tree = Arc::new(membership(&user).await.unwrap());
+    let payer = Arc::new(Payer::new(wallet.clone(), Arc::new(Prover::new()), &label, e));
+    let body = r#"{"n":1}"#;
+    let ticket = {
+        let (payer, tree) = (payer.clone(), tree.clone());
+        tokio::task::spawn_blocking(move || payer.pay(&tree, "POST", "/v1/chat/completions", body.as_bytes()).unwrap())
+            .await
+            .unwrap()
+    };
+    assert_eq!(follower.looks(), 0);
+    let (status, echo) = post(addr, "/v1/chat/completions", body, Some(&ticket.encode())).await;
+    assert_eq!(status, 200, "{echo}");
+    assert_eq!(follower.looks(), 1, "one look found the new root");
+
+    // Refusals of tickets that are not an unknown root cost no look, and each says why.
+    let mut forged = ticket.clone();
+    forged.y += Fr::from(1u32);
+    let (status, error) = post(addr, "/v1/chat/completions", body, Some(&forged.encode())).await;
+    assert_eq!(payment_code(status, &error), "invalid_proof");
+    assert!(error["error"]["message"].as_str().unwrap().contains("does not verify"), "{error}");
+    let (status, error) = post(addr, "/v1/chat/completions", r#"{"n":2}"#, Some(&ticket.encode())).await;
+    assert_eq!(payment_code(status, &error), "wrong_request");
+    let (status, error) = post(addr, "/v1/chat/completions", body, None).await;
+    assert_eq!(payment_code(status, &error), "missing_ticket");
+    assert_eq!(follower.looks(), 1);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+
+    // A flood: a valid proof for a tree the chain never had (an identity that never
+    // deposited), sent 48 times at once, and 16 garbage tickets naming random roots.
+    let stranger = Wallet::open(&dir.path().join("stranger.db"), &dir.path().join("stranger-keys")).unwrap();
+    let fake_commitment = stranger.new_identity(&label).unwrap();
+    let fake_tree = Membership::new(&[rate_commitment(fake_commitment, 5)]).unwrap();
+    let credential = sov_zkapi::Credential { secret: stranger.secret(&fake_commitment).unwrap(), limit: 5 };
+    let x = sov_zkapi::signal("POST", "/v1/chat/completions", body.as_bytes());
+    let fake = Prover::new().prove(&credential, &fake_tree.path(0).unwrap(), e, 0, x).unwrap();
+    let mut flood: Vec<(String, &str)> = (0..48).map(|_| (fake.encode(), "unknown_root")).collect();
+    for n in 0..16u32 {
+        let mut garbage = fake.clone();
+        garbage.root = Hasher::<PoseidonHash>::hash_single(Fr::from(1000 + n));
+        flood.push((garbage.encode(), "invalid_proof"));
+    }
+    let (looks_before, calls_before) = (follower.looks(), rpc_calls.load(Ordering::SeqCst));
+    let started = Instant::now();
+    let answers = join_all(flood.iter().map(|(ticket, _)| {
+        let ticket = ticket.clone();
+        async move { post(addr, "/v1/chat/completions", body, Some(&ticket)).await }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    for ((_, expected), (status, error)) in flood.iter().zip(&answers) {
+        assert_eq!(payment_code(*status, error), *expected, "{error}");
+    }
+    let unknown = answers.iter().find(|(_, error)| error["error"]["code"] == "unknown_root").unwrap();
+    assert!(unknown.1["error"]["message"].as_str().unwrap().contains("retry once"), "{}", unknown.1);
+    // Looks asked for by tickets start at least INTERVAL apart, so however the flood was spread
+    // over `elapsed`, it may have caused at most this many; each look is at most four calls.
+    let allowed = 1 + (elapsed.as_millis() / INTERVAL.as_millis()) as u64;
+    let looks = follower.looks() - looks_before;
+    let calls = rpc_calls.load(Ordering::SeqCst) - calls_before;
+    assert!((1..=allowed).contains(&looks), "{looks} looks for 48 tickets in {elapsed:?}, at most {allowed}");
+    assert!(calls <= 4 * looks, "{calls} RPC calls for {looks} looks");
+    eprintln!("the flood of 64 tickets in {elapsed:?} cost {looks} look(s), {calls} RPC call(s)");
+    assert_eq!(seen.lock().unwrap().len(), 1, "no refused ticket reached the upstream");
+}
+
+/// Every future's output, in order (what `futures::future::join_all` does, without the crate).
+async fn join_all<F: std::future::Future<Output = T> + Send + 'static, T: Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<T> {
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
