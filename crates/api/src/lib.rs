@@ -43,8 +43,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::{ApiError, Dialect};
 
-/// How the API is exposed.
-#[derive(Debug, Clone, Default)]
+/// How the API is exposed. Its `Debug` says whether there is an API key, never which.
+#[derive(Clone, Default)]
 pub struct ApiOptions {
     /// Required in `Authorization: Bearer …` or `x-api-key`; `None`: no key needed.
     pub api_key: Option<String>,
@@ -54,6 +54,17 @@ pub struct ApiOptions {
     pub loopback_host_only: bool,
     /// Where `model: "remote:NAME"` requests go; `None`: such models are unknown.
     pub remote: Option<RemoteRoute>,
+}
+
+impl std::fmt::Debug for ApiOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiOptions")
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("cors_origins", &self.cors_origins)
+            .field("loopback_host_only", &self.loopback_host_only)
+            .field("remote", &self.remote)
+            .finish()
+    }
 }
 
 #[derive(Clone)]
@@ -316,6 +327,13 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_key_never_prints() {
+        let options = ApiOptions { api_key: Some("sk-api-key-93ab".into()), ..ApiOptions::default() };
+        let debug = format!("{options:?}");
+        assert!(!debug.contains("sk-api-key-93ab") && debug.contains("[redacted]"), "{debug}");
+    }
 
     #[test]
     fn pages_of_other_origins_are_foreign_and_clients_without_one_are_not() {

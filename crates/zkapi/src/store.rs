@@ -14,8 +14,8 @@ use crate::field::{FR_BYTES, from_bytes, to_bytes, to_hex};
 use crate::ticket::Ticket;
 use crate::tree::id_commitment;
 
-/// What spending a ticket found.
-#[derive(Debug, Clone, PartialEq)]
+/// What spending a ticket found. Its `Debug` never shows a recovered secret.
+#[derive(Clone, PartialEq)]
 pub enum Spend {
     /// The nullifier was unseen and is now spent.
     New,
@@ -29,6 +29,20 @@ pub enum Spend {
         /// `H(k)`, the identity commitment the deposit contract knows.
         commitment: Fr,
     },
+}
+
+impl std::fmt::Debug for Spend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Spend::New => f.write_str("New"),
+            Spend::Replay => f.write_str("Replay"),
+            Spend::DoubleSpend { commitment, .. } => f
+                .debug_struct("DoubleSpend")
+                .field("secret", &"[redacted]")
+                .field("commitment", commitment)
+                .finish(),
+        }
+    }
 }
 
 /// Where a provider keeps spent nullifiers. Shared by every replica of a provider, so a ticket
@@ -231,5 +245,20 @@ impl NullifierStore for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?;
         committed(rows)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recovered_secret_never_prints() {
+        let secret = Fr::from(0x5ec2_e7ab_cdef_1234_u64);
+        let spend = Spend::DoubleSpend { secret, commitment: id_commitment(&secret) };
+        let debug = format!("{spend:?}");
+        assert!(!debug.contains(&format!("{secret:?}")) && debug.contains("[redacted]"), "{debug}");
+        assert!(debug.contains(&format!("{:?}", id_commitment(&secret))), "the commitment is public: {debug}");
     }
 }
