@@ -1,6 +1,5 @@
 //! `sov zkapi …` (anonymous prepaid credits, the paying side) and `sov provider` (the paid side).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,13 +8,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use sov_chain::{Credits, MemberState, PrivateKeySigner, ServedBatch, U256};
+use sov_chain::{Credits, MemberState, PrivateKeySigner, U256};
 use sov_core::config::Config;
 use sov_core::paths::Paths;
 use sov_zkapi::chain::{address, fr, membership, reader, u256};
+use sov_zkapi::duties::{Duties, Schedule};
 use sov_zkapi::field::to_hex;
-use sov_zkapi::provider::{Provider, Roots, router};
-use sov_zkapi::{Credit, CreditState, Fr, NullifierStore, Payer, Prover, SqliteStore, TICKET_HEADER, Wallet};
+use sov_zkapi::provider::{Provider, router};
+use sov_zkapi::roots::{RootFollower, Roots};
+use sov_zkapi::{Credit, CreditState, NullifierStore, Payer, Prover, SqliteStore, TICKET_HEADER, Wallet};
 
 /// How many recent roots a ticket may be proved against (the contract keeps as many).
 const ROOT_WINDOW: usize = 64;
@@ -128,6 +129,11 @@ pub struct ProviderArgs {
     /// Milliseconds between two looks at the chain [default: `poll_ms`, 1000].
     #[arg(long, value_name = "MS")]
     poll_ms: Option<u64>,
+    /// Fewest milliseconds between two extra looks at the chain for tickets that name a deposit
+    /// tree the proxy does not know yet (a deposit made since its last look): each such ticket
+    /// waits for the next permitted look, so a flood of them costs one look per interval.
+    #[arg(long, value_name = "MS", default_value_t = sov_zkapi::roots::MIN_REFRESH_MS)]
+    refresh_ms: u64,
     /// Send no transactions (commits, claims, slashes): for all but one of several replicas.
     #[arg(long)]
     no_chain_duties: bool,
@@ -413,12 +419,6 @@ fn rfc3339(unix: u64) -> String {
         .map_or_else(|| format!("unix time {unix}"), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-/// Largest batch of served tickets committed at once; a claim proof grows with its logarithm.
-const MAX_BATCH: usize = 1 << 16;
-
-/// Claim transactions carry at most this many tickets, to stay well inside a block's gas.
-const CLAIMS_PER_TX: usize = 100;
-
 /// `sov provider`
 pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i32> {
     let settings = &config.provider;
@@ -441,6 +441,7 @@ pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i3
         None => settings.listen.parse().with_context(|| format!("`[provider] listen` = {}", settings.listen))?,
     };
     let poll = Duration::from_millis(args.poll_ms.unwrap_or(settings.poll_ms).max(1));
+    let refresh = Duration::from_millis(args.refresh_ms);
     let commit_every = Duration::from_secs(args.commit_every.unwrap_or(settings.commit_every_secs).max(1));
     let duties = settings.chain_duties && !args.no_chain_duties;
     let chain = args.chain.resolve(config);
@@ -449,7 +450,9 @@ pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i3
         let external_nullifier = fr(credits.external_nullifier().await?)?;
         let price = credits.price().await?;
         let roots = Arc::new(Roots::new(ROOT_WINDOW));
+        let head = credits.block_number().await?;
         roots.push(fr(credits.root().await?)?);
+        let follower = Arc::new(RootFollower::new(credits.clone(), roots.clone(), head + 1).with_min_interval(refresh));
         let (slash_tx, slash_rx) = tokio::sync::mpsc::unbounded_channel();
         let info = json!({
             "protocol": "zkapi-rln-v1",
@@ -468,17 +471,16 @@ pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i3
         } else {
             (upstream.clone(), None)
         };
-        let proxy =
-            Provider::new(external_nullifier, store.clone(), roots.clone(), &paid_upstream, Some(slash_tx), info);
+        let proxy = Provider::new(external_nullifier, store.clone(), roots, &paid_upstream, Some(slash_tx), info)
+            .following(follower.clone());
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen} (is another provider running there?)"))?;
         let local = listener.local_addr()?;
-        let head = credits.block_number().await?;
-        tokio::spawn(follow_roots(credits.clone(), roots, head + 1, poll));
+        tokio::spawn(follower.follow(poll));
         if duties {
-            let duties = Duties { credits, store, external_nullifier, withdrawing: BTreeMap::new() };
-            tokio::spawn(duties.run(slash_rx, commit_every, poll));
+            let duties = Duties::new(credits, store, external_nullifier);
+            tokio::spawn(duties.run(slash_rx, Schedule { commit_every, poll }));
         } else {
             tracing::info!("--no-chain-duties: another replica commits, claims and slashes");
         }
@@ -591,220 +593,4 @@ fn attest_key(evidence: &Evidence, public_key: &sov_remote::PublicKey, epoch: u6
             Ok(bundle)
         }
     }
-}
-
-/// Keeps the window of accepted roots up to date with the contract. When a member leaves the
-/// tree (withdrawal or slash) its secret is public and proofs against the roots that still
-/// hold it would verify, so the window restarts from the tree without it.
-async fn follow_roots(credits: Credits, roots: Arc<Roots>, mut from_block: u64, poll: Duration) {
-    loop {
-        tokio::time::sleep(poll).await;
-        let seen = async {
-            let head = credits.block_number().await?;
-            let removed = head >= from_block && !credits.reveals(from_block, head).await?.is_empty();
-            anyhow::Ok((head, removed, fr(credits.root().await?)?))
-        };
-        match seen.await {
-            Ok((head, removed, root)) => {
-                if removed {
-                    tracing::info!("a member left the tree: only proofs against the new root are accepted");
-                    roots.reset(root);
-                } else {
-                    roots.push(root);
-                }
-                from_block = from_block.max(head + 1);
-            }
-            Err(e) => tracing::warn!("cannot follow the contract: {e:#}"),
-        }
-    }
-}
-
-/// A withdrawing member the provider may claim from.
-struct Withdrawing {
-    secret: Fr,
-    limit: u16,
-    deadline: u64,
-    /// Whether its served tickets were claimed; only batches committed before the reveal count,
-    /// so one successful claim finds all there will ever be.
-    claimed: bool,
-}
-
-/// The provider's transactions, all sent from one task because one account must not send two
-/// at once: slashing double spenders, committing served tickets, claiming them from withdrawing
-/// members and paying those withdrawals out.
-struct Duties {
-    credits: Credits,
-    store: Arc<dyn NullifierStore>,
-    external_nullifier: Fr,
-    withdrawing: BTreeMap<U256, Withdrawing>,
-}
-
-impl Duties {
-    async fn run(
-        mut self,
-        mut found: tokio::sync::mpsc::UnboundedReceiver<(Fr, Fr)>,
-        commit_every: Duration,
-        poll: Duration,
-    ) {
-        let mut from_block = 0;
-        let mut last_commit = tokio::time::Instant::now();
-        loop {
-            self.slash_double_spenders().await;
-            if last_commit.elapsed() >= commit_every {
-                match self.commit_batch().await {
-                    Ok(()) => last_commit = tokio::time::Instant::now(),
-                    Err(e) => tracing::error!("committing served tickets failed, will retry: {e:#}"),
-                }
-            }
-            match self.follow_withdrawals(from_block).await {
-                Ok(next) => from_block = next,
-                Err(e) => tracing::warn!("cannot read withdrawals: {e:#}"),
-            }
-            self.claim_and_pay_out().await;
-            // Wake on a new double spend, or look at the chain again.
-            let _ = tokio::time::timeout(poll, found.recv()).await;
-        }
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn NullifierStore) -> Result<T, sov_zkapi::ZkError> + Send + 'static,
-    ) -> Result<T> {
-        let store = self.store.clone();
-        Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
-    }
-
-    /// Slashes each double spender's deposit, paying the provider; retries what did not land.
-    async fn slash_double_spenders(&self) {
-        for (commitment, secret) in self.blocking(|store| store.unslashed()).await.unwrap_or_default() {
-            match slash(&self.credits, &commitment, &secret).await {
-                Ok(tx) => {
-                    tracing::warn!(commitment = %to_hex(&commitment), %tx, "slashed a double spender's deposit");
-                    let _ = self.blocking(move |store| store.mark_slashed(&commitment, &tx)).await;
-                }
-                Err(e) => tracing::error!(commitment = %to_hex(&commitment), "slash failed, will retry: {e:#}"),
-            }
-        }
-    }
-
-    /// Commits the tickets served since the last batch, so they can be claimed if their payer
-    /// withdraws.
-    async fn commit_batch(&self) -> Result<()> {
-        let Some(batch) = self.blocking(|store| store.next_batch(MAX_BATCH)).await? else { return Ok(()) };
-        let Some(served) = ServedBatch::new(batch.nullifiers.iter().map(u256).collect()) else { return Ok(()) };
-        // A batch sent just before a crash may be on chain already.
-        let count = self.credits.batch_count().await?;
-        for index in (count.saturating_sub(8)..count).rev() {
-            if self.credits.batch(index).await?.root == served.root() {
-                return self.blocking(move |store| store.batch_committed(batch.id, index)).await;
-            }
-        }
-        let committed = self.credits.commit_served(served.root()).await?;
-        tracing::info!(tickets = batch.nullifiers.len(), index = committed.batch_index, "committed served tickets");
-        self.blocking(move |store| store.batch_committed(batch.id, committed.batch_index)).await
-    }
-
-    /// Adds the members that asked to withdraw since `from_block`; returns the next block to read.
-    async fn follow_withdrawals(&mut self, from_block: u64) -> Result<u64> {
-        let head = self.credits.block_number().await?;
-        if head < from_block {
-            return Ok(from_block);
-        }
-        for reveal in self.credits.reveals(from_block, head).await? {
-            if reveal.slashed {
-                self.withdrawing.remove(&reveal.id_commitment);
-                continue;
-            }
-            let Some(member) = self.credits.member(reveal.id_commitment).await? else { continue };
-            let Some(withdrawal) = self.credits.withdrawal(reveal.id_commitment).await? else { continue };
-            if member.state == MemberState::Withdrawing {
-                let entry = Withdrawing {
-                    secret: fr(reveal.secret)?,
-                    limit: member.limit,
-                    deadline: withdrawal.deadline,
-                    claimed: false,
-                };
-                self.withdrawing.insert(reveal.id_commitment, entry);
-            }
-        }
-        Ok(head + 1)
-    }
-
-    /// Claims the served tickets of each withdrawing member while its window is open, and pays
-    /// the withdrawal out once it has closed.
-    async fn claim_and_pay_out(&mut self) {
-        let now = unix_now();
-        let mut done = Vec::new();
-        for (commitment, member) in &mut self.withdrawing {
-            if !member.claimed && now < member.deadline {
-                match claim(&self.credits, &self.store, self.external_nullifier, *commitment, member).await {
-                    Ok(count) => {
-                        member.claimed = true;
-                        tracing::info!(commitment = %format!("{commitment:#x}"), count, "claimed served tickets");
-                    }
-                    Err(e) => {
-                        tracing::error!(commitment = %format!("{commitment:#x}"), "claim failed, will retry: {e:#}")
-                    }
-                }
-            } else if now > member.deadline {
-                match self.credits.finalize_withdraw(*commitment).await {
-                    Ok(paid) => {
-                        tracing::info!(commitment = %format!("{commitment:#x}"), paid = %paid.provider_amount, "withdrawal paid out");
-                        done.push(*commitment);
-                    }
-                    // The depositor may have paid it out first.
-                    Err(e) => match self.credits.member(*commitment).await {
-                        Ok(Some(m)) if m.state != MemberState::Withdrawing => done.push(*commitment),
-                        _ => {
-                            tracing::warn!(commitment = %format!("{commitment:#x}"), "payout failed, will retry: {e:#}")
-                        }
-                    },
-                }
-            }
-        }
-        for commitment in done {
-            self.withdrawing.remove(&commitment);
-        }
-    }
-}
-
-/// Claims every ticket of `member` found in a batch committed before its reveal; returns how many.
-async fn claim(
-    credits: &Credits,
-    store: &Arc<dyn NullifierStore>,
-    external_nullifier: Fr,
-    commitment: U256,
-    member: &Withdrawing,
-) -> Result<usize> {
-    let (secret, limit, store) = (member.secret, member.limit, store.clone());
-    let (tickets, batches) = tokio::task::spawn_blocking(move || {
-        let tickets: Vec<(u64, U256)> = (0..u32::from(limit))
-            .map(|i| (u64::from(i), u256(&sov_zkapi::tree::nullifier(&secret, external_nullifier, i))))
-            .collect();
-        let batches: Vec<(u64, ServedBatch)> = store
-            .committed_batches()?
-            .into_iter()
-            .filter_map(|(index, nullifiers)| {
-                ServedBatch::new(nullifiers.iter().map(u256).collect()).map(|b| (index, b))
-            })
-            .collect();
-        anyhow::Ok((tickets, batches))
-    })
-    .await??;
-    let claims = credits.claimable(commitment, &tickets, &batches).await?;
-    for chunk in claims.chunks(CLAIMS_PER_TX) {
-        credits.claim_served(commitment, chunk).await?;
-    }
-    Ok(claims.len())
-}
-
-async fn slash(credits: &Credits, commitment: &Fr, secret: &Fr) -> Result<String> {
-    let Some(member) = credits.member(u256(commitment)).await? else {
-        bail!("no deposit with this identity");
-    };
-    let tree = membership(credits).await?;
-    let path = tree.path(usize::try_from(member.leaf_index)?)?;
-    let siblings: Vec<U256> = path.path_elements().iter().map(u256).collect();
-    let slash = credits.slash(u256(secret), credits.account(), &siblings).await?;
-    Ok(format!("{:#x}", slash.tx))
 }

@@ -1860,6 +1860,11 @@ impl Market {
     /// Pays `body` with ticket `index` proved against the tree of `leaves`, bypassing the
     /// wallet; returns the proxy's status.
     fn forced_call(&self, leaves: &[sov_chain::U256], index: u32, body: &str) -> u16 {
+        self.forced_answer(leaves, index, body).0
+    }
+
+    /// [`Market::forced_call`], with the proxy's answer.
+    fn forced_answer(&self, leaves: &[sov_chain::U256], index: u32, body: &str) -> (u16, Value) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let external_nullifier = rt.block_on(self.reader().external_nullifier()).unwrap();
         let fr = |v: &sov_chain::U256| sov_zkapi::field::from_bytes("value", &v.to_be_bytes::<32>()).unwrap();
@@ -1878,7 +1883,9 @@ impl Market {
             .header(sov_zkapi::TICKET_HEADER, &ticket.encode())
             .send(body)
             .unwrap();
-        response.status().as_u16()
+        let status = response.status().as_u16();
+        let text = response.into_body().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }
 
@@ -1965,6 +1972,45 @@ fn paid_calls_through_sov_provider_reach_sov_serve_unlinkably_and_a_double_spend
     let deposit_wei = U256::from(3u64) * CALL_PRICE.parse::<U256>().unwrap();
     // The provider paid gas for the slash, so it gained the deposit less at most 0.01 ether.
     assert!(after > before + deposit_wei - U256::from(10_000_000_000_000_000u64), "{before} -> {after}");
+}
+
+#[test]
+fn a_call_right_after_a_deposit_is_paid_though_the_provider_rarely_looks_and_a_402_says_why() {
+    // An upstream that answers every request alike: the payment is what is tested.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let answer = || async { axum::Json(json!({"object": "chat.completion", "choices": []})) };
+    rt.spawn(async move { axum::serve(listener, axum::Router::new().fallback(answer)).await });
+    // The provider looks at the chain every ten minutes: it learns of the deposit only because
+    // the ticket names a root it does not know.
+    let market = Market::open(&upstream, 3600, &["--poll-ms", "600000"]);
+    succeeded(&market.deposit(2));
+    let answer: Value = serde_json::from_str(&succeeded(&market.call(&chat_body(0)))).unwrap();
+    assert_eq!(answer["object"], "chat.completion", "{answer}");
+
+    // A valid proof for a tree the contract never had (the deposit's leaf beside an invented
+    // one): refused after a look, and told why.
+    let (status, error) = market.forced_answer(&[sov_chain::U256::ZERO, sov_chain::U256::from(7u64)], 1, &chat_body(1));
+    assert_eq!(status, 402, "{error}");
+    assert_eq!(
+        (error["error"]["type"].as_str(), error["error"]["code"].as_str()),
+        (Some("payment_required"), Some("unknown_root"))
+    );
+    assert!(error["error"]["message"].as_str().unwrap().contains("retry once"), "{error}");
+    // No ticket at all.
+    let response = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(format!("{}/v1/chat/completions", market.proxy_url))
+        .header("content-type", "application/json")
+        .send(chat_body(2))
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 402);
+    let error: Value = serde_json::from_str(&response.into_body().read_to_string().unwrap()).unwrap();
+    assert_eq!(error["error"]["code"], "missing_ticket", "{error}");
+    assert!(succeeded(&market.user(&["zkapi", "balance"])).contains("1 of 2 calls used"));
 }
 
 #[test]
