@@ -34,8 +34,8 @@ pub enum AttestCommand {
         /// Also accept this TCB status (e.g. SWHardeningNeeded); repeatable.
         #[arg(long = "allow-status", value_name = "STATUS")]
         allow_status: Vec<String>,
-        /// Skip the measurement allowlist and print the measurements as `[attest]` lines to
-        /// add, once you trust this image. Exit 0 does not mean trusted then.
+        /// Also print the measurements of an image the allowlist refuses, as `[attest]` lines
+        /// to add once you trust it. The exit status is still 1 unless it verifies.
         #[arg(long)]
         print_measurements: bool,
         /// Print the verdict as JSON.
@@ -65,9 +65,20 @@ pub fn attest(cmd: AttestCommand, config: &Config) -> Result<i32> {
                     .map_err(|e| anyhow::anyhow!("--at `{text}`: {e}; write e.g. 2025-07-01T00:00:00Z"))?,
                 None => SystemTime::now(),
             };
-            let check = if print_measurements { sov_attest::inspect_file } else { sov_attest::verify_file };
-            let verdict = check(Path::new(&file), collateral.as_deref(), at, &policy)
-                .with_context(|| format!("{} does not verify", file.display()))?;
+            let path = Path::new(&file);
+            let verified = sov_attest::verify_file(path, collateral.as_deref(), at, &policy);
+            // With --print-measurements an image the allowlist refuses is still shown (its
+            // measurements are what to add), but the exit status says it is not trusted: a
+            // script that checks only the status must never take it for a verified one.
+            let (verdict, refused) = match verified {
+                Ok(verdict) => (verdict, None),
+                Err(refusal) if print_measurements => {
+                    let verdict = sov_attest::inspect_file(path, collateral.as_deref(), at, &policy)
+                        .with_context(|| format!("{} does not verify", file.display()))?;
+                    (verdict, Some(refusal))
+                }
+                Err(e) => return Err(e).with_context(|| format!("{} does not verify", file.display())),
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&verdict)?);
             } else {
@@ -77,7 +88,16 @@ pub fn attest(cmd: AttestCommand, config: &Config) -> Result<i32> {
                     println!();
                 }
             }
-            Ok(0)
+            match refused {
+                None => Ok(0),
+                Some(refusal) => {
+                    eprintln!(
+                        "sov: {} is genuine but NOT trusted: {refusal}; add its measurements to [attest] once you trust this image",
+                        file.display()
+                    );
+                    Ok(1)
+                }
+            }
         }
     }
 }

@@ -51,17 +51,34 @@ fn a_genuine_tdx_quote_verifies_only_inside_its_window_and_only_with_its_measure
     assert_eq!(refused.status.code(), Some(1), "{why}");
     assert!(why.contains("is not on the allowlist [attest] tdx_mrtd"), "{why}");
 
-    // --print-measurements shows them as config lines; with those the quote verifies.
+    // --print-measurements shows them as config lines, and still exits 1: a script that checks
+    // only the status must not take a refused image for a trusted one. With those lines the
+    // quote verifies, and --print-measurements then exits 0.
+    for json in [false, true] {
+        let extra: &[&str] =
+            if json { &["--at", at, "--print-measurements", "--json"] } else { &["--at", at, "--print-measurements"] };
+        let inspected = verify("", extra);
+        let (printed, why) = text(&inspected);
+        assert_eq!(inspected.status.code(), Some(1), "{printed}{why}");
+        assert!(why.contains("is genuine but NOT trusted") && why.contains("is not on the allowlist"), "{why}");
+        if json {
+            let verdict: serde_json::Value = serde_json::from_str(&printed).unwrap();
+            assert_eq!(verdict["allowlist"], "skipped", "{verdict}");
+        }
+    }
     let inspected = verify("", &["--at", at, "--print-measurements"]);
-    let (printed, why) = text(&inspected);
-    assert!(inspected.status.success(), "{why}");
-    assert!(printed.contains("NOT trusted"), "{printed}");
+    let (printed, _) = text(&inspected);
+    assert!(printed.contains("NOT trusted") && printed.contains("MRTD"), "{printed}");
     let allowlist = &printed[printed.find("[attest]").unwrap()..];
     let trusted = verify(allowlist, &["--at", at]);
     let (verdict, why) = text(&trusted);
     assert!(trusted.status.success(), "{why}");
     assert!(verdict.contains("UpToDate") && verdict.contains("MRTD"), "{verdict}");
     assert!(verdict.contains("not bound"), "a raw quote binds no key: {verdict}");
+    let rechecked = verify(allowlist, &["--at", at, "--print-measurements"]);
+    let (verdict, why) = text(&rechecked);
+    assert!(rechecked.status.success(), "{why}");
+    assert!(verdict.starts_with("attestation verified") && !verdict.contains("NOT trusted"), "{verdict}");
 
     // Today the collateral has long expired.
     let (_, why) = text(&verify(allowlist, &[]));
@@ -93,7 +110,7 @@ fn the_sgx_sample_needs_its_tcb_status_allowed_explicitly() {
     lenient.extend(["--allow-status", "ConfigurationAndSWHardeningNeeded", "--print-measurements"]);
     let inspected = sov(home.path(), "", &lenient, "");
     let (printed, why) = text(&inspected);
-    assert!(inspected.status.success(), "{why}");
+    assert_eq!(inspected.status.code(), Some(1), "no measurement is allowed: {why}");
     assert!(printed.contains("INTEL-SA-00289"), "advisories are shown: {printed}");
 }
 
@@ -104,7 +121,8 @@ fn the_milan_snp_report_verifies_against_its_vcek_and_chain() {
     let inspected =
         sov(home.path(), "", &["attest", "verify", &report, "--collateral", &certs, "--print-measurements"], "");
     let (printed, why) = text(&inspected);
-    assert!(inspected.status.success(), "{why}");
+    assert_eq!(inspected.status.code(), Some(1), "not on the allowlist: {why}");
+    assert!(why.contains("NOT trusted"), "{why}");
     let allowlist = &printed[printed.find("[attest]").unwrap()..];
     assert!(allowlist.contains("snp_measurement"), "{allowlist}");
     let trusted = sov(home.path(), allowlist, &["attest", "verify", &report, "--collateral", &certs, "--json"], "");
