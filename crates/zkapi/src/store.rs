@@ -36,11 +36,9 @@ impl std::fmt::Debug for Spend {
         match self {
             Spend::New => f.write_str("New"),
             Spend::Replay => f.write_str("Replay"),
-            Spend::DoubleSpend { commitment, .. } => f
-                .debug_struct("DoubleSpend")
-                .field("secret", &"[redacted]")
-                .field("commitment", commitment)
-                .finish(),
+            Spend::DoubleSpend { commitment, .. } => {
+                f.debug_struct("DoubleSpend").field("secret", &"[redacted]").field("commitment", commitment).finish()
+            }
         }
     }
 }
