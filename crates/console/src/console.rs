@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use sov_core::audit::{AuditLog, AuditVerdict};
 use sov_core::store::Store;
-use sov_gate::display::request_has_hidden;
+use sov_gate::display::{ReviewShown, request_has_hidden, review_shown};
 use sov_gate::queue::State as ActionState;
 use sov_gate::{ActionRecord, Decision, Gate, GateError, Provenance, Verdict};
 
@@ -91,7 +91,7 @@ impl Console {
         let now = sov_core::now_ms();
         logins.retain(|_, l| l.expires_ms > now);
         let login = logins.get(id)?;
-        if !sov_api::constant_time_eq(&login.user_agent, user_agent(headers)) {
+        if !sov_core::http::constant_time_eq(&login.user_agent, user_agent(headers)) {
             tracing::warn!("refused a console cookie sent with another User-Agent than at login; that login is ended");
             logins.remove(id);
             return None;
@@ -281,7 +281,9 @@ struct CsrfForm {
 
 async fn logout(State(console): State<Console>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
     if let Some(id) = cookie(&headers, COOKIE)
-        && console.login(&headers).is_some_and(|l| sov_api::constant_time_eq(l.csrf.as_bytes(), form.csrf.as_bytes()))
+        && console
+            .login(&headers)
+            .is_some_and(|l| sov_core::http::constant_time_eq(l.csrf.as_bytes(), form.csrf.as_bytes()))
     {
         console.logins.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
     }
@@ -396,10 +398,13 @@ fn action_body(r: &ActionRecord, override_delay_secs: u64, csrf: &str) -> String
         asked = time(r.created_ms),
         decision = r.decision.as_str(),
         reasons = esc(&r.reasons.join(" ")),
-        verdict = r
-            .review
-            .as_ref()
-            .map_or_else(|| "reviewing…".to_owned(), |v| format!("{}: {}", verdict_html(v.verdict), esc(&v.reason))),
+        verdict = review_shown(r).map_or_else(
+            || "reviewing…".to_owned(),
+            |v| match v.reason {
+                Some(reason) => format!("{} {}: {}", verdict_html(v.verdict), esc(&v.by()), esc(reason)),
+                None => format!("{} {} {}", verdict_html(v.verdict), esc(&v.by()), esc(ReviewShown::ECHO)),
+            }
+        ),
         state = r.state.as_str(),
         params = esc_block(&serde_json::to_string_pretty(&r.request.params).unwrap_or_default()),
         provenance = provenance_html(&r.request.provenance),
@@ -478,7 +483,7 @@ async fn decide(
     let Some(login) = console.login(&headers) else {
         return error_page(StatusCode::UNAUTHORIZED, "not logged in: open the console with `sov console` first");
     };
-    if !sov_api::constant_time_eq(login.csrf.as_bytes(), form.csrf.as_bytes()) {
+    if !sov_core::http::constant_time_eq(login.csrf.as_bytes(), form.csrf.as_bytes()) {
         tracing::warn!(id, "refused a console decision with a wrong CSRF token");
         return error_page(StatusCode::FORBIDDEN, "this form is stale or forged (wrong CSRF token); reload the page");
     }
@@ -627,10 +632,11 @@ mod tests {
             decision: sov_gate::Rule::Confirm,
             reasons: vec!["a message to someone else: policy says confirm".into()],
             state: ActionState::AwaitingHuman,
-            review: Some(sov_gate::queue::Review {
+            review: Some(sov_gate::Review {
                 verdict: Verdict::Warn,
                 reason: "check the amount".into(),
                 at_ms: 1_800_000_000_000,
+                model: Some("SmolLM2-135M-Instruct".into()),
             }),
             human: None,
             expires_ms: 1_800_000_600_000,

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::GateError;
+use crate::error::GateError;
 
 /// Every kind of side effect a Sovereign service performs for an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -182,7 +182,7 @@ impl ActionRequest {
             }
             // A recipient is what a human compares and retypes: a direction override or a
             // zero-width character would make two different recipients look the same.
-            if let Some(c) = r.chars().find(|c| crate::display::is_hidden(*c)) {
+            if let Some(c) = r.chars().find(|c| crate::hidden::is_hidden(*c)) {
                 return invalid(
                     &format!("recipients[{i}]"),
                     format!(

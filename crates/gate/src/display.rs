@@ -18,6 +18,9 @@
 //! ([`str::lines`]) and show each line's pieces.
 
 use crate::action::ActionRequest;
+pub use crate::hidden::{has_hidden, is_hidden};
+use crate::record::{ActionRecord, Verdict};
+use crate::review::adds_to_policy;
 
 /// A run of text to show as it is, or one character to show by its code point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,45 +29,6 @@ pub enum Piece<'a> {
     Shown(&'a str),
     /// A character that is invisible or changes how text around it is drawn.
     Hidden(char),
-}
-
-/// Whether `c` must be shown by its code point rather than as itself (see the module docs).
-pub fn is_hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            // Format characters (Cf) and default-ignorable code points, by block.
-            '\u{00AD}'
-                | '\u{034F}'
-                | '\u{0600}'..='\u{0605}'
-                | '\u{061C}'
-                | '\u{06DD}'
-                | '\u{070F}'
-                | '\u{0890}'..='\u{0891}'
-                | '\u{08E2}'
-                | '\u{115F}'..='\u{1160}'
-                | '\u{17B4}'..='\u{17B5}'
-                | '\u{180B}'..='\u{180F}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{206F}'
-                | '\u{3164}'
-                | '\u{FE00}'..='\u{FE0F}'
-                | '\u{FEFF}'
-                | '\u{FFA0}'
-                | '\u{FFF0}'..='\u{FFFB}'
-                | '\u{110BD}'
-                | '\u{110CD}'
-                | '\u{13430}'..='\u{1343F}'
-                | '\u{1BCA0}'..='\u{1BCA3}'
-                | '\u{1D173}'..='\u{1D17A}'
-                | '\u{E0000}'..='\u{E0FFF}'
-        )
-}
-
-/// Whether `text` has any character [`is_hidden`] finds.
-pub fn has_hidden(text: &str) -> bool {
-    text.chars().any(is_hidden)
 }
 
 /// Whether anything of `request` a human reads (summary, recipients, parameters, provenance
@@ -121,6 +85,42 @@ pub fn for_terminal(text: &str) -> String {
 /// followed by `indent`.
 pub fn lines_for_terminal(text: &str, indent: &str) -> String {
     text.lines().map(for_terminal).collect::<Vec<_>>().join(&format!("\n{indent}"))
+}
+
+/// What the human is shown of the AI reviewer's verdict on an action (the console and
+/// `sov confirm show` both show this): the verdict, the model that gave it, and its reason only
+/// when the reason says something the policy line above it did not ([`adds_to_policy`]). A
+/// small reviewer often answers with the policy's own words ("policy says confirm for
+/// web.fetch"), which would read as a second opinion it is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewShown<'a> {
+    /// approve, warn or deny.
+    pub verdict: Verdict,
+    /// The model that gave the verdict, when one did and it was recorded.
+    pub model: Option<&'a str>,
+    /// The reviewer's reason, when it adds to the policy's.
+    pub reason: Option<&'a str>,
+}
+
+impl ReviewShown<'_> {
+    /// The label beside the verdict: `by MODEL`, or `by the reviewer` when no model is recorded
+    /// (reviews made before models were, or a reviewer that failed).
+    pub fn by(&self) -> String {
+        match self.model {
+            Some(model) => format!("by {model}"),
+            None => "by the reviewer".to_owned(),
+        }
+    }
+
+    /// What stands in for a reason that only repeated the policy's.
+    pub const ECHO: &'static str = "(its reason only repeated the policy's)";
+}
+
+/// [`ReviewShown`] for `record`, `None` while it is being reviewed.
+pub fn review_shown(record: &ActionRecord) -> Option<ReviewShown<'_>> {
+    let review = record.review.as_ref()?;
+    let reason = adds_to_policy(&review.reason, &record.reasons, record.request.kind).then_some(review.reason.as_str());
+    Some(ReviewShown { verdict: review.verdict, model: review.model.as_deref(), reason })
 }
 
 #[cfg(test)]

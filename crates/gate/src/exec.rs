@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::Kind;
-use crate::queue::ActionRecord;
+use crate::action::Kind;
+use crate::error::GateError;
+use crate::record::ActionRecord;
 
 /// Why an executor did not perform an action. The message names what failed and what to do; the
 /// variant says what is known of the effect, which the human sees in the outcome.
@@ -69,9 +70,9 @@ impl Executors {
 
     /// Registers `executor` for `kind`. A kind has one executor: registering a second is a
     /// programming error, refused so that two services never both perform one action.
-    pub fn register(&mut self, kind: Kind, executor: Arc<dyn Executor>) -> Result<&mut Executors, crate::GateError> {
+    pub fn register(&mut self, kind: Kind, executor: Arc<dyn Executor>) -> Result<&mut Executors, GateError> {
         if self.by_kind.contains_key(&kind) {
-            return Err(crate::GateError::Refused(format!("{kind} already has an executor")));
+            return Err(GateError::Refused(format!("{kind} already has an executor")));
         }
         self.by_kind.insert(kind, executor);
         Ok(self)

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::GateError;
 use crate::action::{ActionRequest, Kind, Session};
+use crate::error::GateError;
 
 /// The documented default policy, as `sov policy init` writes it.
 pub const DEFAULT_POLICY_TOML: &str = include_str!("default_policy.toml");

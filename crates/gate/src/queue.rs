@@ -1,5 +1,6 @@
-//! The gate itself: sessions, the durable action queue, the review and approval state machine,
-//! and exactly-once execution.
+//! The gate's state machine: sessions, submitting, review, the human's decision, expiry, and
+//! exactly-once execution. The records it moves are in [`crate::record`], how a move is made
+//! durable in `durable.rs`, the human's decision rule in [`crate::approval`].
 //!
 //! An action moves through these states; every move is one SQLite transaction together with the
 //! audit entry that records it, so the log and the queue never disagree, even after `kill -9`:
@@ -14,287 +15,52 @@
 //! Execution: `approved → executing` is committed before the executor runs, with the action's
 //! idempotency key; `executing → executed | failed` after. An action found `executing` at start
 //! (the process died while running it) is run again with the same key only if its executor is
-//! idempotent by key; otherwise it is marked failed as interrupted and never run twice.
+//! idempotent by key; otherwise it is marked failed as interrupted and never run twice. Each
+//! kind has its own lane ([`Gate::run_approved_of`]); claiming is one transaction, so two lanes
+//! never run one action.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
-use serde::Serialize;
+use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sov_core::audit::{AuditEntry, AuditLog};
 use sov_core::store::Store;
 
-use crate::action::{ANONYMOUS_SESSION, ActionRequest, Label, Session, Side};
-use crate::exec::{ExecError, Executors};
+use crate::action::{ANONYMOUS_SESSION, ActionRequest, Kind, Label, Session, Side};
+use crate::approval::{self, Outcome, secs_to_ms};
+use crate::crash;
+use crate::durable::{Durability, Durable, db};
+use crate::error::GateError;
+use crate::exec::{ExecError, Executor, Executors};
 use crate::policy::{Policy, Rule, Usage};
-use crate::review::Verdict;
-use crate::{GateError, crash};
+use crate::record::{COLUMNS, record_from_row, to_json};
 
-/// Where an action stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// Waiting for the AI reviewer.
-    Reviewing,
-    /// Reviewed; waiting for the human.
-    AwaitingHuman,
-    /// Both approved (or policy allowed it); waiting to run.
-    Approved,
-    /// Running now (or interrupted while running).
-    Executing,
-    /// Done.
-    Executed,
-    /// Ran and failed, or was interrupted and cannot safely run again.
-    Failed,
-    /// Refused by policy or by the human.
-    Denied,
-    /// Nobody decided in time.
-    Expired,
-}
-
-impl State {
-    /// Every state, in the order of an action's life.
-    pub const ALL: [State; 8] = [
-        State::Reviewing,
-        State::AwaitingHuman,
-        State::Approved,
-        State::Executing,
-        State::Executed,
-        State::Failed,
-        State::Denied,
-        State::Expired,
-    ];
-
-    /// The state's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Reviewing => "reviewing",
-            State::AwaitingHuman => "awaiting_human",
-            State::Approved => "approved",
-            State::Executing => "executing",
-            State::Executed => "executed",
-            State::Failed => "failed",
-            State::Denied => "denied",
-            State::Expired => "expired",
-        }
-    }
-
-    fn parse(name: &str) -> Option<State> {
-        State::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
-    /// Still waiting for a decision.
-    pub fn is_pending(self) -> bool {
-        matches!(self, State::Reviewing | State::AwaitingHuman)
-    }
-}
-
-/// The AI reviewer's verdict on an action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Review {
-    /// approve, warn or deny.
-    pub verdict: Verdict,
-    /// One sentence.
-    pub reason: String,
-    /// When, ms since the epoch.
-    pub at_ms: i64,
-}
-
-/// The human's decision on an action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HumanDecision {
-    /// Approved (true) or denied.
-    pub approved: bool,
-    /// Where it was made: `console`, `terminal`.
-    pub by: String,
-    /// When, ms since the epoch.
-    pub at_ms: i64,
-}
-
-/// One action as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ActionRecord {
-    /// Unguessable id; also what the confirm URL names.
-    pub id: String,
-    /// When it was asked for.
-    pub created_ms: i64,
-    /// What was asked.
-    pub request: ActionRequest,
-    /// The public id of the session that asked.
-    pub session: String,
-    /// The policy's rule for it.
-    pub decision: Rule,
-    /// The policy's reasons.
-    pub reasons: Vec<String>,
-    /// Where it stands.
-    pub state: State,
-    /// The AI reviewer's verdict, once in.
-    pub review: Option<Review>,
-    /// The human's decision, once made.
-    pub human: Option<HumanDecision>,
-    /// When an undecided action expires.
-    pub expires_ms: i64,
-    /// Passed to the executor on every attempt.
-    #[serde(skip)]
-    pub idempotency_key: String,
-    /// Executor runs started.
-    pub attempts: i64,
-    /// What the executor returned (or the error).
-    pub outcome: Option<Value>,
-    /// When it reached executed, failed, denied or expired.
-    pub finished_ms: Option<i64>,
-}
-
-/// A session's secret token (given to the sandbox) and its public record.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    /// The session.
-    pub session: Session,
-    /// The secret the sandbox presents (`SOV_SESSION`); stored only as a hash.
-    pub token: String,
-}
-
-/// The human's answer, from the console or the terminal.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    /// Approve (true) or deny.
-    pub approve: bool,
-    /// Needed only to approve over an AI "deny": the recipient (and amount) typed again.
-    pub confirm_text: Option<String>,
-    /// `console` or `terminal`.
-    pub by: String,
-}
-
-/// Counts of actions by state, and the sessions, for the status page.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Status {
-    /// Actions per state name.
-    pub actions: BTreeMap<String, i64>,
-    /// Wallet use in the last 24 hours.
-    pub spent_usd_24h: f64,
-    /// Wallet actions in the last 24 hours.
-    pub wallet_actions_24h: u32,
-    /// Sessions registered.
-    pub sessions: i64,
-}
+pub use crate::record::{ActionRecord, Decision, HumanDecision, NewSession, Review, Status, Verdict};
+pub use crate::state::State;
 
 /// A clock in ms since the epoch; tests move it.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
-const COLUMNS: &str = "id, created_ms, request, session, decision, reasons, state, ai_verdict, ai_reason, ai_ms, \
-                       human, human_ms, expires_ms, idempotency_key, attempts, outcome, finished_ms";
 
 /// The gate: one per daemon (the terminal's `sov confirm` opens its own on the same database).
 ///
 /// To keep a decision's latency to one durable commit, two chores run on a maintenance thread:
 /// moving the audit head file forward (it may lag the table by the last moments' entries, which
-/// [`AuditLog::verify`] accepts) and checkpointing SQLite's write-ahead log. Dropping the gate
-/// finishes both.
+/// [`sov_core::audit::AuditLog::verify`] accepts) and checkpointing SQLite's write-ahead log.
+/// Dropping the gate finishes both.
 pub struct Gate {
-    store: Mutex<Store>,
-    audit_head: Option<PathBuf>,
+    db: Durable,
     policy: RwLock<Arc<Policy>>,
     clock: Clock,
-    changes: (Mutex<u64>, Condvar),
-    head_anchored: std::sync::atomic::AtomicBool,
-    chores: Arc<Chores>,
-    maintenance: Option<std::thread::JoinHandle<()>>,
 }
-
-/// How far a commit must survive before it returns.
-///
-/// Decisions (submit, review, taint, expiry) commit in write-ahead-log mode without waiting for
-/// the disk: they survive `kill -9` at once, and power loss once the next durable commit or the
-/// maintenance thread's checkpoint (within [`CHECKPOINT_INTERVAL`]) syncs the log. Everything
-/// that leads to an effect (a human approval, claiming an action to run it, its outcome) waits
-/// for the disk, and its sync covers every earlier decision too: nothing takes effect on the
-/// strength of a decision that power loss could still undo.
-#[derive(Debug, Clone, Copy)]
-enum Durability {
-    /// Survives the process dying.
-    Crash,
-    /// Survives the machine losing power.
-    PowerLoss,
-}
-
-/// Work for the maintenance thread.
-#[derive(Default)]
-struct Chores {
-    state: Mutex<ChoreState>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct ChoreState {
-    unanchored: Option<AuditEntry>,
-    commits: u64,
-    stop: bool,
-}
-
-/// How often the maintenance thread checkpoints the write-ahead log while commits happen.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        self.chores.state.lock().unwrap_or_else(PoisonError::into_inner).stop = true;
-        self.chores.wake.notify_all();
-        if let Some(thread) = self.maintenance.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// The maintenance thread: anchors the newest audit entry and checkpoints, until told to stop.
-fn maintain(chores: &Chores, head: Option<PathBuf>, database: Option<PathBuf>) {
-    let checkpointer = database.and_then(|path| rusqlite::Connection::open(path).ok());
-    let mut checkpointed_at = 0;
-    loop {
-        let (entry, commits, stop) = {
-            let guard = chores.state.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut guard = chores
-                .wake
-                .wait_timeout_while(guard, CHECKPOINT_INTERVAL, |s| s.unanchored.is_none() && !s.stop)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            (guard.unanchored.take(), guard.commits, guard.stop)
-        };
-        if let (Some(entry), Some(head)) = (&entry, &head)
-            && let Err(e) = sov_core::audit::anchor_head(head, entry)
-        {
-            tracing::warn!("moving the audit head file forward: {e}");
-        }
-        if let Some(conn) = &checkpointer
-            && commits != checkpointed_at
-            && (stop || entry.is_none())
-        {
-            if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                tracing::warn!("checkpointing the database: {e}");
-            }
-            checkpointed_at = commits;
-        }
-        if stop {
-            return;
-        }
-        if entry.is_some() {
-            // Coalesce: under load the head moves a few times a second, not once per decision,
-            // so its fsyncs do not queue behind (or in front of) the decisions' own.
-            let guard = chores.state.lock().unwrap_or_else(PoisonError::into_inner);
-            drop(chores.wake.wait_timeout_while(guard, ANCHOR_INTERVAL, |s| !s.stop));
-        }
-    }
-}
-
-/// The longest the audit head file lags the table while decisions keep coming.
-const ANCHOR_INTERVAL: Duration = Duration::from_millis(200);
 
 impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gate").field("audit_head", &self.audit_head).finish_non_exhaustive()
+        f.debug_struct("Gate").field("audit_head", &self.db.audit_head()).finish_non_exhaustive()
     }
 }
 
@@ -306,32 +72,7 @@ impl Gate {
 
     /// As [`Gate::new`] with another clock.
     pub fn with_clock(store: Store, audit_head: Option<PathBuf>, policy: Policy, clock: Clock) -> Gate {
-        let on_disk = store.path() != std::path::Path::new(":memory:");
-        // Checkpoints happen on the maintenance thread instead of inside a decision's commit.
-        if on_disk && let Err(e) = store.conn().pragma_update(None, "wal_autocheckpoint", 0) {
-            tracing::warn!("leaving checkpoints to SQLite: {e}");
-        }
-        let database = on_disk.then(|| store.path().to_owned());
-        let chores = Arc::new(Chores::default());
-        let maintenance = {
-            let chores = chores.clone();
-            let head = audit_head.clone();
-            std::thread::Builder::new()
-                .name("gate-maintenance".into())
-                .spawn(move || maintain(&chores, head, database))
-                .map_err(|e| tracing::warn!("no maintenance thread ({e}); the audit head is moved inline"))
-                .ok()
-        };
-        Gate {
-            store: Mutex::new(store),
-            policy: RwLock::new(Arc::new(policy)),
-            clock,
-            changes: (Mutex::new(0), Condvar::new()),
-            head_anchored: std::sync::atomic::AtomicBool::new(audit_head.as_ref().is_none_or(|h| h.exists())),
-            chores,
-            maintenance,
-            audit_head,
-        }
+        Gate { db: Durable::open(store, audit_head), policy: RwLock::new(Arc::new(policy)), clock }
     }
 
     /// The policy in force.
@@ -348,68 +89,14 @@ impl Gate {
         (self.clock)()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Runs `f` in one IMMEDIATE transaction whose audit entries are anchored after commit.
-    fn write<T>(
-        &self,
-        durability: Durability,
-        f: impl FnOnce(&Transaction<'_>, &mut Audit<'_>) -> Result<T, GateError>,
-    ) -> Result<T, GateError> {
-        let store = self.lock();
-        let synchronous = match durability {
-            Durability::Crash => "NORMAL",
-            Durability::PowerLoss => "FULL",
-        };
-        store.conn().pragma_update(None, "synchronous", synchronous).map_err(db)?;
-        let log = AuditLog::new(&store, self.audit_head.clone());
-        let tx = Transaction::new_unchecked(store.conn(), TransactionBehavior::Immediate).map_err(db)?;
-        let mut audit = Audit { log: &log, last: None };
-        let value = f(&tx, &mut audit)?;
-        tx.commit().map_err(db)?;
-        let last = audit.last.take();
-        drop(log);
-        drop(store);
-        // Every change records an audit entry; a transaction without one changed nothing, and
-        // waking the workers for it would have them poll the database in a loop.
-        let Some(entry) = last else { return Ok(value) };
-        let first_anchor = !self.head_anchored.load(std::sync::atomic::Ordering::Relaxed);
-        if self.maintenance.is_some() && !first_anchor {
-            let mut chores = self.chores.state.lock().unwrap_or_else(PoisonError::into_inner);
-            chores.commits += 1;
-            chores.unanchored = Some(entry);
-            drop(chores);
-            self.chores.wake.notify_one();
-        } else if let Some(head) = &self.audit_head {
-            // Inline at least once, so the head file exists from the first entry on and a
-            // missing one always means it was removed.
-            sov_core::audit::anchor_head(head, &entry)?;
-            self.head_anchored.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        self.notify();
-        Ok(value)
-    }
-
     /// Wakes everything waiting in [`Gate::wait_for_change`] (e.g. workers being stopped).
     pub fn wake(&self) {
-        self.notify();
-    }
-
-    fn notify(&self) {
-        let (count, condvar) = &self.changes;
-        *count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        condvar.notify_all();
+        self.db.notify();
     }
 
     /// Waits until something changes (or `timeout` passes); for the daemon's workers.
     pub fn wait_for_change(&self, seen: &mut u64, timeout: Duration) {
-        let (count, condvar) = &self.changes;
-        let guard = count.lock().unwrap_or_else(PoisonError::into_inner);
-        let (guard, _) =
-            condvar.wait_timeout_while(guard, timeout, |now| *now == *seen).unwrap_or_else(PoisonError::into_inner);
-        *seen = *guard;
+        self.db.wait_for_change(seen, timeout);
     }
 
     /// Waits until action `id` is settled (executed, failed, denied or expired) and returns it,
@@ -419,7 +106,7 @@ impl Gate {
         let mut seen = 0;
         loop {
             let record = self.get(id)?;
-            if matches!(record.state, State::Executed | State::Failed | State::Denied | State::Expired) {
+            if record.state.is_settled() {
                 return Ok(Some(record));
             }
             if give_up() {
@@ -436,7 +123,7 @@ impl Gate {
         let token = sov_core::random_hex(32)?;
         let session = Session { id: format!("s-{}", sov_core::random_hex(6)?), side, labels: BTreeSet::new() };
         let now = self.now();
-        self.write(Durability::Crash, |tx, audit| {
+        self.db.write(Durability::Crash, |tx, audit| {
             tx.execute(
                 "INSERT INTO gate_sessions (id, token_hash, created_ms, side, labels, origin) VALUES (?1, ?2, ?3, ?4, '[]', ?5)",
                 params![session.id, token_hash(&token), now, side.as_str(), origin],
@@ -451,7 +138,7 @@ impl Gate {
     /// token no session has.
     pub fn session(&self, token: Option<&str>) -> Result<Session, GateError> {
         let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(Session::anonymous()) };
-        let store = self.lock();
+        let store = self.db.read();
         let row: Option<(String, String, String)> = store
             .conn()
             .query_row("SELECT id, side, labels FROM gate_sessions WHERE token_hash = ?1", [token_hash(token)], |r| {
@@ -482,7 +169,7 @@ impl Gate {
         }
         let labels = serde_json::to_string(&session.labels).unwrap_or_else(|_| "[]".into());
         let id = session.id.clone();
-        self.write(Durability::Crash, |tx, audit| {
+        self.db.write(Durability::Crash, |tx, audit| {
             tx.execute("UPDATE gate_sessions SET labels = ?1 WHERE id = ?2", params![labels, id]).map_err(db)?;
             audit.record(tx, "gate", "gate.taint", json!({"session": id, "read": label}))
         })
@@ -498,7 +185,7 @@ impl Gate {
         let id = sov_core::random_hex(16)?;
         let key = sov_core::random_hex(16)?;
         let now = self.now();
-        let record = self.write(Durability::Crash, |tx, audit| {
+        let record = self.db.write(Durability::Crash, |tx, audit| {
             let usage = usage(tx, now)?;
             let evaluation = policy.evaluate(&request, session, usage);
             let state = match evaluation.rule {
@@ -523,7 +210,7 @@ impl Gate {
                 finished_ms: (state == State::Denied).then_some(now),
             };
             tx.execute(
-                &format!("INSERT INTO gate_actions (kind, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL, NULL, NULL, ?9, ?10, 0, NULL, ?11)"),
+                &format!("INSERT INTO gate_actions (kind, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL, NULL, NULL, ?9, ?10, 0, NULL, ?11, NULL)"),
                 params![
                     record.request.kind.as_str(),
                     record.id,
@@ -554,7 +241,7 @@ impl Gate {
 
     /// The action `id`.
     pub fn get(&self, id: &str) -> Result<ActionRecord, GateError> {
-        let store = self.lock();
+        let store = self.db.read();
         store
             .conn()
             .query_row(&format!("SELECT {COLUMNS} FROM gate_actions WHERE id = ?1"), [id], record_from_row)
@@ -565,7 +252,7 @@ impl Gate {
 
     /// Actions in any of `states` (all when empty), newest first, at most `limit`.
     pub fn list(&self, states: &[State], limit: usize) -> Result<Vec<ActionRecord>, GateError> {
-        let store = self.lock();
+        let store = self.db.read();
         let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
         let mut stmt = store
             .conn()
@@ -583,7 +270,7 @@ impl Gate {
     /// Counts for the status page.
     pub fn status(&self) -> Result<Status, GateError> {
         let now = self.now();
-        let store = self.lock();
+        let store = self.db.read();
         let conn = store.conn();
         let mut status = Status::default();
         let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM gate_actions GROUP BY state").map_err(db)?;
@@ -602,7 +289,7 @@ impl Gate {
 
     /// The oldest action waiting for the AI reviewer.
     pub fn next_for_review(&self) -> Result<Option<ActionRecord>, GateError> {
-        let store = self.lock();
+        let store = self.db.read();
         store
             .conn()
             .query_row(
@@ -616,20 +303,36 @@ impl Gate {
             .map_err(db)
     }
 
-    /// Stores the AI reviewer's verdict; the action then waits for the human. A verdict for an
-    /// action no longer under review (denied or expired meanwhile) is recorded nowhere.
+    /// Stores a verdict no model gave (tests, scripted reviewers); see [`Gate::record_review_by`].
     pub fn record_review(&self, id: &str, verdict: Verdict, reason: &str) -> Result<ActionRecord, GateError> {
+        self.record_review_by(id, None, verdict, reason)
+    }
+
+    /// Stores the AI reviewer's verdict, and the `model` that gave it; the action then waits
+    /// for the human. A verdict for an action no longer under review (denied or expired
+    /// meanwhile) is recorded nowhere.
+    pub fn record_review_by(
+        &self,
+        id: &str,
+        model: Option<&str>,
+        verdict: Verdict,
+        reason: &str,
+    ) -> Result<ActionRecord, GateError> {
         let now = self.now();
-        self.write(Durability::Crash, |tx, audit| {
+        self.db.write(Durability::Crash, |tx, audit| {
             let changed = tx
                 .execute(
-                    "UPDATE gate_actions SET state = 'awaiting_human', ai_verdict = ?2, ai_reason = ?3, ai_ms = ?4
-                     WHERE id = ?1 AND state = 'reviewing'",
-                    params![id, verdict.as_str(), reason, now],
+                    "UPDATE gate_actions SET state = 'awaiting_human', ai_verdict = ?2, ai_reason = ?3, ai_ms = ?4,
+                     ai_model = ?5 WHERE id = ?1 AND state = 'reviewing'",
+                    params![id, verdict.as_str(), reason, now, model],
                 )
                 .map_err(db)?;
             if changed == 1 {
-                audit.record(tx, "reviewer", "gate.review", json!({"id": id, "verdict": verdict, "reason": reason}))?;
+                let mut detail = json!({"id": id, "verdict": verdict, "reason": reason});
+                if let Some(model) = model {
+                    detail["model"] = json!(model);
+                }
+                audit.record(tx, "reviewer", "gate.review", detail)?;
             }
             Ok(())
         })?;
@@ -646,61 +349,39 @@ impl Gate {
         self.expire_due()?;
         let policy = self.policy();
         let now = self.now();
-        self.write(Durability::PowerLoss, |tx, audit| {
+        self.db.write(Durability::PowerLoss, |tx, audit| {
             let record = tx
                 .query_row(&format!("SELECT {COLUMNS} FROM gate_actions WHERE id = ?1"), [id], record_from_row)
                 .optional()
                 .map_err(db)?
                 .ok_or_else(|| GateError::NotFound(id.to_owned()))?;
-            if !record.state.is_pending() {
-                return Err(GateError::AlreadyDecided { id: id.to_owned(), state: record.state });
-            }
-            let mut overridden = false;
-            if decision.approve {
-                let Some(review) = &record.review else {
-                    return Err(GateError::Refused(
-                        "the AI reviewer has not answered yet; both must approve, so wait for its verdict".into(),
-                    ));
-                };
-                if review.verdict == Verdict::Deny {
-                    let ready_at = review.at_ms.saturating_add(secs_to_ms(policy.confirm.override_delay_secs));
-                    if now < ready_at {
-                        return Err(GateError::Refused(format!(
-                            "the AI reviewer denied this action; you can override it in {} s (confirm.override_delay_secs)",
-                            (ready_at - now + 999) / 1000
-                        )));
-                    }
-                    let expected = normalise_fact(&record.request.confirm_fact());
-                    if decision.confirm_text.as_deref().map(normalise_fact) != Some(expected) {
-                        return Err(GateError::Refused(format!(
-                            "to override the AI reviewer's denial, type exactly: {}",
-                            record.request.confirm_fact()
-                        )));
-                    }
-                    overridden = true;
-                }
-            }
-            let state = if decision.approve { State::Approved } else { State::Denied };
+            let outcome = approval::check(&record, decision, now, policy.confirm.override_delay_secs)?;
+            let state = if outcome.approves() { State::Approved } else { State::Denied };
             tx.execute(
                 "UPDATE gate_actions SET state = ?2, human = ?3, human_ms = ?4, finished_ms = ?5 WHERE id = ?1",
                 params![
                     id,
                     state.as_str(),
-                    to_json(&json!({"approved": decision.approve, "by": decision.by})),
+                    to_json(&json!({"approved": outcome.approves(), "by": decision.by})),
                     now,
-                    (!decision.approve).then_some(now)
+                    (!outcome.approves()).then_some(now)
                 ],
             )
             .map_err(db)?;
-            if decision.approve {
+            if outcome.approves() {
                 add_spend(tx, &record, now)?;
             }
-            let action = if decision.approve { "gate.approve" } else { "gate.deny" };
+            let action = if outcome.approves() { "gate.approve" } else { "gate.deny" };
             audit.record(
                 tx,
                 "human",
                 action,
-                json!({"id": id, "by": decision.by, "ai_verdict": record.review.as_ref().map(|r| r.verdict), "override": overridden}),
+                json!({
+                    "id": id,
+                    "by": decision.by,
+                    "ai_verdict": record.review.as_ref().map(|r| r.verdict),
+                    "override": outcome == Outcome::ApproveOverAiDeny,
+                }),
             )?;
             Ok(())
         })?;
@@ -712,7 +393,7 @@ impl Gate {
     /// Marks every undecided action past its expiry as expired (denied). Returns how many.
     pub fn expire_due(&self) -> Result<usize, GateError> {
         let now = self.now();
-        self.write(Durability::Crash, |tx, audit| {
+        self.db.write(Durability::Crash, |tx, audit| {
             let mut stmt = tx
                 .prepare(
                     "SELECT id FROM gate_actions WHERE state IN ('reviewing', 'awaiting_human') AND expires_ms <= ?1",
@@ -741,7 +422,7 @@ impl Gate {
         let now = self.now();
         for record in &interrupted {
             let again = executors.get(record.request.kind).is_some_and(|e| e.idempotent());
-            self.write(Durability::PowerLoss, |tx, audit| {
+            self.db.write(Durability::PowerLoss, |tx, audit| {
                 if again {
                     tx.execute("UPDATE gate_actions SET state = 'approved' WHERE id = ?1 AND state = 'executing'", [&record.id])
                         .map_err(db)?;
@@ -760,26 +441,48 @@ impl Gate {
         Ok(interrupted.len())
     }
 
-    /// Runs every approved action whose kind has an executor, one at a time; returns how many
-    /// ran. Actions of other kinds stay approved until their service runs them.
+    /// Runs every approved action whose kind has an executor, oldest first, one at a time, on
+    /// this thread; returns how many ran. Actions of other kinds stay approved until their
+    /// service runs them. The daemon runs one lane per kind instead
+    /// ([`crate::workers::Workers`], [`Gate::run_approved_of`]).
     pub fn run_approved(&self, executors: &Executors) -> Result<usize, GateError> {
+        let kinds: Vec<Kind> = executors.kinds().collect();
         let mut ran = 0;
-        while let Some(record) = self.claim(executors)? {
+        while let Some(record) = self.claim(&kinds)? {
             let Some(executor) = executors.get(record.request.kind) else { break };
-            crash::point("after-claim");
-            let result = executor.execute(&record, &record.idempotency_key);
-            crash::point("after-effect");
-            self.finish(&record, result)?;
-            crash::point("after-finish");
+            self.run_claimed(&record, executor.as_ref())?;
             ran += 1;
         }
         Ok(ran)
     }
 
-    /// Moves the oldest approved action with an executor to `executing`.
-    fn claim(&self, executors: &Executors) -> Result<Option<ActionRecord>, GateError> {
-        let kinds: Vec<&str> = executors.kinds().map(|k| k.as_str()).collect();
-        let claimed = self.write(Durability::PowerLoss, |tx, audit| {
+    /// One kind's lane: runs every approved action of `kind` with `executor`, oldest first, one
+    /// at a time; returns how many ran. Lanes of different kinds run side by side, each
+    /// claiming only its own kind, so a slow executor holds up only actions of its kind.
+    pub fn run_approved_of(&self, kind: Kind, executor: &dyn Executor) -> Result<usize, GateError> {
+        let mut ran = 0;
+        while let Some(record) = self.claim(&[kind])? {
+            self.run_claimed(&record, executor)?;
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Runs a claimed action and records how it ended.
+    fn run_claimed(&self, record: &ActionRecord, executor: &dyn Executor) -> Result<(), GateError> {
+        crash::point("after-claim");
+        let result = executor.execute(record, &record.idempotency_key);
+        crash::point("after-effect");
+        self.finish(record, result)?;
+        crash::point("after-finish");
+        Ok(())
+    }
+
+    /// Moves the oldest approved action of one of `kinds` to `executing`, in one durable
+    /// transaction: two lanes (or two processes) never claim the same action.
+    fn claim(&self, kinds: &[Kind]) -> Result<Option<ActionRecord>, GateError> {
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        self.db.write(Durability::PowerLoss, |tx, audit| {
             let record = tx
                 .query_row(
                     &format!(
@@ -801,8 +504,7 @@ impl Gate {
             record.state = State::Executing;
             audit.record(tx, "gate", "gate.execute", json!({"id": record.id, "attempt": record.attempts}))?;
             Ok(Some(record))
-        })?;
-        Ok(claimed)
+        })
     }
 
     fn finish(&self, record: &ActionRecord, result: Result<Value, ExecError>) -> Result<(), GateError> {
@@ -812,7 +514,7 @@ impl Gate {
             Err(error) => (State::Failed, json!({ "error": error.to_string(), "effect": error.effect() })),
         };
         tracing::info!(id = %record.id, state = state.as_str(), "action finished");
-        self.write(Durability::PowerLoss, |tx, audit| {
+        self.db.write(Durability::PowerLoss, |tx, audit| {
             tx.execute(
                 "UPDATE gate_actions SET state = ?2, outcome = ?3, finished_ms = ?4 WHERE id = ?1 AND state = 'executing'",
                 params![record.id, state.as_str(), to_json(&outcome), now],
@@ -824,19 +526,6 @@ impl Gate {
             };
             audit.record(tx, "gate", if state == State::Executed { "gate.executed" } else { "gate.failed" }, detail)
         })
-    }
-}
-
-/// Audit entries written inside a gate transaction; the last is anchored after commit.
-struct Audit<'a> {
-    log: &'a AuditLog<'a>,
-    last: Option<AuditEntry>,
-}
-
-impl Audit<'_> {
-    fn record(&mut self, tx: &Transaction<'_>, actor: &str, action: &str, detail: Value) -> Result<(), GateError> {
-        self.last = Some(self.log.record(tx, actor, action, &detail)?);
-        Ok(())
     }
 }
 
@@ -880,65 +569,6 @@ fn add_spend(tx: &Transaction<'_>, record: &ActionRecord, now: i64) -> Result<()
     Ok(())
 }
 
-fn record_from_row(row: &Row<'_>) -> rusqlite::Result<ActionRecord> {
-    let bad = |i, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
-    let request: String = row.get(2)?;
-    let request = serde_json::from_str(&request).map_err(|e| bad(2, e.to_string()))?;
-    let decision: String = row.get(4)?;
-    let reasons: String = row.get(5)?;
-    let state: String = row.get(6)?;
-    let review =
-        match (row.get::<_, Option<String>>(7)?, row.get::<_, Option<String>>(8)?, row.get::<_, Option<i64>>(9)?) {
-            (Some(v), Some(reason), Some(at_ms)) => {
-                Some(Review { verdict: Verdict::parse(&v).ok_or_else(|| bad(7, v.clone()))?, reason, at_ms })
-            }
-            _ => None,
-        };
-    let human = match (row.get::<_, Option<String>>(10)?, row.get::<_, Option<i64>>(11)?) {
-        (Some(h), Some(at_ms)) => {
-            let h: Value = serde_json::from_str(&h).map_err(|e| bad(10, e.to_string()))?;
-            Some(HumanDecision {
-                approved: h["approved"].as_bool().unwrap_or(false),
-                by: h["by"].as_str().unwrap_or_default().to_owned(),
-                at_ms,
-            })
-        }
-        _ => None,
-    };
-    Ok(ActionRecord {
-        id: row.get(0)?,
-        created_ms: row.get(1)?,
-        request,
-        session: row.get(3)?,
-        decision: Rule::parse(&decision).ok_or_else(|| bad(4, decision.clone()))?,
-        reasons: serde_json::from_str(&reasons).map_err(|e| bad(5, e.to_string()))?,
-        state: State::parse(&state).ok_or_else(|| bad(6, state.clone()))?,
-        review,
-        human,
-        expires_ms: row.get(12)?,
-        idempotency_key: row.get(13)?,
-        attempts: row.get(14)?,
-        outcome: row.get::<_, Option<String>>(15)?.and_then(|o| serde_json::from_str(&o).ok()),
-        finished_ms: row.get(16)?,
-    })
-}
-
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(format!("sovereign/session-token/v1\0{token}")))
-}
-
-fn normalise_fact(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
-}
-
-fn secs_to_ms(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
-}
-
-fn to_json(value: &impl Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
-
-fn db(source: rusqlite::Error) -> GateError {
-    GateError::Database(source.to_string())
 }

@@ -1,39 +1,16 @@
 //! The AI reviewer: a separate call to the local model, with a fixed prompt, no tools and a fresh
 //! context, whose answer is constrained to [`verdict_schema`]. The action's text is quoted as
 //! JSON data between markers it cannot contain, never spliced in as instructions.
+//!
+//! A small reviewer model often answers with the policy's own reason ("policy says confirm for
+//! web.fetch"), which tells the human nothing the policy line above it did not:
+//! [`adds_to_policy`] says whether a reason is worth showing.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::queue::ActionRecord;
-
-/// The reviewer's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Looks like what the user would want.
-    Approve,
-    /// Possibly fine, but the human should look closely.
-    Warn,
-    /// Looks like an attack or a mistake.
-    Deny,
-}
-
-impl Verdict {
-    /// The verdict's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Approve => "approve",
-            Verdict::Warn => "warn",
-            Verdict::Deny => "deny",
-        }
-    }
-
-    /// The verdict named `name`.
-    pub fn parse(name: &str) -> Option<Verdict> {
-        [Verdict::Approve, Verdict::Warn, Verdict::Deny].into_iter().find(|v| v.as_str() == name)
-    }
-}
+use crate::record::ActionRecord;
+pub use crate::record::Verdict;
 
 /// The fixed system prompt of every review.
 pub const REVIEWER_PROMPT: &str = "You are the security reviewer of Sovereign, a personal AI system. \
@@ -111,12 +88,133 @@ pub fn parse_verdict(text: &str) -> Result<(Verdict, String), ReviewError> {
 pub trait Reviewer: Send + Sync {
     /// The verdict and a one-sentence reason, or why no review could be made.
     fn review(&self, record: &ActionRecord) -> Result<(Verdict, String), ReviewError>;
+
+    /// The model that reviews, as the human is shown it beside the verdict (`SmolLM2-135M`);
+    /// `None` for a reviewer that is not a model.
+    fn model(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Words that carry no content of their own in a reviewer's reason: articles, links, and the
+/// words a policy line is made of ("policy says confirm for …").
+const FILLER: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "this",
+    "that",
+    "it",
+    "is",
+    "are",
+    "be",
+    "so",
+    "and",
+    "as",
+    "per",
+    "by",
+    "for",
+    "to",
+    "of",
+    "on",
+    "in",
+    "because",
+    "since",
+    "therefore",
+    "according",
+    "policy",
+    "policies",
+    "says",
+    "said",
+    "say",
+    "rule",
+    "rules",
+    "built",
+    "action",
+    "request",
+    "requested",
+    "requires",
+    "require",
+    "needs",
+    "need",
+    "needed",
+    "allow",
+    "allows",
+    "allowed",
+    "confirm",
+    "confirms",
+    "confirmed",
+    "confirmation",
+    "deny",
+    "denies",
+    "denied",
+    "kind",
+];
+
+/// `text` as lowercase words of letters and digits (`web.fetch` is `web`, `fetch`).
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// Whether the reviewer's `reason` says something the policy's `reasons` (for an action of
+/// `kind`) did not, so the human should be shown it.
+///
+/// It echoes the policy, and is not worth showing, when after normalisation (lowercase words of
+/// letters and digits) it is empty, equals a policy reason, is contained in one, or contains one
+/// with nothing but filler around it; or when every word is a policy reason's, the kind's, or
+/// filler ("policy says confirm for web.fetch"). A reason that contains a policy reason *and*
+/// adds a word of its own ("… and the URL carries the user's notes") is shown: hiding it would
+/// hide the reviewer's warning. The reason is kept in the record and the audit log either way.
+pub fn adds_to_policy(reason: &str, reasons: &[String], kind: crate::action::Kind) -> bool {
+    let said = words(reason);
+    if said.is_empty() {
+        return false;
+    }
+    let joined = said.join(" ");
+    let policy: Vec<String> = reasons.iter().map(|r| words(r).join(" ")).filter(|r| !r.is_empty()).collect();
+    if policy.iter().any(|p| *p == joined || p.contains(&joined)) {
+        return false;
+    }
+    let known: std::collections::BTreeSet<String> =
+        policy.iter().flat_map(|p| p.split(' ').map(str::to_owned)).chain(words(kind.as_str())).collect();
+    said.iter().any(|w| !known.contains(w) && !FILLER.contains(&w.as_str()))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_that_repeats_the_policy_is_not_shown_one_that_adds_is() {
+        use crate::action::Kind;
+        let web = ["policy says confirm for web.fetch".to_owned()];
+        // Echoes: the policy's words back, in any case and punctuation, or with only filler.
+        for echo in [
+            "policy says confirm for web.fetch",
+            "Policy says CONFIRM for web.fetch.",
+            "confirm for web.fetch",
+            "The policy requires confirmation for this web fetch action.",
+            "",
+            "  .  ",
+        ] {
+            assert!(!adds_to_policy(echo, &web, Kind::WebFetch), "{echo:?} only repeats the policy");
+        }
+        // A reason of its own is shown, even beside the policy's words.
+        for own in [
+            "The URL carries the user's notes to an unknown host.",
+            "policy says confirm for web.fetch, and the query string holds an API key",
+            "looks like a normal search",
+        ] {
+            assert!(adds_to_policy(own, &web, Kind::WebFetch), "{own:?} says something of its own");
+        }
+        let message = ["a message to someone else: policy says confirm".to_owned()];
+        assert!(!adds_to_policy("A message to someone else, so confirm.", &message, Kind::MessageSend));
+        assert!(adds_to_policy("The body quotes the user's bank details.", &message, Kind::MessageSend));
+        // The reviewer's own failure is news to the human.
+        let failed = "the AI reviewer could not review this action (engine gone), so it counts as denied";
+        assert!(adds_to_policy(failed, &message, Kind::MessageSend));
+    }
 
     #[test]
     fn only_schema_answers_are_verdicts() {

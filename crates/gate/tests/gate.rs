@@ -416,3 +416,167 @@ fn an_action_claiming_to_come_from_the_user_gets_exactly_the_verdict_it_would_wi
     pretty_assertions::assert_eq!(verdicts.0, verdicts.1);
     assert!(verdicts.1.iter().any(|v| v.3 == State::Reviewing), "some of them need the human: {verdicts:?}");
 }
+
+// ---- one execute lane per kind ----
+
+/// Approves everything (the tests decide as the human themselves).
+struct Approver;
+
+impl sov_gate::Reviewer for Approver {
+    fn review(&self, _: &ActionRecord) -> Result<(Verdict, String), sov_gate::ReviewError> {
+        Ok((Verdict::Approve, "fine".into()))
+    }
+}
+
+/// A remote model that takes its time: it answers once `release` says so, or after ten seconds.
+struct SlowRemote {
+    started: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    release: Mutex<std::sync::mpsc::Receiver<()>>,
+    calls: AtomicI64,
+}
+
+impl Executor for SlowRemote {
+    fn execute(&self, _: &ActionRecord, _: &str) -> Result<Value, ExecError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(started) = self.started.lock().unwrap().take() {
+            let _ = started.send(());
+        }
+        let _ = self.release.lock().unwrap().recv_timeout(std::time::Duration::from_secs(10));
+        Ok(json!({"text": "a slow answer"}))
+    }
+    fn idempotent(&self) -> bool {
+        false
+    }
+}
+
+/// Reviews and approves `id` as the workers' reviewer and the human would.
+fn approve_when_reviewed(gate: &Gate, id: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while gate.get(id).unwrap().state == State::Reviewing {
+        assert!(std::time::Instant::now() < deadline, "{id} was never reviewed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    gate.decide(id, &human(true)).unwrap();
+}
+
+#[test]
+fn a_slow_remote_call_does_not_hold_up_a_message_send_queued_after_it() {
+    let f = fixture();
+    let gate = Arc::new(open_gate(&f.db, &f.head, &f.now));
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let remote = Arc::new(SlowRemote {
+        started: Mutex::new(Some(started_tx)),
+        release: Mutex::new(release_rx),
+        calls: AtomicI64::new(0),
+    });
+    let sender = Arc::new(Recorder::default());
+    let mut execs = Executors::new();
+    execs.register(Kind::RemoteLlm, remote.clone()).unwrap().register(Kind::MessageSend, sender.clone()).unwrap();
+    let workers = sov_gate::Workers::start(gate.clone(), Arc::new(Approver), execs).unwrap();
+
+    let mut ask = ActionRequest::new(Kind::RemoteLlm);
+    ask.summary = "a question for remote:big".into();
+    let ask = gate.submit(&sov_gate::Session::anonymous(), ask).unwrap();
+    approve_when_reviewed(&gate, &ask.id);
+    started.recv_timeout(std::time::Duration::from_secs(30)).expect("the remote call started");
+
+    // Queued after the remote call, which is still waiting for its upstream.
+    let send = gate.submit(&sov_gate::Session::anonymous(), send_to("friend@example.org")).unwrap();
+    approve_when_reviewed(&gate, &send.id);
+    let sent = gate.wait_until_settled(&send.id, &|| false).unwrap().unwrap();
+    assert_eq!(sent.state, State::Executed, "{sent:?}");
+    assert_eq!(gate.get(&ask.id).unwrap().state, State::Executing, "the send went out while the remote call ran");
+    assert_eq!(sender.calls.lock().unwrap().len(), 1);
+
+    release.send(()).unwrap();
+    let asked = gate.wait_until_settled(&ask.id, &|| false).unwrap().unwrap();
+    assert_eq!(asked.state, State::Executed, "{asked:?}");
+    drop(workers);
+    assert_eq!(remote.calls.load(Ordering::SeqCst), 1, "the remote call ran once");
+    assert_eq!(sender.calls.lock().unwrap().len(), 1, "the message went once");
+}
+
+/// Run in a child process: two actions of two kinds, each through submit, review and approval,
+/// then executed by the daemon's workers, one lane per kind, side by side; the crash point named
+/// in the environment kills the process on whichever lane reaches it first.
+#[test]
+fn child_process_drives_two_lanes() {
+    let Some(dir) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else { return };
+    let now = Arc::new(AtomicI64::new(1_800_000_000_000));
+    let gate = Arc::new(open_gate(&dir.join("sov.db"), &dir.join("audit.head"), &now));
+    let mut execs = Executors::new();
+    execs
+        .register(Kind::MessageSend, Arc::new(KeyedEffect { db: dir.join("effects.db") }))
+        .unwrap()
+        .register(Kind::WebFetch, Arc::new(KeyedEffect { db: dir.join("effects.db") }))
+        .unwrap();
+    gate.recover(&execs).unwrap();
+    // What an earlier run (killed perhaps between the two submissions) did not ask for yet.
+    let mut records = gate.list(&[], 10).unwrap();
+    for (kind, request) in
+        [(Kind::MessageSend, send_to("friend@example.org")), (Kind::WebFetch, fetch("https://news.example.org/"))]
+    {
+        if !records.iter().any(|r| r.request.kind == kind) {
+            records.push(gate.submit(&sov_gate::Session::anonymous(), request).unwrap());
+        }
+    }
+    for record in &records {
+        if gate.get(&record.id).unwrap().state == State::Reviewing {
+            gate.record_review(&record.id, Verdict::Approve, "fine").unwrap();
+        }
+        if gate.get(&record.id).unwrap().state == State::AwaitingHuman {
+            gate.decide(&record.id, &human(true)).unwrap();
+        }
+    }
+    let workers = sov_gate::Workers::start(gate.clone(), Arc::new(Approver), execs).unwrap();
+    for record in &records {
+        gate.wait_until_settled(&record.id, &|| false).unwrap();
+    }
+    drop(workers);
+}
+
+#[test]
+fn kill_9_at_every_step_with_two_lanes_executes_each_approved_action_exactly_once() {
+    for step in sov_gate::crash::STEPS {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |crash: Option<&str>| {
+            let mut cmd = Command::new(std::env::current_exe().unwrap());
+            cmd.args(["child_process_drives_two_lanes", "--exact", "--nocapture", "--test-threads=1"]);
+            cmd.env(CHILD_ENV, dir.path());
+            match crash {
+                Some(step) => cmd.env(sov_gate::crash::CRASH_ENV, step),
+                None => cmd.env_remove(sov_gate::crash::CRASH_ENV),
+            };
+            cmd.output().unwrap()
+        };
+        let crashed = run(Some(step));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(crashed.status.signal(), Some(9), "{step}: the child should die by SIGKILL: {crashed:?}");
+        let finished = run(None);
+        assert!(finished.status.success(), "{step}: {}", String::from_utf8_lossy(&finished.stderr));
+
+        let now = Arc::new(AtomicI64::new(1_800_000_000_000));
+        let gate = open_gate(&dir.path().join("sov.db"), &dir.path().join("audit.head"), &now);
+        let all = gate.list(&[], 10).unwrap();
+        assert_eq!(all.len(), 2, "{step}: two actions");
+        let effects = rusqlite::Connection::open(dir.path().join("effects.db")).unwrap();
+        for action in &all {
+            assert_eq!(action.state, State::Executed, "{step}: {action:?}");
+            // Keyed by the idempotency key, like a mail server deduplicating by Message-ID: a
+            // run cut short by the crash may be repeated, its effect is not.
+            let (effects, runs): (i64, i64) = effects
+                .query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(runs), 0) FROM effects WHERE action = ?1",
+                    [&action.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(effects, 1, "{step}: {} has exactly one effect", action.request.kind);
+            assert!((1..=2).contains(&runs), "{step}: {} ran {runs} times", action.request.kind);
+        }
+        let store = Store::open(&dir.path().join("sov.db")).unwrap();
+        let verdict = AuditLog::new(&store, Some(dir.path().join("audit.head"))).verify().unwrap();
+        assert!(matches!(verdict, AuditVerdict::Intact { .. }), "{step}: {verdict:?}");
+    }
+}
