@@ -1,20 +1,14 @@
-//! The gate over HTTP, and the daemon's workers that move actions along.
+//! The gate over HTTP, for the human only. (The Tool API agents are granted is `sov-toolapi`.)
 //!
-//! - [`tool_api`]: the Tool API (default `127.0.0.1:6000`), which sandboxed agents are granted:
-//!   they ask for actions and read their state. Nothing here can approve anything.
 //! - [`console`]: the human console (default `127.0.0.1:7000`), never granted to a sandbox:
 //!   pending actions, Approve / Deny, the audit log, status. Logging in needs a one-time link
 //!   `sov console` prints ([`login`]: valid once, for ten minutes, stored only hashed), exchanged
 //!   for an HttpOnly, SameSite=Strict cookie bound to the browser's User-Agent; every state
 //!   change is a POST with a CSRF token.
-//! - [`workers`]: the AI reviewer (the local model, JSON-schema constrained) and the executor,
-//!   each on its own thread.
 
 pub mod console;
 mod html;
 pub mod login;
-pub mod tool_api;
-pub mod workers;
 
 use axum::http::{HeaderMap, Uri};
 use sov_gate::GateError;

@@ -87,7 +87,7 @@ impl EmailAccount {
             if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/') {
                 return Err(MsgError::invalid(field, format!("{host:?} is not a host name")));
             }
-            if tls == Tls::Plain && !is_loopback_host(host) {
+            if tls == Tls::Plain && !is_local_mail_server(host) {
                 return Err(MsgError::invalid(
                     field,
                     format!(
@@ -134,8 +134,11 @@ impl SignalAccount {
     }
 }
 
-/// Whether `host` names this machine.
-pub fn is_loopback_host(host: &str) -> bool {
+/// Whether the mail server `host` (a name or an IP address, no port) is on this machine:
+/// `localhost` or a loopback address (`127.0.0.0/8`, `[::1]`), so that plain text to it never
+/// leaves the machine. Not the HTTP `Host` check (`sov_core::http::is_loopback_host`), which takes
+/// a port and fewer spellings.
+pub fn is_local_mail_server(host: &str) -> bool {
     host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 

@@ -6,8 +6,8 @@ mod support;
 
 use serde_json::{Value, json};
 use sov_gate::{Policy, State};
-use sov_msg::accounts::{Secrets, add_email};
-use sov_msg::{EmailAccount, MessageStore, Tls};
+use sov_msg::accounts::{Secrets, add_email, add_signal};
+use sov_msg::{EmailAccount, MessageStore, SignalAccount, Tls};
 use support::Daemon;
 use support::mail::MailServers;
 
@@ -141,6 +141,55 @@ fn real_mime_mail_is_polled_once_decoded_and_served_in_the_reference_shape() {
     assert_eq!(status["message_count"], 7, "{status}");
     assert_eq!(status["accounts"], json!({"email": 1, "signal": 0}));
     assert!(status["last_poll_ms"].as_i64().unwrap() > 0, "{status}");
+}
+
+/// `GET /status` answers the reference daemon's keys, so that scripts written for it work, and
+/// Sovereign's own beside them.
+#[test]
+fn status_answers_the_reference_daemons_keys_beside_sovereigns() {
+    let (servers, daemon) = setup(Tls::Tls, Tls::Tls);
+    let (code, status) = daemon.get("/status");
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["last_poll"], Value::Null, "no poll yet: {status}");
+    assert_eq!(status["last_poll_ms"], Value::Null, "{status}");
+    assert_eq!((&status["message_count"], &status["pending_confirmations"]), (&json!(0), &json!(0)), "{status}");
+    assert_eq!(status["backends"], json!({"email": [ALICE], "signal": []}));
+
+    servers.deliver("sender@example.net", &[ALICE], PLAIN.as_bytes());
+    servers.wait_for_mail(ALICE, 1);
+    let before = sov_core::now_ms();
+    assert_eq!(daemon.messaging.poll_once().unwrap(), 1);
+    let after = sov_core::now_ms();
+    let (code, answer) = daemon.post_json("/send", &json!({"backend": "email", "to": "bob@example.org", "body": "Hi"}));
+    assert_eq!((code, &answer["pending"]), (200, &json!(true)), "{answer}");
+    let store = MessageStore::open(&daemon.database()).unwrap();
+    add_signal(&store, SignalAccount { number: "+1 555 000 0001".into(), rpc: "127.0.0.1:7583".into() }).unwrap();
+
+    let (code, status) = daemon.get("/status");
+    assert_eq!(code, 200, "{status}");
+    // The reference's keys, with its types.
+    let uptime = status["uptime_seconds"].as_u64().unwrap_or_else(|| panic!("uptime_seconds is an integer: {status}"));
+    assert!(uptime < 600, "{status}");
+    let last_poll = status["last_poll"].as_str().unwrap_or_else(|| panic!("last_poll is a string: {status}"));
+    let last_poll_ms = status["last_poll_ms"].as_i64().unwrap();
+    assert!((before..=after).contains(&last_poll_ms), "{status}");
+    assert_eq!(last_poll, sov_core::audit::iso_utc(last_poll_ms), "RFC 3339 UTC, to the second");
+    let rfc3339 = last_poll.len() == 20
+        && last_poll.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b'T',
+            13 | 16 => b == b':',
+            19 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    assert!(rfc3339, "{last_poll}");
+    assert_eq!(status["message_count"], 1, "{status}");
+    assert_eq!(status["pending_confirmations"], 1, "the send to bob waits: {status}");
+    assert_eq!(status["backends"], json!({"email": [ALICE], "signal": ["+15550000001"]}));
+    // Sovereign's beside them.
+    assert_eq!(status["uptime_secs"], status["uptime_seconds"], "{status}");
+    assert_eq!(status["accounts"], json!({"email": 1, "signal": 1}));
+    assert_eq!(status["polls"][format!("email:{ALICE}")]["added"], 1, "{status}");
 }
 
 #[test]

@@ -20,7 +20,8 @@ use sov_gate::{Decision, Gate, Kind, Policy, State, Verdict};
 use sov_msg::{MessageSender, Messaging};
 
 /// The messaging service as `sov serve` runs it, minus the LLM: a gate on a fresh database, the
-/// `message.send` executor on a thread, and the messaging endpoints on a loopback port.
+/// `message.send` executor on a thread, and the Tool API with the messaging endpoints on a
+/// loopback port.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub gate: Arc<Gate>,
@@ -54,7 +55,9 @@ impl Daemon {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let router = messaging.router();
+        // As `sov serve` serves them: on the Tool API, behind its guard.
+        let router =
+            sov_toolapi::ToolApi::new(gate.clone(), "http://127.0.0.1:7000").service(messaging.routes()).router();
         let server = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             runtime.block_on(async move {

@@ -1,0 +1,4 @@
+//! The Tool API crate's integration tests: one binary, modules under `suite/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
+
+mod suite;
