@@ -22,9 +22,9 @@ mod remote;
 mod tools;
 
 pub use remote::{
-    REMOTE_PREFIX, RemoteAnswer, RemoteChat, RemoteError, RemoteFuture, RemoteModels, RemoteRoute, SESSION_HEADER,
+    REMOTE_PREFIX, RemoteChat, RemoteError, RemoteEvent, RemoteFuture, RemoteModels, RemoteRoute, SESSION_HEADER,
 };
-pub use sov_core::http::is_loopback_host;
+pub use sov_core::http::{constant_time_eq, is_loopback_host};
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -193,11 +193,6 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         return bearer.strip_prefix("Bearer ").map(str::trim);
     }
     headers.get("x-api-key").and_then(|h| h.to_str().ok()).map(str::trim)
-}
-
-/// Compares secrets without revealing through timing where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn health() -> impl IntoResponse {

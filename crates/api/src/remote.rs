@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
-use sov_engine::{ChatMessage, Event, FinishReason, Generate, Prompt, Sampling, Usage};
+use sov_engine::{ChatMessage, Constraint, EngineError, Event, FinishReason, Generate, Prompt, Sampling, Usage};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error::{ApiError, Dialect};
@@ -30,21 +30,35 @@ pub struct RemoteChat {
     pub max_tokens: Option<u32>,
     /// Sampling temperature.
     pub temperature: f32,
+    /// Nucleus sampling, when the caller narrowed it (`None`: the remote's default, which for
+    /// OpenAI's API is 1.0, no narrowing).
+    pub top_p: Option<f32>,
+    /// Generation ends before any of these strings.
+    pub stop: Vec<String>,
+    /// A fixed seed, when the caller asked for repeatable answers.
+    pub seed: Option<u32>,
+    /// OpenAI's `response_format` (`{"type": "json_object"}` or `{"type": "json_schema", …}`).
+    pub response_format: Option<serde_json::Value>,
     /// The caller's gate session token, if it presented one.
     pub session: Option<String>,
 }
 
-/// A remote model's answer, placeholders already restored.
-#[derive(Debug, Clone, Default)]
-pub struct RemoteAnswer {
-    /// The text.
-    pub text: String,
-    /// The remote's `finish_reason` (`stop`, `length`, …).
-    pub finish_reason: String,
-    /// Prompt tokens, as the remote counted them.
-    pub prompt_tokens: usize,
-    /// Generated tokens, as the remote counted them.
-    pub completion_tokens: usize,
+/// What a remote model's answer brings, in order: text, then one `Done` or one `Failed`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteEvent {
+    /// More of the answer, placeholders already restored.
+    Text(String),
+    /// The answer is complete.
+    Done {
+        /// The remote's `finish_reason` (`stop`, `length`, …).
+        finish_reason: String,
+        /// Prompt tokens, as the remote counted them.
+        prompt_tokens: usize,
+        /// Generated tokens, as the remote counted them.
+        completion_tokens: usize,
+    },
+    /// The answer broke off; nothing follows. What happened and what to do.
+    Failed(String),
 }
 
 /// Why a remote chat got no answer.
@@ -56,8 +70,9 @@ pub struct RemoteError {
     pub message: String,
 }
 
-/// The future a [`RemoteModels`] answers with.
-pub type RemoteFuture = Pin<Box<dyn Future<Output = Result<RemoteAnswer, RemoteError>> + Send>>;
+/// The future a [`RemoteModels`] answers with: the answer's events once it has started, or why
+/// there is none (so that refusals become HTTP errors, not errors inside a 200 stream).
+pub type RemoteFuture = Pin<Box<dyn Future<Output = Result<UnboundedReceiver<RemoteEvent>, RemoteError>> + Send>>;
 
 /// Where `remote:NAME` requests go.
 pub trait RemoteModels: Send + Sync {
@@ -68,7 +83,8 @@ pub trait RemoteModels: Send + Sync {
     fn route(&self, model: &str) -> Option<String> {
         model.strip_prefix(REMOTE_PREFIX).map(str::to_owned)
     }
-    /// Answers `chat`; may wait long (for a human's confirmation).
+    /// Answers `chat`; may wait long (for a human's confirmation) before the answer starts, and
+    /// then hands over its events as they come.
     fn chat(&self, chat: RemoteChat) -> RemoteFuture;
 }
 
@@ -99,11 +115,12 @@ impl Target {
         name.map_or(Target::Local, Target::Remote)
     }
 
-    /// The sampling defaults for `model` (a remote model's own are not known here).
+    /// The sampling defaults for `model` (a remote model's own are not known here; `top_p`
+    /// 1.0, no narrowing, is not sent).
     pub(crate) fn sampling_defaults(&self, state: &AppState, model: &str) -> Sampling {
         match self {
             Target::Local => state.engine.sampling_defaults(model),
-            Target::Remote(_) => Sampling::default(),
+            Target::Remote(_) => Sampling { top_p: 1.0, ..Sampling::default() },
         }
     }
 
@@ -141,11 +158,32 @@ impl Target {
     ) -> Result<Answer, ApiError> {
         match self {
             Target::Local => crate::complete(&state.engine, generate).await.map_err(|e| ApiError::engine(dialect, &e)),
-            Target::Remote(name) => answer(state, name, generate, headers, dialect).await,
+            Target::Remote(name) => {
+                let mut events = answer(state, name, generate, headers, dialect).await?;
+                let mut text = String::new();
+                while let Some(event) = events.recv().await {
+                    match event {
+                        Event::Text(piece) => text.push_str(&piece),
+                        Event::Done { finish, usage } => return Ok(Answer { text, finish, usage }),
+                        Event::Failed(e) => {
+                            return Err(ApiError { status: StatusCode::BAD_GATEWAY, ..ApiError::engine(dialect, &e) });
+                        }
+                        Event::Started { .. } | Event::Embeddings { .. } => {}
+                    }
+                }
+                Err(ApiError {
+                    status: StatusCode::BAD_GATEWAY,
+                    message: format!("remote:{name} stopped before it answered; retry"),
+                    param: None,
+                    dialect,
+                })
+            }
         }
     }
 
-    /// The prompt's token count and the answer's events, once the answer has started.
+    /// The prompt's token count and the answer's events, once the answer has started. A remote
+    /// answer's events come as the remote sends them; its prompt count is known only at the end
+    /// (in `Done`), so it is 0 here.
     pub(crate) async fn start(
         &self,
         state: &AppState,
@@ -155,21 +193,43 @@ impl Target {
     ) -> Result<(usize, UnboundedReceiver<Event>), ApiError> {
         match self {
             Target::Local => crate::start(&state.engine, generate).await.map_err(|e| ApiError::engine(dialect, &e)),
-            Target::Remote(name) => answer(state, name, generate, headers, dialect)
-                .await
-                .map(|answer| (answer.usage.prompt_tokens, answer.into_events())),
+            Target::Remote(name) => answer(state, name, generate, headers, dialect).await.map(|events| (0, events)),
         }
     }
 }
 
-/// Asks remote model `name` for the chat in `generate`.
+/// OpenAI's `response_format` for a constraint, or why it cannot go to a remote model.
+fn response_format(constraint: Option<Constraint>, dialect: Dialect) -> Result<Option<serde_json::Value>, ApiError> {
+    Ok(match constraint {
+        None => None,
+        Some(Constraint::Grammar(_)) => {
+            return Err(ApiError::invalid(
+                dialect,
+                "`grammar` is not sent to remote models; use `response_format` with a JSON schema, or a local model",
+            ));
+        }
+        Some(Constraint::JsonSchema(schema)) => {
+            let schema: serde_json::Value = serde_json::from_str(&schema)
+                .map_err(|e| ApiError::invalid(dialect, format!("the JSON schema is not JSON: {e}")))?;
+            match schema == serde_json::json!({"type": "object"}) {
+                true => Some(serde_json::json!({"type": "json_object"})),
+                false => Some(serde_json::json!({
+                    "type": "json_schema",
+                    "json_schema": {"name": "response", "schema": schema},
+                })),
+            }
+        }
+    })
+}
+
+/// Asks remote model `name` for the chat in `generate`; its events as the engine's.
 async fn answer(
     state: &AppState,
     name: &str,
     generate: Generate,
     headers: &HeaderMap,
     dialect: Dialect,
-) -> Result<Answer, ApiError> {
+) -> Result<UnboundedReceiver<Event>, ApiError> {
     let error = |status: StatusCode, message: String| ApiError { status, message, param: None, dialect };
     let Some(route) = &state.options.remote else {
         return Err(ApiError {
@@ -190,28 +250,42 @@ async fn answer(
         messages,
         max_tokens: generate.max_tokens,
         temperature: generate.sampling.temperature,
+        top_p: (generate.sampling.top_p < 1.0).then_some(generate.sampling.top_p),
+        stop: generate.stop,
+        seed: generate.sampling.seed,
+        response_format: response_format(generate.constraint, dialect)?,
         session: headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned),
     };
-    let answer = route
+    let mut remote = route
         .0
         .chat(chat)
         .await
         .map_err(|e| error(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY), e.message))?;
-    let finish = match answer.finish_reason.as_str() {
-        "length" => FinishReason::Length,
-        _ => FinishReason::Stop,
-    };
-    let usage =
-        Usage { prompt_tokens: answer.prompt_tokens, completion_tokens: answer.completion_tokens, ..Usage::default() };
-    Ok(Answer { text: answer.text, finish, usage })
-}
-
-impl Answer {
-    /// The whole answer as the events of a generation, for the streaming responses.
-    pub(crate) fn into_events(self) -> UnboundedReceiver<Event> {
-        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-        let _ = sender.send(Event::Text(self.text));
-        let _ = sender.send(Event::Done { finish: self.finish, usage: self.usage });
-        receiver
-    }
+    let (sender, events) = tokio::sync::mpsc::unbounded_channel();
+    let model = format!("{REMOTE_PREFIX}{name}");
+    tokio::spawn(async move {
+        loop {
+            // The caller went away: dropping `remote` tells the route.
+            let event = tokio::select! {
+                event = remote.recv() => event,
+                () = sender.closed() => return,
+            };
+            let Some(event) = event else { return };
+            let event = match event {
+                RemoteEvent::Text(text) => Event::Text(text),
+                RemoteEvent::Done { finish_reason, prompt_tokens, completion_tokens } => {
+                    let finish = match finish_reason.as_str() {
+                        "length" => FinishReason::Length,
+                        _ => FinishReason::Stop,
+                    };
+                    Event::Done { finish, usage: Usage { prompt_tokens, completion_tokens, ..Usage::default() } }
+                }
+                RemoteEvent::Failed(problem) => Event::Failed(EngineError::Inference { model: model.clone(), problem }),
+            };
+            if sender.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(events)
 }

@@ -57,10 +57,8 @@ pub struct RemoteConfig {
     pub url: String,
     /// The model to ask there.
     pub model: String,
-    /// How requests travel: `tor` (SOCKS5 at `socks`, fresh credentials and so a fresh circuit
-    /// per request), `socks5` (any SOCKS5 proxy at `socks`, e.g. a Nym client; no credentials),
-    /// or `direct-insecure-dev` (reveals your IP; development only).
-    pub transport: String,
+    /// How requests travel: `tor`, `socks5` or `direct-insecure-dev` (see [`Transport`]).
+    pub transport: Transport,
     /// The SOCKS5 proxy's address and port.
     pub socks: String,
     /// Model names in `sov serve`'s APIs that mean this remote model, like `remote:NAME` (for
@@ -74,10 +72,63 @@ impl Default for RemoteConfig {
         Self {
             url: String::new(),
             model: String::new(),
-            transport: "tor".into(),
+            transport: Transport::Tor,
             socks: "127.0.0.1:9050".into(),
             aliases: Vec::new(),
         }
+    }
+}
+
+/// How a remote model's requests travel (`[remote.NAME] transport`), parsed once from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum Transport {
+    /// SOCKS5 to Tor at `socks`, with fresh credentials and so a fresh circuit per request.
+    #[default]
+    #[serde(rename = "tor")]
+    Tor,
+    /// Any SOCKS5 proxy at `socks` (a Nym client, Dante), without credentials.
+    #[serde(rename = "socks5")]
+    Socks5,
+    /// A direct connection: reveals your IP address to the provider; development only.
+    #[serde(rename = "direct-insecure-dev")]
+    DirectInsecureDev,
+}
+
+impl Transport {
+    /// Every transport, in the order the documentation lists them.
+    pub const ALL: [Transport; 3] = [Transport::Tor, Transport::Socks5, Transport::DirectInsecureDev];
+
+    /// The name the config spells it with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tor => "tor",
+            Transport::Socks5 => "socks5",
+            Transport::DirectInsecureDev => "direct-insecure-dev",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Self, String> {
+        Transport::ALL.into_iter().find(|t| t.as_str() == name).ok_or_else(|| {
+            let names: Vec<&str> = Transport::ALL.iter().map(|t| t.as_str()).collect();
+            format!("`transport = \"{}\"` is not a transport; use one of {}", name.escape_debug(), names.join(", "))
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Transport {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -413,12 +464,6 @@ impl Config {
                     message: "is missing: name the provider's URL".into(),
                 });
             }
-            if !matches!(remote.transport.as_str(), "tor" | "socks5" | "direct-insecure-dev") {
-                return Err(Error::ConfigValue {
-                    key: key("transport"),
-                    message: format!("`{}` is not one of tor, socks5, direct-insecure-dev", remote.transport),
-                });
-            }
             if remote.socks.parse::<std::net::SocketAddr>().is_err() {
                 return Err(Error::ConfigValue {
                     key: key("socks"),
@@ -558,5 +603,22 @@ mod tests {
     fn unknown_profile_lists_known_ones() {
         let err = Config::default().sandbox_profile("nope").unwrap_err().to_string();
         assert!(err.contains("agent, default"), "{err}");
+    }
+
+    #[test]
+    fn transports_parse_by_their_documented_names_and_a_bad_one_names_the_field_and_the_choices() {
+        for transport in Transport::ALL {
+            let text = format!("[remote.big]\nurl = \"http://p.example\"\ntransport = \"{transport}\"\n");
+            assert_eq!(Config::parse(&text, Path::new("c"), None).unwrap().remote["big"].transport, transport);
+        }
+        let text = "[remote.big]\nurl = \"http://p.example\"\n";
+        assert_eq!(Config::parse(text, Path::new("c"), None).unwrap().remote["big"].transport, Transport::Tor);
+        let text = "[remote.big]\nurl = \"http://p.example\"\ntransport = \"direct\"\n";
+        let err = Config::parse(text, Path::new("/c.toml"), None).unwrap_err().to_string();
+        assert!(err.contains("/c.toml") && err.contains("line 3"), "{err}");
+        assert!(
+            err.contains("`transport = \"direct\"` is not a transport; use one of tor, socks5, direct-insecure-dev"),
+            "{err}"
+        );
     }
 }

@@ -276,12 +276,19 @@ async fn plain_error(what: &'static str, status: http::StatusCode, mut body: Res
             Ok(None) | Err(_) => break,
         }
     }
-    let text = String::from_utf8_lossy(&bytes);
+    // An OpenAI-style error says why in its `message` and names the case in its `code`.
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+    let error = parsed.as_ref().map(|v| &v["error"]);
+    let code = error.and_then(|e| e["code"].as_str()).map(str::to_owned);
+    let text = match error.and_then(|e| e["message"].as_str()) {
+        Some(message) => message.into(),
+        None => String::from_utf8_lossy(&bytes),
+    };
     let mut shown: String = text.chars().take(ERROR_BODY_CHARS).collect();
     if text.chars().nth(ERROR_BODY_CHARS).is_some() {
         shown.push('…');
     }
-    Error::ProviderStatus { what, status: status.as_u16(), body: shown.trim().to_owned() }
+    Error::ProviderStatus { what, status: status.as_u16(), body: shown.trim().to_owned(), code }
 }
 
 /// A provider's opened answer.
@@ -482,5 +489,24 @@ mod tests {
         assert_eq!(*status, 502);
         assert_eq!(body.chars().count(), ERROR_BODY_CHARS + 1);
         assert!(err.to_string().contains("HTTP status 502"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_openai_style_error_gives_its_message_and_code_and_any_other_body_its_start() {
+        let long = "m".repeat(400);
+        let json = serde_json::json!({"error": {"message": long, "type": "payment_required", "code": "unknown_root"}});
+        let body = ResponseBody::whole(json.to_string());
+        let err = plain_error("the sealed request", http::StatusCode::PAYMENT_REQUIRED, body).await;
+        let Error::ProviderStatus { status, body, code, .. } = &err else { panic!("{err:?}") };
+        assert_eq!((*status, code.as_deref()), (402, Some("unknown_root")));
+        assert_eq!(body.chars().count(), ERROR_BODY_CHARS + 1);
+        assert!(body.starts_with("mmm"), "{body}");
+
+        for plain in ["Payment Required", "{\"error\": \"no\"}", ""] {
+            let err =
+                plain_error("the sealed request", http::StatusCode::PAYMENT_REQUIRED, ResponseBody::whole(plain)).await;
+            let Error::ProviderStatus { body, code, .. } = &err else { panic!("{err:?}") };
+            assert_eq!((body.as_str(), code.as_deref()), (plain, None));
+        }
     }
 }

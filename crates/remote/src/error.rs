@@ -199,8 +199,12 @@ pub enum Error {
         what: &'static str,
         /// The HTTP status code.
         status: u16,
-        /// Start of the body (at most 300 characters), lossily decoded as UTF-8.
+        /// Start of the body (at most 300 characters), lossily decoded as UTF-8; for an
+        /// OpenAI-style error body (`{"error": {"message", "code"}}`, as a ZK-API proxy answers
+        /// a 402), the start of its `message`.
         body: String,
+        /// The `code` of an OpenAI-style error body (`unknown_root`, `limit_reached`, …).
+        code: Option<String>,
     },
     /// A success answer came back unsealed where a sealed one was expected; it was discarded
     /// unread.

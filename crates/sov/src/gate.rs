@@ -12,10 +12,11 @@ use sov_core::config::Config;
 use sov_core::paths::Paths;
 use sov_core::store::Store;
 use sov_gate::Executors;
-use sov_gate::display::{for_terminal, lines_for_terminal, request_has_hidden};
+use sov_gate::display::{ReviewShown, for_terminal, lines_for_terminal, request_has_hidden, review_shown};
 use sov_gate::policy::DEFAULT_POLICY_TOML;
 use sov_gate::queue::State;
-use sov_gate::{ActionRecord, Decision, Gate, Kind, Policy, Verdict};
+use sov_gate::review::{REVIEWER_PROMPT, parse_verdict, review_message, verdict_schema};
+use sov_gate::{ActionRecord, Decision, Gate, Kind, Policy, ReviewError, Verdict};
 
 /// `sov confirm …`
 #[derive(Debug, Subcommand)]
@@ -96,23 +97,25 @@ pub struct GateServers {
     /// Serves the console for the human.
     pub console: axum::Router,
     /// The reviewer and executor threads (stop when dropped).
-    pub workers: sov_console::workers::Workers,
+    pub workers: sov_gate::Workers,
     /// The messaging poller (stops when dropped).
     pub poller: sov_msg::service::Poller,
 }
 
 /// Builds the gate for `sov serve`: reviewer on `engine`, console URLs at `console_addr`.
-/// Must run inside the server's Tokio runtime, which the remote-model executor does its I/O on.
+/// Must run inside the server's Tokio runtime, which the remote-model executor does its I/O on;
+/// it streams answers to the requests registered in `remote_streams`.
 pub fn gate_servers(
     config: &Config,
     paths: &Paths,
     engine: sov_engine::Engine,
     console_addr: SocketAddr,
+    remote_streams: sov_private::Streams,
 ) -> Result<GateServers> {
     let gate = Arc::new(open_gate(config, paths)?);
     let model =
         if config.gate.reviewer_model.is_empty() { "default".to_owned() } else { config.gate.reviewer_model.clone() };
-    let reviewer = Arc::new(sov_console::workers::EngineReviewer::new(engine, model));
+    let reviewer = Arc::new(EngineReviewer::new(engine, model));
     let console_url = format!("http://{console_addr}");
     let messaging = sov_msg::Messaging::open(
         gate.clone(),
@@ -128,21 +131,76 @@ pub fn gate_servers(
         .register(Kind::MessageSend, Arc::new(sender))?
         .register(
             Kind::RemoteLlm,
-            Arc::new(crate::remote_route::RemoteLlmExecutor::new(
+            Arc::new(sov_private::RemoteLlmExecutor::new(
                 Arc::new(config.clone()),
                 paths.clone(),
                 tokio::runtime::Handle::current(),
+                remote_streams,
             )),
         )?;
-    let workers = sov_console::workers::Workers::start(gate.clone(), reviewer, executors)?;
+    let workers = sov_gate::Workers::start(gate.clone(), reviewer, executors)?;
     let poller = messaging.start_polling()?;
     Ok(GateServers {
         gate: gate.clone(),
-        tool_api: sov_console::tool_api::ToolApi::new(gate.clone(), &console_url).router(messaging.router()),
+        tool_api: sov_toolapi::ToolApi::new(gate.clone(), &console_url).service(messaging.routes()).router(),
         console: sov_console::console::Console::new(gate, paths.database(), paths.audit_head()).router(),
         workers,
         poller,
     })
+}
+
+/// The local model as the gate's AI reviewer: a fresh conversation per action with the fixed reviewer
+/// prompt, greedy sampling, no tools, and the answer constrained to the verdict schema.
+pub struct EngineReviewer {
+    engine: sov_engine::Engine,
+    model: String,
+}
+
+impl std::fmt::Debug for EngineReviewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineReviewer").field("model", &self.model).finish_non_exhaustive()
+    }
+}
+
+impl EngineReviewer {
+    /// Reviews with `model` (a name the engine resolves; `default` for the default model).
+    pub fn new(engine: sov_engine::Engine, model: String) -> EngineReviewer {
+        EngineReviewer { engine, model }
+    }
+}
+
+impl sov_gate::Reviewer for EngineReviewer {
+    fn review(&self, record: &ActionRecord) -> Result<(Verdict, String), ReviewError> {
+        use sov_engine::{ChatMessage, Constraint, Event, Generate, Prompt, Sampling};
+        let request = Generate {
+            model: self.model.clone(),
+            prompt: Prompt::Chat(vec![
+                ChatMessage { role: "system".into(), content: REVIEWER_PROMPT.into() },
+                ChatMessage { role: "user".into(), content: review_message(record) },
+            ]),
+            sampling: Sampling { temperature: 0.0, ..Sampling::default() },
+            max_tokens: Some(200),
+            stop: Vec::new(),
+            constraint: Some(Constraint::JsonSchema(verdict_schema().to_string())),
+            ignore_eos: false,
+        };
+        let mut events = self.engine.generate(request).map_err(|e| ReviewError::Unavailable(e.to_string()))?;
+        let mut text = String::new();
+        while let Some(event) = events.blocking_recv() {
+            match event {
+                Event::Text(t) => text.push_str(&t),
+                Event::Done { .. } => return parse_verdict(&text),
+                Event::Failed(e) => return Err(ReviewError::Unavailable(e.to_string())),
+                Event::Started { .. } | Event::Embeddings { .. } => {}
+            }
+        }
+        Err(ReviewError::Malformed("the model stopped without finishing its answer".into()))
+    }
+
+    /// The model's name as the engine knows it (`default` resolved to the default model's name).
+    fn model(&self) -> Option<String> {
+        Some(self.engine.resolve(&self.model).unwrap_or_else(|_| self.model.clone()))
+    }
 }
 
 /// `sov console`: mints a one-time login link ([`sov_console::login`]) and prints it. The token
@@ -295,8 +353,12 @@ fn describe(r: &ActionRecord) -> String {
         for_terminal(&r.reasons.join(" ")),
         r.state.as_str()
     ));
-    if let Some(review) = &r.review {
-        out.push_str(&format!("AI        {}: {}\n", review.verdict.as_str(), for_terminal(&review.reason)));
+    if let Some(review) = review_shown(r) {
+        let said = match review.reason {
+            Some(reason) => format!(": {}", for_terminal(reason)),
+            None => format!(" {}", ReviewShown::ECHO),
+        };
+        out.push_str(&format!("AI        {} {}{said}\n", review.verdict.as_str(), for_terminal(&review.by())));
     }
     out.push_str(&format!("params    {}\n", lines_for_terminal(&params, "          ")));
     for claim in &r.request.provenance {
@@ -357,6 +419,35 @@ mod tests {
              state     awaiting_human\n\
              params    {\n            \"to\": \"bo\\u{200b}b@example.org\"\n          }\n\
              source    claimed by the agent, unchecked: user\n"
+        );
+    }
+
+    #[test]
+    fn the_reviewers_reason_shows_only_when_it_adds_to_the_policy_and_names_its_model() {
+        let mut r = record(ActionRequest::new(Kind::WebFetch));
+        r.reasons = vec!["policy says confirm for web.fetch".into()];
+        let ai_line = |r: &ActionRecord| describe(r).lines().find(|l| l.starts_with("AI ")).map(str::to_owned);
+        assert_eq!(ai_line(&r), None, "not reviewed yet");
+        let review = |reason: &str, model: Option<&str>| sov_gate::Review {
+            verdict: Verdict::Approve,
+            reason: reason.into(),
+            at_ms: 1_800_000_000_000,
+            model: model.map(str::to_owned),
+        };
+        r.review = Some(review("policy says confirm for web.fetch", Some("SmolLM2-135M-Instruct")));
+        assert_eq!(
+            ai_line(&r).as_deref(),
+            Some("AI        approve by SmolLM2-135M-Instruct (its reason only repeated the policy's)")
+        );
+        r.review = Some(review("the page is a public weather forecast", Some("SmolLM2-135M-Instruct")));
+        assert_eq!(
+            ai_line(&r).as_deref(),
+            Some("AI        approve by SmolLM2-135M-Instruct: the page is a public weather forecast")
+        );
+        r.review = Some(review("the page is a public weather forecast", None));
+        assert_eq!(
+            ai_line(&r).as_deref(),
+            Some("AI        approve by the reviewer: the page is a public weather forecast")
         );
     }
 

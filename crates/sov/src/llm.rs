@@ -257,7 +257,9 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
             "cannot publish what this server protects from sandboxes (its console port and directories), \
              so it does not start: sandboxes could not tell",
         )?;
-        let gate = crate::gate::gate_servers(config, paths, engine.clone(), console_addr)?;
+        // The remote route and the gate's remote executor share where answers stream to.
+        let remote_streams = sov_private::Streams::new();
+        let gate = crate::gate::gate_servers(config, paths, engine.clone(), console_addr, remote_streams.clone())?;
         if !args.lazy {
             let name = args.model.as_deref().or(engine.default_model()).unwrap_or("default").to_owned();
             let info = engine.load(&name).await?;
@@ -279,10 +281,11 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
         let remote = match config.remote.is_empty() {
             true => None,
             false => {
-                let route = crate::remote_route::GatedRemote::new(
+                let route = sov_private::GatedRemote::new(
                     gate.gate.clone(),
                     std::sync::Arc::new(config.clone()),
-                    format!("http://{actual}"),
+                    &format!("http://{actual}"),
+                    remote_streams,
                 )?;
                 Some(sov_api::RemoteRoute(std::sync::Arc::new(route)))
             }

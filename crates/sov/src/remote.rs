@@ -1,4 +1,5 @@
-//! `sov attest …` and `sov sanitize`: the checks the private remote path makes, by hand.
+//! `sov attest …`, `sov sanitize` and `sov ask --remote`: the private remote path
+//! ([`sov_private`]) at the terminal.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -8,8 +9,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
-use sov_attest::Policy;
-use sov_core::config::{Config, RemoteConfig};
+use sov_core::config::Config;
 use sov_core::paths::Paths;
 
 /// `sov attest …`
@@ -44,13 +44,7 @@ pub enum AttestCommand {
     },
 }
 
-/// The config's `[attest]` section as a policy.
-pub fn attest_policy(config: &Config) -> Result<Policy> {
-    let policy: Policy =
-        toml::Value::Table(config.attest.clone()).try_into().map_err(|e| anyhow::anyhow!("config [attest]: {e}"))?;
-    policy.validate().context("config [attest]")?;
-    Ok(policy)
-}
+pub use sov_private::attest_policy;
 
 /// `sov attest …`
 pub fn attest(cmd: AttestCommand, config: &Config) -> Result<i32> {
@@ -115,47 +109,13 @@ pub struct SanitizeArgs {
     pub model: Option<String>,
 }
 
-/// The sanitiser for this user (the config's names and accounts, and the home directory) with
-/// the local-model pass of `model` when one is named, built once and used for every text.
-pub(crate) struct Redactor {
-    sanitizer: sov_sanitize::Sanitizer,
-    finder: Option<sov_sanitize::OpenAiSpanFinder>,
-}
-
-impl Redactor {
-    /// `model` (empty: the rules only) is asked through the LLM API at `llm_base`.
-    pub(crate) fn new(config: &Config, model: &str, llm_base: &str) -> Result<Redactor> {
-        let rules = sov_sanitize::Config {
-            home_dir: std::env::var_os("HOME").map(PathBuf::from),
-            names: config.sanitize.names.clone(),
-            accounts: config.sanitize.accounts.clone(),
-            ..sov_sanitize::Config::default()
-        };
-        let sanitizer = sov_sanitize::Sanitizer::new(rules).context("config [sanitize]")?;
-        let finder = match model.is_empty() {
-            true => None,
-            false => Some(sov_sanitize::OpenAiSpanFinder::new(llm_base, model)?),
-        };
-        Ok(Redactor { sanitizer, finder })
-    }
-
-    /// `text` with private data replaced by placeholders, recorded in `map`. When the model's
-    /// pass fails the error is returned: the text must not leave with the rules' pass alone.
-    pub(crate) async fn redact(&self, text: &str, map: &mut sov_sanitize::Map) -> Result<String> {
-        Ok(match &self.finder {
-            None => self.sanitizer.sanitize_into(text, map),
-            Some(finder) => self.sanitizer.sanitize_with_into(text, finder, map).await?,
-        })
-    }
-}
-
 /// `sov sanitize`: reads text on stdin and prints exactly what would leave the machine.
 pub fn sanitize(args: &SanitizeArgs, config: &Config) -> Result<i32> {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("reading the text from stdin")?;
     let model = args.model.clone().unwrap_or_else(|| config.sanitize.model.clone());
     let base = format!("http://{}", config.serve.listen);
-    let redactor = Redactor::new(config, &model, &base)?;
+    let redactor = sov_private::Redactor::new(config, &model, &base)?;
     let mut map = sov_sanitize::Map::new();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let text = runtime
@@ -168,116 +128,6 @@ pub fn sanitize(args: &SanitizeArgs, config: &Config) -> Result<i32> {
         eprintln!("{} replacement(s); the map stays on this machine", sanitized.map.len());
     }
     Ok(0)
-}
-
-/// Pays each sealed request with a ZK-API ticket over exactly the bytes that leave.
-struct TicketPayment {
-    payer: Arc<sov_zkapi::Payer>,
-    tree: Arc<sov_zkapi::Membership>,
-}
-
-impl sov_remote::Payment for TicketPayment {
-    fn ticket(
-        &self,
-        method: &str,
-        path_and_query: &str,
-        body: &[u8],
-    ) -> sov_remote::BoxFuture<'_, std::result::Result<Option<(String, String)>, String>> {
-        let (payer, tree) = (self.payer.clone(), self.tree.clone());
-        let (method, path_and_query, body) = (method.to_owned(), path_and_query.to_owned(), body.to_vec());
-        Box::pin(async move {
-            // Proving is seconds of arithmetic at worst: off the async workers.
-            let ticket = tokio::task::spawn_blocking(move || payer.pay(&tree, &method, &path_and_query, &body))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            Ok(Some((sov_zkapi::TICKET_HEADER.to_owned(), ticket.encode())))
-        })
-    }
-}
-
-/// The transport a `[remote.NAME]` entry names.
-fn transport(name: &str, remote: &RemoteConfig) -> Result<Arc<dyn sov_remote::Transport>> {
-    Ok(match remote.transport.as_str() {
-        "direct-insecure-dev" => Arc::new(sov_remote::Direct::insecure_dev()?),
-        _ => {
-            let proxy = remote
-                .socks
-                .parse()
-                .map_err(|e| anyhow::anyhow!("config remote.{name}.socks `{}`: {e}", remote.socks))?;
-            // Tor gives each distinct SOCKS username/password a circuit of its own; a plain
-            // SOCKS5 proxy (a Nym client, Dante) may not accept credentials at all.
-            let isolation = if remote.transport == "tor" {
-                sov_remote::StreamIsolation::PerRequestCredentials
-            } else {
-                sov_remote::StreamIsolation::Off
-            };
-            Arc::new(sov_remote::Socks5::new(proxy).with_isolation(isolation))
-        }
-    })
-}
-
-/// GETs `url` through `transport` and reads a JSON answer.
-async fn get_json(transport: &dyn sov_remote::Transport, url: &str) -> Result<Value> {
-    let request = http::Request::get(url).body(bytes::Bytes::new()).with_context(|| format!("`{url}`"))?;
-    let response = transport.send(request).await.with_context(|| format!("asking {url}"))?;
-    let status = response.status();
-    let body = response.into_body().collect(1 << 20).await?;
-    if !status.is_success() {
-        bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body).chars().take(300).collect::<String>());
-    }
-    serde_json::from_slice(&body).with_context(|| format!("{url} did not answer JSON"))
-}
-
-/// Sends the chat `body` to remote model `name` the private way: the provider's attestation
-/// verified (or taken from `cache`), the body sealed to the attested key, paid with a ZK-API
-/// ticket over exactly the sealed bytes, through the configured transport.
-pub(crate) async fn send_private(
-    name: &str,
-    remote: &RemoteConfig,
-    body: &Value,
-    cache: Arc<sov_attest::Cache>,
-    config: &Config,
-    paths: &Paths,
-) -> Result<sov_remote::RemoteResponse> {
-    let transport = transport(name, remote)?;
-    let base = remote.url.trim_end_matches('/');
-    let provider = sov_remote::RemoteProvider::new(base, transport.clone(), attest_policy(config)?, cache)?;
-    let (_, _, verdict) = provider.attested_key().await?;
-    tracing::info!(kind = ?verdict.kind, "the provider's attestation verified");
-
-    let info = get_json(transport.as_ref(), &format!("{base}/zkapi")).await?;
-    let contract = info["contract"].as_str().unwrap_or_default();
-    let external_nullifier = sov_zkapi::field::from_hex(
-        "the provider's external nullifier",
-        info["external_nullifier"].as_str().unwrap_or_default(),
-    )?;
-    let credits = sov_zkapi::chain::reader(&config.zkapi.rpc, sov_zkapi::chain::address(contract)?)?;
-    let tree = sov_zkapi::chain::membership(&credits).await?;
-    let payer = sov_zkapi::Payer::new(
-        Arc::new(sov_zkapi::Wallet::open_in(paths)?),
-        Arc::new(sov_zkapi::Prover::new()),
-        contract,
-        external_nullifier,
-    );
-    let payment = TicketPayment { payer: Arc::new(payer), tree: Arc::new(tree) };
-    Ok(provider.send("/v1/chat/completions", &serde_json::to_vec(body)?, &payment).await?)
-}
-
-/// Takes the complete server-sent events from the front of `pending` and returns their JSON
-/// `data` (a chunk may hold several events, or a part of one, which stays in `pending`).
-pub(crate) fn take_events(pending: &mut Vec<u8>) -> Vec<Value> {
-    let mut events = Vec::new();
-    while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
-        let event: Vec<u8> = pending.drain(..end + 2).collect();
-        let event = String::from_utf8_lossy(&event);
-        for data in event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim) {
-            if data != "[DONE]" {
-                events.push(serde_json::from_str(data).unwrap_or(Value::Null));
-            }
-        }
-    }
-    events
 }
 
 /// `sov ask --remote NAME QUESTION`: the question, sanitised, to an attested provider, paid with
@@ -299,7 +149,8 @@ pub fn ask_remote(
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let redactor = Redactor::new(config, &config.sanitize.model, &format!("http://{}", config.serve.listen))?;
+        let base = format!("http://{}", config.serve.listen);
+        let redactor = sov_private::Redactor::new(config, &config.sanitize.model, &base)?;
         let mut map = sov_sanitize::Map::new();
         let mut messages = Vec::new();
         if let Some(system) = &client.system {
@@ -322,7 +173,9 @@ pub fn ask_remote(
         }
 
         let body = crate::llm::streamed_chat(client, &remote.model, &messages);
-        let response = send_private(name, remote, &body, Arc::new(sov_attest::Cache::new()), config, paths).await?;
+        let cache = Arc::new(sov_attest::Cache::new());
+        let payers = sov_private::Payers::new();
+        let response = sov_private::send_private(name, remote, &body, cache, &payers, config, paths).await?;
         let status = response.status;
         let mut restorer = map.restorer();
         let mut out = std::io::stdout();
@@ -339,7 +192,7 @@ pub fn ask_remote(
                 let mut pending = Vec::new();
                 while let Some(chunk) = stream.next_chunk().await? {
                     pending.extend_from_slice(&chunk);
-                    for delta in take_events(&mut pending) {
+                    for delta in sov_private::take_events(&mut pending) {
                         if let Some(text) = delta["choices"][0]["delta"]["content"].as_str() {
                             write!(out, "{}", restorer.push(text))?;
                             out.flush()?;
