@@ -79,7 +79,8 @@ pub fn log_level(config: &Config, verbose: u8) -> String {
 }
 
 /// Logs to stderr at `level` (a level, or directives such as `info,sov_sandbox=debug`), unless
-/// `RUST_LOG` says otherwise. A filter that does not parse is named and replaced by `info`.
+/// `RUST_LOG` says otherwise. A filter that does not parse is named and replaced by `info`. Colour
+/// codes only when stderr is a terminal.
 ///
 /// The filter is tracing's `Targets` rather than `EnvFilter`: the same directives except span and
 /// field matching, without the regular-expression engine, whose tables alone made every start of
@@ -92,7 +93,9 @@ pub fn init_logging(level: &str) {
         eprintln!("sov: ignoring the log filter `{directives}` ({e}); logging at info");
         Targets::new().with_default(LevelFilter::INFO)
     });
-    let output = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter);
+    // Colours only for a person at a terminal: a log file, a pipe or the journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let output = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).with_filter(filter);
     let _ = tracing_subscriber::registry().with(output).try_init();
 }
 

@@ -20,7 +20,6 @@ pub mod gate;
 pub mod llm;
 pub mod msg;
 pub mod remote;
-pub mod remote_route;
 pub mod zkapi;
 
 /// Sovereign: a self-sovereign, local-first, private and secure LLM setup.
@@ -174,7 +173,7 @@ fn exit_code(code: i32) -> ExitCode {
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> Result<i32> {
     let (config, paths) = sov_sbox::load_config(cli.config.as_deref())?;
-    init_logging(&config, cli.verbose);
+    init_logging(&config, cli.verbose, cli.command.is_daemon());
 
     match cli.command {
         Command::Sbox(args) => Ok(sov_sbox::run(args, &config, &paths)),
@@ -199,11 +198,32 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-fn init_logging(config: &Config, verbose: u8) {
-    let level = sov_sbox::log_level(config, verbose);
+/// Daemons (and the programs they run) log at the configured level; a command that answers
+/// and exits logs only warnings and errors unless `-v` asks for more, so what it prints is its
+/// own plain answer, not log lines among it.
+fn init_logging(config: &Config, verbose: u8, daemon: bool) {
+    let level = match (daemon, verbose) {
+        (false, 0) => "warn".to_owned(),
+        _ => sov_sbox::log_level(config, verbose),
+    };
     // llama.cpp reports every tensor it loads at info level; its warnings are what a user needs.
     let level = if level.contains("llama") { level } else { format!("{level},llama-cpp-2=warn") };
     sov_sbox::init_logging(&level);
+}
+
+impl Command {
+    /// Whether the command runs until stopped (a server, the messaging daemon, an agent or a
+    /// sandboxed program), whose logs are its record of what it did.
+    fn is_daemon(&self) -> bool {
+        matches!(
+            self,
+            Command::Sbox(_)
+                | Command::Serve(_)
+                | Command::Agent(_)
+                | Command::Provider(_)
+                | Command::Msg(msg::MsgCommand::Serve(_))
+        )
+    }
 }
 
 fn config_command(cmd: ConfigCommand, config: &Config, paths: &Paths) -> Result<i32> {

@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -1243,6 +1244,9 @@ fn a_hostile_inbox_and_an_obedient_model_get_nothing_out_and_kill_9_mid_send_nei
         wait_reviewed(&server, id);
         let out = server.sov(&["confirm", "deny", id]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // The command's own answer, plain; the gate's log line of the decision only with -v.
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{id} denied\n"));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no log lines among a command's output");
     }
     std::thread::sleep(Duration::from_secs(2));
     for outsider in OUTSIDERS {
@@ -2307,6 +2311,169 @@ fn remote_models_in_the_apis_go_through_the_gate_sanitised_and_come_back_restore
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("alice@example.org") && !text.contains("4111 1111"), "{file} holds private details");
     }
+}
+
+/// A remote model's server that answers every chat with a scripted stream: `[PERS`, `ON_1] is
+/// here`, then nothing more until the test releases it (or a minute passes), then ` and done`.
+struct SlowUpstream {
+    url: String,
+    /// Whether the test released it; set before the stream's end is written.
+    released: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    /// For each answer: whether its end waited for the release (false: it gave up waiting).
+    ends: Arc<Mutex<Vec<bool>>>,
+    /// The chat requests' bodies.
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl SlowUpstream {
+    fn start() -> SlowUpstream {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let released = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let (ends, bodies) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+        let (r, e, b) = (released.clone(), ends.clone(), bodies.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let (r, e, b) = (r.clone(), e.clone(), b.clone());
+                std::thread::spawn(move || SlowUpstream::answer(stream, &r, &e, &b));
+            }
+        });
+        SlowUpstream { url, released, ends, bodies }
+    }
+
+    fn answer(
+        mut stream: std::net::TcpStream,
+        released: &(Mutex<bool>, std::sync::Condvar),
+        ends: &Mutex<Vec<bool>>,
+        bodies: &Mutex<Vec<String>>,
+    ) {
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).unwrap_or(0) == 0 {
+                return;
+            }
+            request.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&request).to_lowercase();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).unwrap();
+        if !head.starts_with("post /v1/chat/completions ") {
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            return;
+        }
+        bodies.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+        let send = |stream: &mut std::net::TcpStream, data: &str| {
+            let event = format!("data: {data}\n\n");
+            stream.write_all(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes())?;
+            stream.flush()
+        };
+        let piece = |text: &str| json!({"choices": [{"index": 0, "delta": {"content": text}}]}).to_string();
+        let _ = stream.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        );
+        // The placeholder comes cut in two, as a model's tokens may cut it.
+        let _ = send(&mut stream, &piece("[PERS")).and_then(|()| send(&mut stream, &piece("ON_1] is here")));
+        let (lock, signal) = released;
+        let waited = signal
+            .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(60), |released| !*released)
+            .map(|(released, _)| *released)
+            .unwrap_or(false);
+        ends.lock().unwrap().push(waited);
+        let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 9, "completion_tokens": 3}});
+        let _ = send(&mut stream, &piece(" and done"))
+            .and_then(|()| send(&mut stream, &end.to_string()))
+            .and_then(|()| send(&mut stream, "[DONE]"));
+        let _ = stream.write_all(b"0\r\n\r\n");
+    }
+
+    fn release(&self) {
+        let (lock, signal) = &*self.released;
+        *lock.lock().unwrap() = true;
+        signal.notify_all();
+    }
+}
+
+#[test]
+fn an_approved_remote_answer_streams_restored_before_the_remote_has_finished() {
+    let upstream = SlowUpstream::start();
+    let market = Market::open(&upstream.url, 3600, &["--dev-no-tee"]);
+    let danted = sov_remote::testing::Danted::start();
+    succeeded(&market.deposit(2));
+    let home = market.user_home.path();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[engine]\nmodels_dir = \"{}\"\ndefault_model = \"smollm2\"\nthreads = 1\n\
+             [remote.slow]\nurl = \"{}\"\nmodel = \"scripted\"\ntransport = \"socks5\"\nsocks = \"{}\"\n\
+             [attest]\nallow_dev = true\n[zkapi]\nrpc = \"{}\"\n[sanitize]\nnames = [\"Alice Liddell\"]\n",
+            models_dir().display(),
+            market.proxy_url,
+            danted.addr,
+            market.anvil.url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(home.join("policy.toml"), "[actions]\n\"remote.llm\" = \"allow\"\n").unwrap();
+    let client = Server::launch(Home::Shared(home.to_owned()), &[]);
+    let data = home.join("data");
+    let gate = sov_gate::Gate::new(
+        sov_core::store::Store::open(&data.join("sovereign.db")).unwrap(),
+        Some(data.join("audit.head")),
+        sov_gate::Policy::default(),
+    );
+    let session = gate.create_session(sov_gate::Side::Open, "test agent").unwrap();
+    drop(gate);
+
+    let chat = json!({"model": "remote:slow", "stream": true,
+                      "messages": [{"role": "user", "content": "I am Alice Liddell. Who is here?"}]})
+    .to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(300)))
+        .build()
+        .into();
+    let response = agent
+        .post(&format!("{}/v1/chat/completions", client.base))
+        .header("content-type", "application/json")
+        .header("x-sov-session", session.token.as_str())
+        .send(chat.as_str())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let mut text = String::new();
+    let mut first_restored = None;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(response.into_body().into_reader())) {
+        let line = line.unwrap();
+        let Some(data) = line.strip_prefix("data: ") else { continue };
+        if data == "[DONE]" {
+            break;
+        }
+        let event: Value = serde_json::from_str(data).unwrap();
+        text.push_str(event["choices"][0]["delta"]["content"].as_str().unwrap_or_default());
+        if first_restored.is_none() && text.contains("Alice Liddell") {
+            // The remote is still holding back the rest of its answer: let it go on.
+            first_restored = Some(text.clone());
+            upstream.release();
+        }
+    }
+    assert_eq!(first_restored.as_deref(), Some("Alice Liddell is here"), "the first piece, restored");
+    assert_eq!(*upstream.ends.lock().unwrap(), [true], "the remote finished only after the client had its first piece");
+    assert_eq!(text, "Alice Liddell is here and done");
+    let bodies = upstream.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    assert!(bodies[0].contains("[PERSON_1]") && !bodies[0].contains("Alice"), "{}", bodies[0]);
+    // The action's outcome keeps the whole (sanitised) answer.
+    let list = succeeded(&market.user(&["confirm", "list", "--all"]));
+    let id = list.lines().find(|l| l.contains("remote.llm")).unwrap().split_whitespace().next().unwrap().to_owned();
+    let shown = succeeded(&market.user(&["confirm", "show", &id]));
+    assert!(shown.contains("[PERSON_1] is here and done"), "{shown}");
 }
 
 /// The id of the first action of `kind` waiting for the human, once the AI reviewer is done.
