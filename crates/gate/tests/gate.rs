@@ -334,25 +334,30 @@ fn child_process_drives_one_action() {
     gate.run_approved(&execs).unwrap();
 }
 
+/// Runs the child test `name` on `dir` twice: killed at `step`, then to the end.
+fn crash_then_finish(name: &str, dir: &Path, step: &str) {
+    let run = |crash: Option<&str>| {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([name, "--exact", "--nocapture", "--test-threads=1"]);
+        cmd.env(CHILD_ENV, dir);
+        match crash {
+            Some(step) => cmd.env(sov_gate::crash::CRASH_ENV, step),
+            None => cmd.env_remove(sov_gate::crash::CRASH_ENV),
+        };
+        cmd.output().unwrap()
+    };
+    let crashed = run(Some(step));
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(crashed.status.signal(), Some(9), "{step}: the child should die by SIGKILL: {crashed:?}");
+    let finished = run(None);
+    assert!(finished.status.success(), "{step}: {}", String::from_utf8_lossy(&finished.stderr));
+}
+
 #[test]
 fn kill_9_at_every_step_executes_the_approved_action_exactly_once() {
     for step in sov_gate::crash::STEPS {
         let dir = tempfile::tempdir().unwrap();
-        let run = |crash: Option<&str>| {
-            let mut cmd = Command::new(std::env::current_exe().unwrap());
-            cmd.args(["child_process_drives_one_action", "--exact", "--nocapture", "--test-threads=1"]);
-            cmd.env(CHILD_ENV, dir.path());
-            match crash {
-                Some(step) => cmd.env(sov_gate::crash::CRASH_ENV, step),
-                None => cmd.env_remove(sov_gate::crash::CRASH_ENV),
-            };
-            cmd.output().unwrap()
-        };
-        let crashed = run(Some(step));
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(crashed.status.signal(), Some(9), "{step}: the child should die by SIGKILL: {crashed:?}");
-        let finished = run(None);
-        assert!(finished.status.success(), "{step}: {}", String::from_utf8_lossy(&finished.stderr));
+        crash_then_finish("child_process_drives_one_action", dir.path(), step);
 
         let effects = rusqlite::Connection::open(dir.path().join("effects.db")).unwrap();
         let (keys, runs): (i64, i64) =
@@ -540,21 +545,7 @@ fn child_process_drives_two_lanes() {
 fn kill_9_at_every_step_with_two_lanes_executes_each_approved_action_exactly_once() {
     for step in sov_gate::crash::STEPS {
         let dir = tempfile::tempdir().unwrap();
-        let run = |crash: Option<&str>| {
-            let mut cmd = Command::new(std::env::current_exe().unwrap());
-            cmd.args(["child_process_drives_two_lanes", "--exact", "--nocapture", "--test-threads=1"]);
-            cmd.env(CHILD_ENV, dir.path());
-            match crash {
-                Some(step) => cmd.env(sov_gate::crash::CRASH_ENV, step),
-                None => cmd.env_remove(sov_gate::crash::CRASH_ENV),
-            };
-            cmd.output().unwrap()
-        };
-        let crashed = run(Some(step));
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(crashed.status.signal(), Some(9), "{step}: the child should die by SIGKILL: {crashed:?}");
-        let finished = run(None);
-        assert!(finished.status.success(), "{step}: {}", String::from_utf8_lossy(&finished.stderr));
+        crash_then_finish("child_process_drives_two_lanes", dir.path(), step);
 
         let now = Arc::new(AtomicI64::new(1_800_000_000_000));
         let gate = open_gate(&dir.path().join("sov.db"), &dir.path().join("audit.head"), &now);

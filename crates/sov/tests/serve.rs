@@ -2208,23 +2208,8 @@ fn remote_models_in_the_apis_go_through_the_gate_sanitised_and_come_back_restore
     let danted = sov_remote::testing::Danted::start();
     succeeded(&market.deposit(3));
     let home = market.user_home.path();
-    std::fs::write(
-        home.join("config.toml"),
-        format!(
-            "[engine]\nmodels_dir = \"{}\"\ndefault_model = \"smollm2\"\nthreads = 1\n\
-             [remote.test]\nurl = \"{}\"\nmodel = \"smollm2\"\ntransport = \"socks5\"\nsocks = \"{}\"\n\
-             aliases = [\"claude-remote-alias\"]\n\
-             [attest]\nallow_dev = true\n[zkapi]\nrpc = \"{}\"\n[sanitize]\nnames = [\"Alice Liddell\"]\n",
-            models_dir().display(),
-            market.proxy_url,
-            danted.addr,
-            market.anvil.url()
-        ),
-    )
-    .unwrap();
     // Remote calls need no confirmation by this policy, except where the taint rule says so.
-    std::fs::write(home.join("policy.toml"), "[actions]\n\"remote.llm\" = \"allow\"\n").unwrap();
-    let client = Server::launch(Home::Shared(home.to_owned()), &[]);
+    let client = remote_client(&market, &danted, "test", "smollm2", "aliases = [\"claude-remote-alias\"]\n");
     let question = "I am Alice Liddell, mail alice@example.org, card 4111 1111 1111 1111. Repeat my e-mail address.";
     let private = ["Alice", "alice@example.org", "4111"];
 
@@ -2263,13 +2248,7 @@ fn remote_models_in_the_apis_go_through_the_gate_sanitised_and_come_back_restore
 
     // A clean session (an agent's, through its `remote` tool) may ask at once by this policy.
     let data = home.join("data");
-    let gate = sov_gate::Gate::new(
-        sov_core::store::Store::open(&data.join("sovereign.db")).unwrap(),
-        Some(data.join("audit.head")),
-        sov_gate::Policy::default(),
-    );
-    let session = gate.create_session(sov_gate::Side::Open, "test agent").unwrap();
-    drop(gate);
+    let session = clean_session(&data);
     let names = sov_agent::services::RemoteTool::names_in(&sov_agent::client::server_models(&client.base, None));
     assert_eq!(names, ["test"]);
     // Bounded like the other calls here: unbounded, the 135M model on a loaded CI machine can
@@ -2311,6 +2290,45 @@ fn remote_models_in_the_apis_go_through_the_gate_sanitised_and_come_back_restore
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("alice@example.org") && !text.contains("4111 1111"), "{file} holds private details");
     }
+}
+
+/// `sov serve` as the market's user, with `[remote.NAME]` (and its `extra` lines) asking `model`
+/// through the provider and
+/// the SOCKS5 proxy, "Alice Liddell" a name to sanitise, and a policy that lets remote calls go
+/// unconfirmed (except where the taint rule says otherwise).
+fn remote_client(
+    market: &Market,
+    danted: &sov_remote::testing::Danted,
+    name: &str,
+    model: &str,
+    extra: &str,
+) -> Server {
+    let home = market.user_home.path();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[engine]\nmodels_dir = \"{}\"\ndefault_model = \"smollm2\"\nthreads = 1\n\
+             [remote.{name}]\nurl = \"{}\"\ntransport = \"socks5\"\nsocks = \"{}\"\nmodel = \"{model}\"\n{extra}\
+             [attest]\nallow_dev = true\n[zkapi]\nrpc = \"{}\"\n[sanitize]\nnames = [\"Alice Liddell\"]\n",
+            models_dir().display(),
+            market.proxy_url,
+            danted.addr,
+            market.anvil.url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(home.join("policy.toml"), "[actions]\n\"remote.llm\" = \"allow\"\n").unwrap();
+    Server::launch(Home::Shared(home.to_owned()), &[])
+}
+
+/// A new gate session on the open side that has read nothing, as an agent's starts.
+fn clean_session(data: &Path) -> sov_gate::NewSession {
+    let gate = sov_gate::Gate::new(
+        sov_core::store::Store::open(&data.join("sovereign.db")).unwrap(),
+        Some(data.join("audit.head")),
+        sov_gate::Policy::default(),
+    );
+    gate.create_session(sov_gate::Side::Open, "test agent").unwrap()
 }
 
 /// A remote model's server that answers every chat with a scripted stream: `[PERS`, `ON_1] is
@@ -2408,29 +2426,9 @@ fn an_approved_remote_answer_streams_restored_before_the_remote_has_finished() {
     let danted = sov_remote::testing::Danted::start();
     succeeded(&market.deposit(2));
     let home = market.user_home.path();
-    std::fs::write(
-        home.join("config.toml"),
-        format!(
-            "[engine]\nmodels_dir = \"{}\"\ndefault_model = \"smollm2\"\nthreads = 1\n\
-             [remote.slow]\nurl = \"{}\"\nmodel = \"scripted\"\ntransport = \"socks5\"\nsocks = \"{}\"\n\
-             [attest]\nallow_dev = true\n[zkapi]\nrpc = \"{}\"\n[sanitize]\nnames = [\"Alice Liddell\"]\n",
-            models_dir().display(),
-            market.proxy_url,
-            danted.addr,
-            market.anvil.url()
-        ),
-    )
-    .unwrap();
-    std::fs::write(home.join("policy.toml"), "[actions]\n\"remote.llm\" = \"allow\"\n").unwrap();
-    let client = Server::launch(Home::Shared(home.to_owned()), &[]);
+    let client = remote_client(&market, &danted, "slow", "scripted", "");
     let data = home.join("data");
-    let gate = sov_gate::Gate::new(
-        sov_core::store::Store::open(&data.join("sovereign.db")).unwrap(),
-        Some(data.join("audit.head")),
-        sov_gate::Policy::default(),
-    );
-    let session = gate.create_session(sov_gate::Side::Open, "test agent").unwrap();
-    drop(gate);
+    let session = clean_session(&data);
 
     let chat = json!({"model": "remote:slow", "stream": true,
                       "messages": [{"role": "user", "content": "I am Alice Liddell. Who is here?"}]})
