@@ -277,17 +277,22 @@ pub(crate) async fn start(
 /// Runs a generation to its end.
 pub(crate) async fn complete(engine: &Engine, request: Generate) -> Result<Answer, EngineError> {
     let model = request.model.clone();
-    let (_, mut events) = start(engine, request).await?;
+    let (_, events) = start(engine, request).await?;
+    collect(events).await.map_err(|e| e.unwrap_or(EngineError::WorkerGone { model }))
+}
+
+/// The whole answer `events` bring, local or remote; `Err(None)` when they stop before the end.
+pub(crate) async fn collect(mut events: UnboundedReceiver<Event>) -> Result<Answer, Option<EngineError>> {
     let mut text = String::new();
     while let Some(event) = events.recv().await {
         match event {
             Event::Text(piece) => text.push_str(&piece),
             Event::Done { finish, usage } => return Ok(Answer { text, finish, usage }),
-            Event::Failed(e) => return Err(e),
+            Event::Failed(e) => return Err(Some(e)),
             Event::Started { .. } | Event::Embeddings { .. } => {}
         }
     }
-    Err(EngineError::WorkerGone { model })
+    Err(None)
 }
 
 /// llama-server's `timings` object, so tools (and our benchmark) can read both servers alike.

@@ -159,23 +159,15 @@ impl Target {
         match self {
             Target::Local => crate::complete(&state.engine, generate).await.map_err(|e| ApiError::engine(dialect, &e)),
             Target::Remote(name) => {
-                let mut events = answer(state, name, generate, headers, dialect).await?;
-                let mut text = String::new();
-                while let Some(event) = events.recv().await {
-                    match event {
-                        Event::Text(piece) => text.push_str(&piece),
-                        Event::Done { finish, usage } => return Ok(Answer { text, finish, usage }),
-                        Event::Failed(e) => {
-                            return Err(ApiError { status: StatusCode::BAD_GATEWAY, ..ApiError::engine(dialect, &e) });
-                        }
-                        Event::Started { .. } | Event::Embeddings { .. } => {}
-                    }
-                }
-                Err(ApiError {
-                    status: StatusCode::BAD_GATEWAY,
-                    message: format!("remote:{name} stopped before it answered; retry"),
-                    param: None,
-                    dialect,
+                let events = answer(state, name, generate, headers, dialect).await?;
+                crate::collect(events).await.map_err(|e| match e {
+                    Some(e) => ApiError { status: StatusCode::BAD_GATEWAY, ..ApiError::engine(dialect, &e) },
+                    None => ApiError {
+                        status: StatusCode::BAD_GATEWAY,
+                        message: format!("remote:{name} stopped before it answered; retry"),
+                        param: None,
+                        dialect,
+                    },
                 })
             }
         }
