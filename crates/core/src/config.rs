@@ -47,49 +47,97 @@ pub struct Config {
     pub remote: BTreeMap<String, RemoteConfig>,
     /// Models by name, beyond the `*.gguf` files found in the models directory.
     pub models: BTreeMap<String, ModelConfig>,
+    /// How each kind of connection that leaves this machine travels (`sov-net`).
+    pub net: NetConfig,
+}
+
+/// `[net]`: the one outbound policy. Every connection to anything that is not loopback leaves by
+/// the route its class names; loopback destinations (a local Ethereum node, a local provider)
+/// are always reached directly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetConfig {
+    /// Remote models and their providers' attestation bundles.
+    pub remote: Transport,
+    /// Web search and web pages.
+    pub web: Transport,
+    /// Ethereum JSON-RPC reads and writes (deposit trees, roots, the wallet).
+    pub chain: Transport,
+    /// Paid calls to ZK-API providers (`sov zkapi call`).
+    pub zkapi: Transport,
+    /// The SOCKS5 proxy `socks5` routes use (a system Tor, a Nym client).
+    pub socks: String,
+    /// Up to this many milliseconds of random delay before each request that leaves by Tor or
+    /// SOCKS5, so arrival times link a conversation's turns less; 0: none.
+    pub jitter_ms: u64,
+    /// How long a request waits for Tor to finish bootstrapping before it fails.
+    pub bootstrap_timeout_secs: u64,
+    /// Tor's state and directory cache; empty: `tor` in the data directory.
+    pub tor_dir: PathBuf,
+    /// Settings passed to the in-process Tor client (arti's own `arti.toml` keys, such as
+    /// `tor_network`, `bridges`, `path_rules`, `address_filter`); empty for the public Tor network.
+    pub arti: toml::Table,
+}
+
+impl Config {
+    /// How a `[remote.NAME]` entry's requests travel and the SOCKS5 proxy for `socks5`: its own
+    /// settings, else `[net] remote` and `[net] socks`.
+    pub fn remote_route<'a>(&'a self, remote: &'a RemoteConfig) -> (Transport, &'a str) {
+        (remote.transport.unwrap_or(self.net.remote), remote.socks.as_deref().unwrap_or(&self.net.socks))
+    }
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            remote: Transport::Tor,
+            web: Transport::Tor,
+            chain: Transport::Tor,
+            zkapi: Transport::Tor,
+            socks: "127.0.0.1:9050".into(),
+            jitter_ms: 0,
+            bootstrap_timeout_secs: 120,
+            tor_dir: PathBuf::new(),
+            arti: toml::Table::new(),
+        }
+    }
 }
 
 /// `[remote.NAME]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RemoteConfig {
     /// The provider's base URL (`sov provider` with a TEE), e.g. `http://provider.example:8090`.
     pub url: String,
     /// The model to ask there.
     pub model: String,
-    /// How requests travel: `tor`, `socks5` or `direct-insecure-dev` (see [`Transport`]).
-    pub transport: Transport,
-    /// The SOCKS5 proxy's address and port.
-    pub socks: String,
+    /// How requests travel: `tor`, `socks5` or `direct-insecure-dev` (see [`Transport`]);
+    /// unset: `[net] remote`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+    /// The SOCKS5 proxy's address and port for `socks5`; unset: `[net] socks`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socks: Option<String>,
     /// Model names in `sov serve`'s APIs that mean this remote model, like `remote:NAME` (for
     /// clients that send a fixed name, such as `claude-sonnet-4-5`); such a name hides a local
     /// model of the same name.
     pub aliases: Vec<String>,
 }
 
-impl Default for RemoteConfig {
-    fn default() -> Self {
-        Self {
-            url: String::new(),
-            model: String::new(),
-            transport: Transport::Tor,
-            socks: "127.0.0.1:9050".into(),
-            aliases: Vec::new(),
-        }
-    }
-}
-
-/// How a remote model's requests travel (`[remote.NAME] transport`), parsed once from the config.
+/// How one class of requests travels (`[net] remote`, `[remote.NAME] transport`, ...), parsed
+/// once from the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum Transport {
-    /// SOCKS5 to Tor at `socks`, with fresh credentials and so a fresh circuit per request.
+    /// Tor inside Sovereign (no Tor daemon needed), a fresh circuit for every request.
     #[default]
     #[serde(rename = "tor")]
     Tor,
-    /// Any SOCKS5 proxy at `socks` (a Nym client, Dante), without credentials.
+    /// A SOCKS5 proxy at `socks` (a system Tor, a Nym client), fresh credentials for every
+    /// request, which a Tor proxy turns into a fresh circuit.
     #[serde(rename = "socks5")]
     Socks5,
-    /// A direct connection: reveals your IP address to the provider; development only.
+    /// A direct connection: reveals your IP address to the destination; development only, and
+    /// announced as such at every start.
     #[serde(rename = "direct-insecure-dev")]
     DirectInsecureDev,
 }
@@ -464,12 +512,30 @@ impl Config {
                     message: "is missing: name the provider's URL".into(),
                 });
             }
-            if remote.socks.parse::<std::net::SocketAddr>().is_err() {
+            if let Some(socks) = &remote.socks
+                && socks.parse::<std::net::SocketAddr>().is_err()
+            {
                 return Err(Error::ConfigValue {
                     key: key("socks"),
-                    message: format!("`{}` is not an address and port, e.g. 127.0.0.1:9050", remote.socks),
+                    message: format!("`{socks}` is not an address and port, e.g. 127.0.0.1:9050"),
                 });
             }
+        }
+        if self.net.socks.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Error::ConfigValue {
+                key: "net.socks".into(),
+                message: format!("`{}` is not an address and port, e.g. 127.0.0.1:9050", self.net.socks),
+            });
+        }
+        if self.net.bootstrap_timeout_secs == 0 {
+            return Err(Error::ConfigValue {
+                key: "net.bootstrap_timeout_secs".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        if !self.net.tor_dir.as_os_str().is_empty() {
+            self.net.tor_dir = expand_home(&self.net.tor_dir, home)
+                .map_err(|message| Error::ConfigValue { key: "net.tor_dir".into(), message })?;
         }
         if self.provider.commit_every_secs == 0 || self.provider.poll_ms == 0 {
             return Err(Error::ConfigValue {
@@ -609,10 +675,23 @@ mod tests {
     fn transports_parse_by_their_documented_names_and_a_bad_one_names_the_field_and_the_choices() {
         for transport in Transport::ALL {
             let text = format!("[remote.big]\nurl = \"http://p.example\"\ntransport = \"{transport}\"\n");
-            assert_eq!(Config::parse(&text, Path::new("c"), None).unwrap().remote["big"].transport, transport);
+            assert_eq!(Config::parse(&text, Path::new("c"), None).unwrap().remote["big"].transport, Some(transport));
         }
+        // Unset, a remote travels as [net] remote says (tor unless changed) via [net] socks.
         let text = "[remote.big]\nurl = \"http://p.example\"\n";
-        assert_eq!(Config::parse(text, Path::new("c"), None).unwrap().remote["big"].transport, Transport::Tor);
+        let config = Config::parse(text, Path::new("c"), None).unwrap();
+        assert_eq!(config.remote_route(&config.remote["big"]), (Transport::Tor, "127.0.0.1:9050"));
+        let text = "[net]\nremote = \"socks5\"\nsocks = \"127.0.0.1:1080\"\n[remote.big]\nurl = \"http://p.example\"\n";
+        let config = Config::parse(text, Path::new("c"), None).unwrap();
+        assert_eq!(config.remote_route(&config.remote["big"]), (Transport::Socks5, "127.0.0.1:1080"));
+        for (text, needle) in [
+            ("[net]\nsocks = \"tor\"\n", "net.socks"),
+            ("[net]\nchain = \"direct\"\n", "use one of tor, socks5, direct-insecure-dev"),
+            ("[net]\nbootstrap_timeout_secs = 0\n", "net.bootstrap_timeout_secs"),
+        ] {
+            let err = Config::parse(text, Path::new("c"), None).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
         let text = "[remote.big]\nurl = \"http://p.example\"\ntransport = \"direct\"\n";
         let err = Config::parse(text, Path::new("/c.toml"), None).unwrap_err().to_string();
         assert!(err.contains("/c.toml") && err.contains("line 3"), "{err}");
