@@ -5,15 +5,16 @@ use std::collections::HashMap;
 use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::primitives::{Address, B256, TxHash, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
 use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
-use alloy::transports::http::reqwest::Url;
 
 use crate::batch::ServedBatch;
 use crate::bindings::ZkApiCredits::{self, ZkApiCreditsInstance};
 use crate::error::{Error, Result};
 use crate::libraries;
+use crate::rpc::NetTransport;
 
 /// Where a member stands, as the contract's `State` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,9 +201,11 @@ pub struct Reveal {
 }
 
 /// A `ZkApiCredits` contract, reached through one RPC endpoint and sending as one account.
+/// Every request to the endpoint goes through the [`sov_net::Http`] it was made with.
 #[derive(Clone)]
 pub struct Credits {
     provider: DynProvider,
+    http: sov_net::Http,
     contract: ZkApiCreditsInstance<DynProvider>,
     account: Address,
     /// First block to scan for events: the deployment block when known, else 0.
@@ -220,11 +223,9 @@ impl std::fmt::Debug for Credits {
     }
 }
 
-fn connect(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
-    let url: Url = rpc_url.parse().map_err(|e: <Url as std::str::FromStr>::Err| Error::InvalidRpcUrl {
-        url: rpc_url.into(),
-        reason: e.to_string(),
-    })?;
+fn connect(rpc_url: &str, signer: PrivateKeySigner, http: &sov_net::Http) -> Result<DynProvider> {
+    let transport = NetTransport::new(rpc_url, http)?;
+    let is_local = transport.is_local();
     // Nonces come from the node for every transaction: alloy's default cache advances even when
     // gas estimation refuses the call, and the next transaction would then wait forever behind a
     // nonce gap. The cost is that one account must not send two transactions concurrently.
@@ -234,11 +235,11 @@ fn connect(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
         .with_simple_nonce_management()
         .fetch_chain_id()
         .wallet(signer)
-        .connect_http(url)
+        .connect_client(RpcClient::new(transport, is_local))
         .erased();
     // A node on this machine mines at once; alloy's 250 ms local poll would make every
     // transaction wait for nothing. Remote endpoints keep alloy's 7 s.
-    if provider.client().is_local() {
+    if is_local {
         provider.client().set_poll_interval(LOCAL_POLL_INTERVAL);
     }
     Ok(provider)
@@ -256,17 +257,19 @@ fn small<T: TryFrom<U256>>(action: &'static str, what: &str, value: U256) -> Res
 
 impl Credits {
     /// Deploys a new contract whose provider (the account paid for served tickets) is `signer`,
-    /// deploying the Poseidon libraries first where the chain lacks them.
+    /// deploying the Poseidon libraries first where the chain lacks them. Talks to `rpc_url`
+    /// through `http`.
     pub async fn deploy(
         rpc_url: &str,
         signer: PrivateKeySigner,
         price_wei: U256,
         external_nullifier: U256,
         claim_window_secs: u64,
+        http: &sov_net::Http,
     ) -> Result<Self> {
         const ACTION: &str = "deploying ZkApiCredits";
         let account = signer.address();
-        let provider = connect(rpc_url, signer)?;
+        let provider = connect(rpc_url, signer, http)?;
         libraries::ensure(&provider).await?;
         let builder = ZkApiCredits::deploy_builder(
             provider.clone(),
@@ -281,17 +284,30 @@ impl Credits {
         let start_block = receipt.block_number.unwrap_or_default();
         let deployment = Some(Sent { gas_used: receipt.gas_used, tx: receipt.transaction_hash });
         tracing::info!(%address, gas_used = receipt.gas_used, "deployed ZkApiCredits");
-        Ok(Self { contract: ZkApiCredits::new(address, provider.clone()), provider, account, start_block, deployment })
-    }
-
-    /// A client of the contract at `address`. Event scans start at block 0 unless
-    /// [`Credits::with_start_block`] says where it was deployed.
-    pub fn at(rpc_url: &str, address: Address, signer: PrivateKeySigner) -> Result<Self> {
-        let account = signer.address();
-        let provider = connect(rpc_url, signer)?;
         Ok(Self {
             contract: ZkApiCredits::new(address, provider.clone()),
             provider,
+            http: http.clone(),
+            account,
+            start_block,
+            deployment,
+        })
+    }
+
+    /// A client of the contract at `address`, talking to `rpc_url` through `http` (the outbound
+    /// policy's route for the chain; loopback endpoints are reached directly). Nothing is sent
+    /// yet. Event scans start at block 0 unless [`Credits::with_start_block`] says where it was
+    /// deployed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRpcUrl`] if `rpc_url` is not an `http://` or `https://` URL.
+    pub fn at(rpc_url: &str, address: Address, signer: PrivateKeySigner, http: &sov_net::Http) -> Result<Self> {
+        let account = signer.address();
+        let provider = connect(rpc_url, signer, http)?;
+        Ok(Self {
+            contract: ZkApiCredits::new(address, provider.clone()),
+            provider,
+            http: http.clone(),
             account,
             start_block: 0,
             deployment: None,
@@ -306,9 +322,11 @@ impl Credits {
         self
     }
 
-    /// The same contract, sending as another account.
+    /// The same contract at `rpc_url`, sending as another account, through the same
+    /// [`sov_net::Http`] as this client.
     pub fn with_signer(&self, rpc_url: &str, signer: PrivateKeySigner) -> Result<Self> {
-        Ok(Self { deployment: None, ..Self::at(rpc_url, self.address(), signer)?.with_start_block(self.start_block) })
+        let other = Self::at(rpc_url, self.address(), signer, &self.http)?;
+        Ok(Self { deployment: None, ..other.with_start_block(self.start_block) })
     }
 
     /// The contract's address.

@@ -17,6 +17,10 @@
 //!   `scripts/compile-contracts.sh --check` proves is the compiled source.
 //! - The contract's Poseidon libraries live at CREATE2 addresses derived from their code, so the
 //!   linked bytecode cannot be pointed at other code.
+//! - Every request to the node goes through the [`sov_net::Http`] the caller passes
+//!   ([`rpc::NetTransport`]), i.e. by the outbound policy's route for the chain; alloy's own HTTP
+//!   client, which would go out directly, is never built (the anvil harness of `testing` talks
+//!   to loopback only).
 //! - A refused call surfaces as [`Error::Reverted`] with the contract's decoded custom error;
 //!   nothing is retried behind the caller's back.
 
@@ -24,6 +28,7 @@ pub mod batch;
 pub mod credits;
 pub mod error;
 pub mod libraries;
+pub mod rpc;
 #[cfg(feature = "testing")]
 pub mod testing;
 

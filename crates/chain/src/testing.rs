@@ -101,12 +101,18 @@ impl Anvil {
 
     /// Starts anvil with extra arguments, e.g. `--disable-default-create2-deployer`.
     pub fn start_with(extra_args: &[&str]) -> Result<Self, AnvilError> {
+        Self::start_on("127.0.0.1", extra_args)
+    }
+
+    /// Starts anvil listening on `host` (an address of this machine, e.g. one a test added to
+    /// `lo` in its own network namespace) with extra arguments.
+    pub fn start_on(host: &str, extra_args: &[&str]) -> Result<Self, AnvilError> {
         let path = Self::binary();
         if !path.is_file() {
             return Err(AnvilError::NotFound(path));
         }
         let mut child = Command::new(&path)
-            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(["--host", host, "--port", "0"])
             .args(extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -120,14 +126,19 @@ impl Anvil {
         let mut anvil = Self { child, url: String::new() };
         // On error `anvil` drops here and the process is killed.
         let port = port.map_err(|output| AnvilError::NotListening { timeout: START_TIMEOUT, output })?;
-        anvil.url = format!("http://127.0.0.1:{port}");
-        wait_until_answering(port).map_err(|reason| AnvilError::NotAnswering { url: anvil.url.clone(), reason })?;
+        anvil.url = format!("http://{host}:{port}");
+        wait_until_answering(host, port).map_err(|reason| AnvilError::NotAnswering { url: anvil.url.clone(), reason })?;
         Ok(anvil)
     }
 
-    /// The JSON-RPC URL, `http://127.0.0.1:PORT`.
+    /// The JSON-RPC URL, `http://HOST:PORT`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// An HTTP client of the outbound policy for talking to this anvil (see [`http`]).
+    pub fn http(&self) -> sov_net::Http {
+        http()
     }
 
     /// Dev account `index` (0–9), funded with 10 000 ether.
@@ -168,6 +179,23 @@ impl Drop for Anvil {
     }
 }
 
+/// An HTTP client of the outbound policy for a chain on loopback, as [`crate::Credits`] takes
+/// it. Loopback is reached directly; anything else would go to a SOCKS5 proxy at 127.0.0.1:1,
+/// where none listens, and fail: a test cannot reach beyond this machine by mistake.
+#[allow(clippy::expect_used)] // a constant, valid configuration
+pub fn http() -> sov_net::Http {
+    let config = sov_core::config::NetConfig {
+        remote: sov_core::config::Transport::Socks5,
+        web: sov_core::config::Transport::Socks5,
+        chain: sov_core::config::Transport::Socks5,
+        zkapi: sov_core::config::Transport::Socks5,
+        socks: "127.0.0.1:1".into(),
+        ..Default::default()
+    };
+    // No route is Tor, so nothing is ever written under the data directory.
+    sov_net::Net::new(&config, &std::env::temp_dir()).expect("a SOCKS5 address that parses").http(sov_net::Class::Chain)
+}
+
 /// Reads anvil's output until "Listening on 127.0.0.1:PORT" and keeps draining it afterwards so
 /// a full pipe never stalls anvil; on failure returns what it printed.
 fn wait_for_port(stdout: impl Read + Send + 'static) -> Result<u16, String> {
@@ -200,16 +228,16 @@ fn wait_for_port(stdout: impl Read + Send + 'static) -> Result<u16, String> {
 }
 
 /// Posts `eth_chainId` with plain HTTP/1.1 until anvil answers, so the harness needs no runtime.
-fn wait_until_answering(port: u16) -> Result<(), String> {
+fn wait_until_answering(host: &str, port: u16) -> Result<(), String> {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
     let request = format!(
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         let attempt = (|| -> std::io::Result<String> {
-            let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+            let mut stream = TcpStream::connect((host, port))?;
             stream.set_read_timeout(Some(Duration::from_secs(5)))?;
             stream.write_all(request.as_bytes())?;
             let mut response = String::new();

@@ -7,10 +7,11 @@ use sov_chain::{Address, Credits, PrivateKeySigner, U256};
 use crate::field::{from_bytes, to_bytes};
 use crate::{Fr, Membership, ZkError};
 
-/// A client of the contract at `contract` through `rpc` for reading only: reads need no key, so
-/// none is loaded (a random signer stands in and never signs).
-pub fn reader(rpc: &str, contract: Address) -> Result<Credits, ZkError> {
-    Ok(Credits::at(rpc, contract, PrivateKeySigner::random())?)
+/// A client of the contract at `contract` through `rpc` for reading only, every request going
+/// through `http` (the outbound policy's route for the chain): reads need no key, so none is
+/// loaded (a random signer stands in and never signs).
+pub fn reader(rpc: &str, contract: Address, http: &sov_net::Http) -> Result<Credits, ZkError> {
+    Ok(Credits::at(rpc, contract, PrivateKeySigner::random(), http)?)
 }
 
 /// `text` as a contract address, or what is wrong with it.

@@ -292,12 +292,14 @@ async fn a_deposit_newer_than_the_providers_last_look_pays_at_once_and_a_flood_o
     let anvil = Anvil::start().unwrap();
     let (rpc, rpc_calls) = start_counting_relay(anvil.url()).await;
     let e = external_nullifier();
-    let deployed = Credits::deploy(anvil.url(), Anvil::signer(0), U256::from(1000u64), u256(&e), 3600).await.unwrap();
+    let http = anvil.http();
+    let deployed =
+        Credits::deploy(anvil.url(), Anvil::signer(0), U256::from(1000u64), u256(&e), 3600, &http).await.unwrap();
     let contract = deployed.address();
 
     // The provider reads the chain only through the relay, and looks only when a ticket asks:
     // it never polls, as if its poll_ms were endless.
-    let chain = reader(&rpc, contract).unwrap();
+    let chain = reader(&rpc, contract, &http).unwrap();
     let window = Arc::new(Roots::new(64));
     let head = chain.block_number().await.unwrap();
     window.push(fr(chain.root().await.unwrap()).unwrap());
@@ -315,7 +317,7 @@ async fn a_deposit_newer_than_the_providers_last_look_pays_at_once_and_a_flood_o
     let wallet = Arc::new(Wallet::open(&dir.path().join("sov.db"), &dir.path().join("keys")).unwrap());
     let label = format!("{contract:#x}");
     let commitment = wallet.new_identity(&label).unwrap();
-    let user = Credits::at(anvil.url(), contract, Anvil::signer(1)).unwrap();
+    let user = Credits::at(anvil.url(), contract, Anvil::signer(1), &http).unwrap();
     let deposit = user.deposit(u256(&commitment), U256::from(3000u64)).await.unwrap();
     wallet.activate(&commitment, u64::from(deposit.leaf_index), u32::from(deposit.limit)).unwrap();
     let tree = Arc::new(membership(&user).await.unwrap());

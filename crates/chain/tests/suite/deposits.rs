@@ -30,8 +30,9 @@ async fn a_new_contract_reads_back_its_parameters_and_rlns_empty_root() {
 #[tokio::test]
 async fn deployment_refuses_a_zero_price_or_an_external_nullifier_outside_the_field() {
     let anvil = Anvil::start().unwrap();
+    let http = anvil.http();
     let deploy = |price: u64, ext: U256, window: u64| {
-        Credits::deploy(anvil.url(), Anvil::signer(0), U256::from(price), ext, window)
+        Credits::deploy(anvil.url(), Anvil::signer(0), U256::from(price), ext, window, &http)
     };
     assert_eq!(refused(deploy(0, U256::from(1u64), 10).await), Revert::ZeroPrice(C::ZeroPrice {}));
     assert_eq!(refused(deploy(1, U256::from(1u64), 0).await), Revert::ZeroClaimWindow(C::ZeroClaimWindow {}));

@@ -117,9 +117,11 @@ impl Chain {
     }
 
     pub async fn start_on(anvil: Anvil) -> Self {
-        let provider = Credits::deploy(anvil.url(), Anvil::signer(0), U256::from(PRICE), external_nullifier(), WINDOW)
-            .await
-            .unwrap();
+        let http = anvil.http();
+        let provider =
+            Credits::deploy(anvil.url(), Anvil::signer(0), U256::from(PRICE), external_nullifier(), WINDOW, &http)
+                .await
+                .unwrap();
         Self { anvil, provider }
     }
 

@@ -2,4 +2,5 @@ mod deposits;
 mod gas;
 mod harness;
 mod slashing;
+mod transport;
 mod withdrawal;
