@@ -24,12 +24,20 @@ pub struct RemoteLlmExecutor {
     attestations: Arc<sov_attest::Cache>,
     payers: Payers,
     streams: Streams,
+    net: Arc<sov_net::Net>,
 }
 
 impl RemoteLlmExecutor {
     /// An executor for `config`'s remotes, paying from the wallet under `paths`, doing its I/O
-    /// on `runtime`, streaming answers to the requests registered in `streams`.
-    pub fn new(config: Arc<Config>, paths: Paths, runtime: tokio::runtime::Handle, streams: Streams) -> Self {
+    /// on `runtime`, streaming answers to the requests registered in `streams`, every
+    /// connection by the outbound policy `net`.
+    pub fn new(
+        config: Arc<Config>,
+        paths: Paths,
+        runtime: tokio::runtime::Handle,
+        streams: Streams,
+        net: Arc<sov_net::Net>,
+    ) -> Self {
         RemoteLlmExecutor {
             config,
             paths,
@@ -37,6 +45,7 @@ impl RemoteLlmExecutor {
             attestations: Arc::new(sov_attest::Cache::new()),
             payers: Payers::new(),
             streams,
+            net,
         }
     }
 
@@ -54,14 +63,29 @@ impl RemoteLlmExecutor {
                 remote.url, params.url
             )));
         }
+        let (transport, _) = self.config.remote_route(remote);
+        if params.transport != transport {
+            return Err(Error::Config(format!(
+                "remote.{name} now travels by {transport}, not the {} that was approved; ask again",
+                params.transport
+            )));
+        }
         let body = params.body(&remote.model);
         // Taken now, so that the pieces go to the waiting request as they come; dropped at the
         // end, which tells it that the text is complete.
         let pieces = self.streams.take(&action.id);
         self.runtime.block_on(async {
-            let response =
-                send_private(name, remote, &body, self.attestations.clone(), &self.payers, &self.config, &self.paths)
-                    .await?;
+            let response = send_private(
+                name,
+                remote,
+                &body,
+                self.attestations.clone(),
+                &self.payers,
+                &self.config,
+                &self.paths,
+                &self.net,
+            )
+            .await?;
             read_answer(name, response, pieces).await
         })
     }

@@ -48,5 +48,5 @@ pub use execute::RemoteLlmExecutor;
 pub use params::{ParamMessage, RemoteLlmParams};
 pub use redact::Redactor;
 pub use route::GatedRemote;
-pub use send::{Payers, attest_policy, send_private, take_events};
+pub use send::{Payers, attest_policy, send_private, take_events, transport};
 pub use streams::Streams;

@@ -105,7 +105,7 @@ impl Asking {
             remote: name.clone(),
             url: remote.url.clone(),
             model: remote.model.clone(),
-            transport: remote.transport,
+            transport: self.config.remote_route(remote).0,
             messages,
             max_tokens: chat.max_tokens,
             temperature: chat.temperature,

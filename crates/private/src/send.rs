@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde_json::Value;
-use sov_core::config::{Config, RemoteConfig, Transport};
+use sov_core::config::{Config, RemoteConfig};
 use sov_core::paths::Paths;
+use sov_net::{Class, Net};
 use sov_zkapi::{Fr, Membership, Payer, Prover, Wallet};
 
 use crate::error::Error;
@@ -24,22 +25,22 @@ pub fn attest_policy(config: &Config) -> Result<sov_attest::Policy, Error> {
     Ok(policy)
 }
 
-/// The transport a `[remote.NAME]` entry names.
-fn transport(name: &str, remote: &RemoteConfig) -> Result<Arc<dyn sov_remote::Transport>, Error> {
-    let socks = || {
-        remote.socks.parse().map_err(|e| Error::Config(format!("config remote.{name}.socks `{}`: {e}", remote.socks)))
-    };
-    Ok(match remote.transport {
-        Transport::DirectInsecureDev => Arc::new(sov_remote::Direct::insecure_dev()?),
-        // Tor gives each distinct SOCKS username/password a circuit of its own.
-        Transport::Tor => Arc::new(
-            sov_remote::Socks5::new(socks()?).with_isolation(sov_remote::StreamIsolation::PerRequestCredentials),
-        ),
-        // A plain SOCKS5 proxy (a Nym client, Dante) may not accept credentials at all.
-        Transport::Socks5 => {
-            Arc::new(sov_remote::Socks5::new(socks()?).with_isolation(sov_remote::StreamIsolation::Off))
-        }
-    })
+/// How a `[remote.NAME]` entry's requests travel: its own `transport` or `[net] remote`, on the
+/// outbound policy `net`.
+pub fn transport(net: &Arc<Net>, config: &Config, name: &str, remote: &RemoteConfig) -> Result<sov_net::Http, Error> {
+    let (transport, socks) = config.remote_route(remote);
+    let route = sov_net::Route::from_config(transport, socks)
+        .map_err(|e| Error::Config(format!("config remote.{name}: {e}")))?;
+    Ok(net.http_on(route, &format!("remote.{name}.transport")))
+}
+
+/// `body` as JSON with trailing spaces up to its size bucket ([`sov_net::pad_to_bucket`]), so
+/// the sealed request's size tells the provider and the network only the bucket. Trailing
+/// whitespace is valid JSON: the model server reads the same request.
+fn padded_json(body: &Value) -> Result<Vec<u8>, Error> {
+    let mut bytes = serde_json::to_vec(body).map_err(|e| Error::Params(e.to_string()))?;
+    bytes.resize(sov_net::pad_to_bucket(bytes.len()), b' ');
+    Ok(bytes)
 }
 
 /// GETs `url` through `transport` and reads a JSON answer.
@@ -93,13 +94,14 @@ impl Payers {
     /// `rpc` when its root changed, or always when `fresh`.
     async fn get(
         &self,
+        net: &Arc<Net>,
         rpc: &str,
         contract: &str,
         external_nullifier: Fr,
         paths: &Paths,
         fresh: bool,
     ) -> Result<Paying, Error> {
-        let credits = sov_zkapi::chain::reader(rpc, sov_zkapi::chain::address(contract)?)?;
+        let credits = sov_zkapi::chain::reader(rpc, sov_zkapi::chain::address(contract)?, &net.http(Class::Chain))?;
         let root = credits.root().await.map_err(sov_zkapi::ZkError::from)?;
         let kept = self.by_contract.lock().unwrap_or_else(PoisonError::into_inner).get(contract).cloned();
         if let Some(kept) = kept.filter(|k| !fresh && k.root == root && k.external_nullifier == external_nullifier) {
@@ -170,8 +172,10 @@ fn on_payment_refused(code: Option<&str>, message: &str, attempt: u32) -> Refuse
 
 /// Sends the chat `body` to remote model `name` the private way: the provider's attestation
 /// verified (or taken from `cache`), the body sealed to the attested key, paid with a ZK-API
-/// ticket over exactly the sealed bytes (from `payers`), through the configured transport.
+/// ticket over exactly the sealed bytes (from `payers`), through the configured route of the
+/// outbound policy `net` (the chain read by `[net] chain`'s), padded to its size bucket.
 /// A payment refused for an unknown tree root is paid again once, with the tree read again.
+#[allow(clippy::too_many_arguments)]
 pub async fn send_private(
     name: &str,
     remote: &RemoteConfig,
@@ -180,8 +184,9 @@ pub async fn send_private(
     payers: &Payers,
     config: &Config,
     paths: &Paths,
+    net: &Arc<Net>,
 ) -> Result<sov_remote::RemoteResponse, Error> {
-    let transport = transport(name, remote)?;
+    let transport: Arc<dyn sov_remote::Transport> = Arc::new(transport(net, config, name, remote)?);
     let base = remote.url.trim_end_matches('/');
     let provider = sov_remote::RemoteProvider::new(base, transport.clone(), attest_policy(config)?, cache)?;
     let (_, _, verdict) = provider.attested_key().await?;
@@ -193,10 +198,10 @@ pub async fn send_private(
         "the provider's external nullifier",
         info["external_nullifier"].as_str().unwrap_or_default(),
     )?;
-    let body = serde_json::to_vec(body).map_err(|e| Error::Params(e.to_string()))?;
+    let body = padded_json(body)?;
     let mut attempt = 0;
     loop {
-        let paying = payers.get(&config.zkapi.rpc, contract, external_nullifier, paths, attempt > 0).await?;
+        let paying = payers.get(net, &config.zkapi.rpc, contract, external_nullifier, paths, attempt > 0).await?;
         let payment = TicketPayment { payer: paying.payer, tree: paying.tree };
         match provider.send("/v1/chat/completions", &body, &payment).await {
             Err(sov_remote::Error::ProviderStatus { status: 402, code, body: message, .. }) => {
@@ -252,6 +257,16 @@ mod tests {
         // A 402 from a proxy that says nothing, or something that is not JSON.
         assert_eq!(on_payment_refused(None, "Payment Required", 0), Refused::Report("Payment Required".into()));
         assert!(matches!(on_payment_refused(None, "", 0), Refused::Report(m) if m.contains("no reason")));
+    }
+
+    #[test]
+    fn a_padded_body_is_the_same_json_in_a_bucket_sized_envelope() {
+        let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        let padded = padded_json(&body).unwrap();
+        assert_eq!(padded.len(), 1024);
+        assert_eq!(serde_json::from_slice::<Value>(&padded).unwrap(), body);
+        let long = serde_json::json!({"content": "x".repeat(3000)});
+        assert_eq!(padded_json(&long).unwrap().len(), 4096);
     }
 
     #[test]

@@ -182,6 +182,10 @@ pub enum Error {
     /// The transport could not be set up (TLS backend initialisation).
     #[error("could not build the HTTP client: {0}")]
     ClientBuild(String),
+    /// The outbound policy's route failed (Tor not bootstrapped, the proxy down, ...); nothing
+    /// was sent by another route.
+    #[error(transparent)]
+    Net(#[from] sov_net::Error),
 
     // ---- the provider, seen from the client ----
     /// The provider's attestation bundle was not accepted: it is malformed, expired, forged, or

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod gate;
 pub mod llm;
 pub mod msg;
+pub mod net;
 pub mod remote;
 pub mod zkapi;
 
@@ -133,6 +134,9 @@ pub enum Command {
     /// Print what of a text (read on stdin) would leave the machine for a remote model: private
     /// data replaced by placeholders that only this machine maps back.
     Sanitize(remote::SanitizeArgs),
+    /// How connections leave this machine ([net]: Tor in process by default) and Tor's state.
+    #[command(subcommand)]
+    Net(net::NetCommand),
 }
 
 /// `sov config …`
@@ -195,6 +199,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Provider(args) => zkapi::provider(args, &config, &paths),
         Command::Attest(cmd) => remote::attest(cmd, &config),
         Command::Sanitize(args) => remote::sanitize(&args, &config),
+        Command::Net(cmd) => net::run(cmd, &config, &paths),
     }
 }
 

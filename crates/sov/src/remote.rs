@@ -175,7 +175,9 @@ pub fn ask_remote(
         let body = crate::llm::streamed_chat(client, &remote.model, &messages);
         let cache = Arc::new(sov_attest::Cache::new());
         let payers = sov_private::Payers::new();
-        let response = sov_private::send_private(name, remote, &body, cache, &payers, config, paths).await?;
+        let net = crate::net::open(config, paths)?;
+        crate::net::ready(&net, sov_private::transport(&net, config, name, remote)?.route()).await?;
+        let response = sov_private::send_private(name, remote, &body, cache, &payers, config, paths, &net).await?;
         let status = response.status;
         let mut restorer = map.restorer();
         let mut out = std::io::stdout();

@@ -169,12 +169,22 @@ fn wallet(paths: &Paths) -> Result<Wallet> {
     Ok(Wallet::open_in(paths)?)
 }
 
+/// The outbound policy of `[net]`: the chain and ZK-API providers are reached through it only.
+fn net(config: &Config, paths: &Paths) -> Result<Arc<sov_net::Net>> {
+    sov_net::Net::new(&config.net, &paths.data_dir).context("the [net] section of the config")
+}
+
+/// The most a provider's answer (or its `/zkapi` description) may hold.
+const MAX_ANSWER_BYTES: usize = 64 << 20;
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
 /// `sov zkapi …`
 pub fn run(cmd: ZkapiCommand, config: &Config, paths: &Paths) -> Result<i32> {
+    let net = net(config, paths)?;
+    let chain_http = net.http(sov_net::Class::Chain);
     runtime()?.block_on(async move {
         match cmd {
             ZkapiCommand::Deploy { chain, price, claim_window } => {
@@ -184,9 +194,15 @@ pub fn run(cmd: ZkapiCommand, config: &Config, paths: &Paths) -> Result<i32> {
                 // One constant external nullifier per provider, random so that tickets for one
                 // provider are worthless at any other.
                 let external_nullifier = sov_zkapi::field::random();
-                let credits =
-                    Credits::deploy(&chain.rpc, signer(&chain)?, price, u256(&external_nullifier), claim_window)
-                        .await?;
+                let credits = Credits::deploy(
+                    &chain.rpc,
+                    signer(&chain)?,
+                    price,
+                    u256(&external_nullifier),
+                    claim_window,
+                    &chain_http,
+                )
+                .await?;
                 println!("{:#x}", credits.address());
                 eprintln!(
                     "deployed; start the proxy with: sov provider --contract {:#x} --upstream URL",
@@ -197,7 +213,7 @@ pub fn run(cmd: ZkapiCommand, config: &Config, paths: &Paths) -> Result<i32> {
             ZkapiCommand::Deposit { chain, contract, tickets } => {
                 let chain = chain.resolve(config);
                 let contract_address = address(&contract)?;
-                let credits = Credits::at(&chain.rpc, contract_address, signer(&chain)?)?;
+                let credits = Credits::at(&chain.rpc, contract_address, signer(&chain)?, &chain_http)?;
                 let price = credits.price().await?;
                 let value = price * U256::from(tickets);
                 let wallet = wallet(paths)?;
@@ -233,16 +249,26 @@ pub fn run(cmd: ZkapiCommand, config: &Config, paths: &Paths) -> Result<i32> {
                 Ok(0)
             }
             ZkapiCommand::Call { url, data, rpc } => {
-                call(paths, &url, data, &rpc.unwrap_or_else(|| config.zkapi.rpc.clone())).await
+                let rpc = rpc.unwrap_or_else(|| config.zkapi.rpc.clone());
+                call(paths, &url, data, &rpc, &chain_http, &net.http(sov_net::Class::Zkapi)).await
             }
             ZkapiCommand::Withdraw { chain, identity, wait } => {
-                withdraw(paths, &chain.resolve(config), identity.as_deref(), wait).await
+                withdraw(paths, &chain.resolve(config), identity.as_deref(), wait, &chain_http).await
             }
         }
     })
 }
 
-async fn call(paths: &Paths, url: &str, data: Option<String>, rpc: &str) -> Result<i32> {
+/// `sov zkapi call`: reads the deposit tree through `chain_http`, then talks to the provider
+/// through `zkapi_http` (`[net] zkapi`).
+async fn call(
+    paths: &Paths,
+    url: &str,
+    data: Option<String>,
+    rpc: &str,
+    chain_http: &sov_net::Http,
+    zkapi_http: &sov_net::Http,
+) -> Result<i32> {
     let body = match data {
         Some(text) if text.starts_with('@') => {
             std::fs::read(&text[1..]).with_context(|| format!("reading the request body from {}", &text[1..]))?
@@ -250,23 +276,28 @@ async fn call(paths: &Paths, url: &str, data: Option<String>, rpc: &str) -> Resu
         Some(text) => text.into_bytes(),
         None => Vec::new(),
     };
-    let parsed: reqwest::Url = url.parse().map_err(|e| anyhow::anyhow!("`{url}` is not a URL: {e}"))?;
-    let client = reqwest::Client::new();
-    let info_url = parsed.join("/zkapi")?;
-    let info: Value = client
-        .get(info_url.clone())
-        .send()
+    let parsed: http::Uri = url.parse().map_err(|e| anyhow::anyhow!("`{url}` is not a URL: {e}"))?;
+    let (Some(scheme), Some(authority)) = (parsed.scheme_str(), parsed.authority()) else {
+        bail!("`{url}` is not an absolute URL (http://host:port/path)");
+    };
+    let info_url: http::Uri = format!("{scheme}://{authority}/zkapi").parse()?;
+    let info_request = http::Request::get(info_url.clone()).body(bytes::Bytes::new())?;
+    let info = zkapi_http
+        .send(info_request)
         .await
         .with_context(|| format!("asking {info_url} how this provider is paid"))?
-        .json()
+        .into_body()
+        .collect(MAX_ANSWER_BYTES)
         .await
-        .with_context(|| format!("{info_url} did not describe a ZK-API provider"))?;
+        .with_context(|| format!("reading {info_url}"))?;
+    let info: Value =
+        serde_json::from_slice(&info).with_context(|| format!("{info_url} did not describe a ZK-API provider"))?;
     let contract = address(info["contract"].as_str().unwrap_or_default())?;
     let external_nullifier = sov_zkapi::field::from_hex(
         "the provider's external nullifier",
         info["external_nullifier"].as_str().unwrap_or_default(),
     )?;
-    let credits = reader(rpc, contract)?;
+    let credits = reader(rpc, contract, chain_http)?;
     let tree = membership(&credits).await?;
     let payer =
         Payer::new(Arc::new(wallet(paths)?), Arc::new(Prover::new()), &format!("{contract:#x}"), external_nullifier);
@@ -279,14 +310,19 @@ async fn call(paths: &Paths, url: &str, data: Option<String>, rpc: &str) -> Resu
         let body = body.clone();
         tokio::task::spawn_blocking(move || payer.pay(&tree, method, &path_and_query, &body)).await??
     };
-    let mut request = client.request(method.parse()?, parsed.clone()).header(TICKET_HEADER, ticket.encode());
+    let mut request =
+        http::Request::builder().method(method).uri(parsed.clone()).header(TICKET_HEADER, ticket.encode());
     if !body.is_empty() {
-        request = request.header("content-type", "application/json").body(body);
+        request = request.header(http::header::CONTENT_TYPE, "application/json");
     }
-    let response = request.send().await.with_context(|| format!("sending the paid request to {parsed}"))?;
+    let request = request.body(bytes::Bytes::from(body))?;
+    let response = zkapi_http
+        .send(request)
+        .await
+        .with_context(|| format!("sending the paid request to {scheme}://{authority}"))?;
     let status = response.status();
-    let text = response.text().await?;
-    println!("{text}");
+    let text = response.into_body().collect(MAX_ANSWER_BYTES).await.context("reading the provider's answer")?;
+    println!("{}", String::from_utf8_lossy(&text));
     if !status.is_success() {
         bail!("the provider answered {status}");
     }
@@ -294,7 +330,13 @@ async fn call(paths: &Paths, url: &str, data: Option<String>, rpc: &str) -> Resu
 }
 
 /// `sov zkapi withdraw`: reveals, then collects, each chosen deposit.
-async fn withdraw(paths: &Paths, chain: &Chain, identity: Option<&str>, wait: bool) -> Result<i32> {
+async fn withdraw(
+    paths: &Paths,
+    chain: &Chain,
+    identity: Option<&str>,
+    wait: bool,
+    chain_http: &sov_net::Http,
+) -> Result<i32> {
     let wallet = wallet(paths)?;
     let chosen: Vec<Credit> = match identity {
         Some(hex) => {
@@ -317,7 +359,7 @@ async fn withdraw(paths: &Paths, chain: &Chain, identity: Option<&str>, wait: bo
     let signer = signer(chain)?;
     for credit in chosen {
         let hex = to_hex(&credit.commitment);
-        let credits = Credits::at(&chain.rpc, address(&credit.contract)?, signer.clone())?;
+        let credits = Credits::at(&chain.rpc, address(&credit.contract)?, signer.clone(), chain_http)?;
         let commitment = u256(&credit.commitment);
         let Some(member) = credits.member(commitment).await? else {
             bail!("deposit {hex} is not registered in contract {}", credit.contract);
@@ -445,8 +487,9 @@ pub fn provider(args: ProviderArgs, config: &Config, paths: &Paths) -> Result<i3
     let commit_every = Duration::from_secs(args.commit_every.unwrap_or(settings.commit_every_secs).max(1));
     let duties = settings.chain_duties && !args.no_chain_duties;
     let chain = args.chain.resolve(config);
+    let chain_http = net(config, paths)?.http(sov_net::Class::Chain);
     runtime()?.block_on(async move {
-        let credits = Credits::at(&chain.rpc, contract, signer(&chain)?)?;
+        let credits = Credits::at(&chain.rpc, contract, signer(&chain)?, &chain_http)?;
         let external_nullifier = fr(credits.external_nullifier().await?)?;
         let price = credits.price().await?;
         let roots = Arc::new(Roots::new(ROOT_WINDOW));

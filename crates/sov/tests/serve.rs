@@ -1847,7 +1847,7 @@ impl Market {
     /// A reader of the contract, as an account that takes no part.
     fn reader(&self) -> sov_chain::Credits {
         let signer = sov_chain::testing::Anvil::signer(9);
-        sov_chain::Credits::at(self.anvil.url(), self.contract.parse().unwrap(), signer).unwrap()
+        sov_chain::Credits::at(self.anvil.url(), self.contract.parse().unwrap(), signer, &self.anvil.http()).unwrap()
     }
 
     /// The user's first credit and its credential, as a patched client that ignores the

@@ -16,6 +16,7 @@
 //! - Neither logs URLs' queries, headers or bodies.
 
 mod direct;
+mod net;
 mod socks5;
 
 use std::fmt;
