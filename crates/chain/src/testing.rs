@@ -127,7 +127,8 @@ impl Anvil {
         // On error `anvil` drops here and the process is killed.
         let port = port.map_err(|output| AnvilError::NotListening { timeout: START_TIMEOUT, output })?;
         anvil.url = format!("http://{host}:{port}");
-        wait_until_answering(host, port).map_err(|reason| AnvilError::NotAnswering { url: anvil.url.clone(), reason })?;
+        wait_until_answering(host, port)
+            .map_err(|reason| AnvilError::NotAnswering { url: anvil.url.clone(), reason })?;
         Ok(anvil)
     }
 
@@ -180,20 +181,26 @@ impl Drop for Anvil {
 }
 
 /// An HTTP client of the outbound policy for a chain on loopback, as [`crate::Credits`] takes
-/// it. Loopback is reached directly; anything else would go to a SOCKS5 proxy at 127.0.0.1:1,
-/// where none listens, and fail: a test cannot reach beyond this machine by mistake.
+/// it. Loopback is reached directly; anything else would go to Tor, whose only (made-up)
+/// directory cache is 127.0.0.1:9, where nothing listens: it cannot bootstrap, and after a
+/// second the request fails saying nothing was sent. A test cannot reach beyond this machine
+/// by mistake.
 #[allow(clippy::expect_used)] // a constant, valid configuration
 pub fn http() -> sov_net::Http {
+    let arti = format!(
+        "[tor_network.authorities]\nv3idents = [\"{a}\"]\n[[tor_network.fallback_caches]]\n\
+         rsa_identity = \"{a}\"\ned_identity = \"{e}\"\norports = [\"127.0.0.1:9\"]\n\
+         [storage.permissions]\ndangerously_trust_everyone = true\n",
+        a = "A".repeat(40),
+        e = "A".repeat(43)
+    );
     let config = sov_core::config::NetConfig {
-        remote: sov_core::config::Transport::Socks5,
-        web: sov_core::config::Transport::Socks5,
-        chain: sov_core::config::Transport::Socks5,
-        zkapi: sov_core::config::Transport::Socks5,
-        socks: "127.0.0.1:1".into(),
+        bootstrap_timeout_secs: 1,
+        tor_dir: std::env::temp_dir().join(format!("sov-chain-testing-tor-{}", std::process::id())),
+        arti: toml::from_str(&arti).expect("a constant arti configuration"),
         ..Default::default()
     };
-    // No route is Tor, so nothing is ever written under the data directory.
-    sov_net::Net::new(&config, &std::env::temp_dir()).expect("a SOCKS5 address that parses").http(sov_net::Class::Chain)
+    sov_net::Net::new(&config, &std::env::temp_dir()).expect("a constant configuration").http(sov_net::Class::Chain)
 }
 
 /// Reads anvil's output until "Listening on 127.0.0.1:PORT" and keeps draining it afterwards so

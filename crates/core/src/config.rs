@@ -52,7 +52,7 @@ pub struct Config {
 }
 
 /// `[net]`: the one outbound policy. Every connection to anything that is not loopback leaves by
-/// the route its class names; loopback destinations (a local Ethereum node, a local provider)
+/// the route its class names; by `tor`, loopback destinations (a local Ethereum node, a local provider)
 /// are always reached directly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

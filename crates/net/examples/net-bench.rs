@@ -74,20 +74,7 @@ async fn raw_ttfb(tor: &sov_net::Tor, port: u16, token: Option<arti_client::Isol
 }
 
 fn arti_config(net: &sov_tor_testnet::TestNet) -> toml::Table {
-    let mut text = String::from("[tor_network.authorities]\nv3idents = [");
-    text += &net.authorities().iter().map(|a| format!("\"{}\"", a.v3ident)).collect::<Vec<_>>().join(", ");
-    text += "]\n";
-    for relay in net.relays() {
-        text += &format!(
-            "[[tor_network.fallback_caches]]\nrsa_identity = \"{}\"\ned_identity = \"{}\"\norports = [\"{}\"]\n",
-            relay.rsa_identity,
-            relay.ed25519_identity,
-            relay.or_addr()
-        );
-    }
-    text += "[address_filter]\nallow_local_addrs = true\n[path_rules]\nipv4_subnet_family_prefix = 33\n\
-             ipv6_subnet_family_prefix = 129\n[storage.permissions]\ndangerously_trust_everyone = true\n";
-    toml::from_str(&text).unwrap()
+    toml::from_str(&sov_tor_testnet::arti_toml(net)).unwrap()
 }
 
 fn main() {

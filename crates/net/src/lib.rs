@@ -24,8 +24,9 @@
 //!   which Tor's `IsolateSOCKSAuth` turns into a fresh circuit.
 //! - No redirect is followed, no `User-Agent` or other header is added but `Host`, and URLs'
 //!   paths, queries, headers and bodies are never logged.
-//! - Loopback destinations (`127.0.0.0/8`, `::1`, `localhost`) are reached directly whatever
-//!   the route: nothing leaves the machine, and an exit could not reach them anyway.
+//! - Loopback destinations (`127.0.0.0/8`, `::1`, `localhost`) are reached directly by the `tor`
+//!   and direct routes: nothing leaves the machine, and an exit could not reach them anyway. The
+//!   `socks5` route hands them to the proxy like everything else (the proxy decides).
 //!
 //! # Timing and size
 //! `[net] jitter_ms` delays each request by Tor or SOCKS5 by a random 0..=`jitter_ms` ms, so a
@@ -206,7 +207,10 @@ impl Net {
     /// Opens a connection to `target` by `route` (directly if `target` is loopback).
     pub(crate) async fn open(&self, route: &Route, target: &Target) -> Result<(Box<dyn IoBox>, Option<String>), Error> {
         let label = target.label();
-        if is_loopback(&target.host) {
+        // A SOCKS5 proxy gets everything, loopback too: it is on this machine and decides (Dante
+        // reaches loopback, a Tor proxy refuses it). Tor in process cannot reach this machine's
+        // loopback through an exit, and nothing would leave: such destinations go directly.
+        if is_loopback(&target.host) && !matches!(route, Route::Socks5(_)) {
             let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
                 .await
                 .map_err(|e| Error::Connect { host: label, reason: e.to_string() })?;

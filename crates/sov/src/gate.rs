@@ -443,7 +443,6 @@ impl sov_gate::Executor for WebFetch {
     }
 }
 
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -162,3 +162,32 @@ fn sanitize_prints_exactly_what_would_leave_and_the_diff_marks_each_replacement(
     let plain = "The build failed at step 3 of 7; retry after 10 minutes.\n";
     assert_eq!(text(&sov(home.path(), config, &["sanitize"], plain)).0, plain);
 }
+
+#[test]
+fn net_status_shows_each_route_and_a_direct_one_is_called_dangerous_at_every_start() {
+    let home = tempfile::tempdir().unwrap();
+    let out = sov(home.path(), "", &["net", "status", "--offline"], "");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    for class in ["remote", "web", "chain", "zkapi"] {
+        assert!(stdout.lines().any(|l| l.starts_with(class) && l.contains("tor (in process")), "{class}: {stdout}");
+    }
+    assert!(!stderr.contains("direct-insecure-dev"), "{stderr}");
+
+    let config = "[net]\nweb = \"direct-insecure-dev\"\nchain = \"socks5\"\nsocks = \"127.0.0.1:9150\"\n\
+                  [remote.big]\nurl = \"http://provider.example\"\ntransport = \"socks5\"\n";
+    for _ in 0..2 {
+        let out = sov(home.path(), config, &["net", "status", "--offline"], "");
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stdout.contains("web     direct-insecure-dev (SHOWS YOUR IP ADDRESS)"), "{stdout}");
+        assert!(stdout.contains("chain   socks5 via 127.0.0.1:9150"), "{stdout}");
+        assert!(stdout.contains("remote.big: socks5 via 127.0.0.1:9150"), "{stdout}");
+        assert!(stderr.contains("[net] web = \"direct-insecure-dev\"") && stderr.contains("IP address"), "{stderr}");
+    }
+
+    let out = sov(home.path(), "[net]\nchain = \"direct\"\n", &["net", "status", "--offline"], "");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("use one of tor, socks5, direct-insecure-dev"), "{stderr}");
+}
