@@ -60,6 +60,10 @@ pub use tor::{Circuit, Progress, Tor};
 
 use crate::http::{IoBox, Target};
 
+/// How many circuits, each fresh, a request through Tor tries before it fails: the stream
+/// opens before a byte of the request is written, so a failed attempt sent nothing.
+const TOR_ATTEMPTS: u32 = 3;
+
 /// A class of destinations, each with its own route in `[net]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Class {
@@ -221,7 +225,19 @@ impl Net {
                 let tor = self.tor()?;
                 tor.ready().await?;
                 self.jitter().await;
-                let Circuit { stream, circuit } = tor.connect(&target.host, target.port).await?;
+                // A circuit can fail before its stream opens (a relay drops it, an exit refuses
+                // the connection); nothing has been sent then, so another fresh circuit may try.
+                let mut attempt = 1;
+                let Circuit { stream, circuit } = loop {
+                    match tor.connect(&target.host, target.port).await {
+                        Ok(opened) => break opened,
+                        Err(e) if attempt < TOR_ATTEMPTS => {
+                            tracing::info!(host = %label, attempt, error = %e, "no Tor stream opened; trying a fresh circuit");
+                            attempt += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                };
                 tracing::debug!(route = "tor", host = %label, circuit = circuit.as_deref().unwrap_or("?"), "connected");
                 Ok((Box::new(stream), circuit))
             }
