@@ -2200,6 +2200,74 @@ fn a_remote_question_leaves_sanitised_sealed_paid_and_through_socks_and_comes_ba
     assert!(danted.log().matches("connect").count() >= 2, "{}", danted.log());
 }
 
+/// The remote route end to end through Tor, the default transport: sanitise, gate (`--yes`),
+/// attest (a dev bundle), seal, pay, then arti in process over a private Tor network of Debian's
+/// `tor` to the provider, which stands "off the machine" behind a relay that only the exit can
+/// use (10.99.0.3 on `lo` in a network namespace of the test's own).
+#[test]
+fn a_remote_question_leaves_sanitised_sealed_and_paid_through_tor_and_reaches_the_provider_only_by_the_exit() {
+    if !sov_tor_testnet::in_private_netns(
+        "a_remote_question_leaves_sanitised_sealed_and_paid_through_tor_and_reaches_the_provider_only_by_the_exit",
+    ) {
+        return;
+    }
+    let off_machine = std::net::Ipv4Addr::new(10, 99, 0, 3);
+    sov_tor_testnet::add_lo_address(off_machine).unwrap();
+    let server = Server::start("");
+    let recorder = Recorder::start(&server.base);
+    let market = Market::open(&recorder.url, 3600, &["--dev-no-tee"]);
+    succeeded(&market.deposit(2));
+    let tor = sov_tor_testnet::TestNet::start(sov_tor_testnet::Options::default()).unwrap();
+    let provider: std::net::SocketAddr = market.proxy_url.trim_start_matches("http://").parse().unwrap();
+    let door = sov_tor_testnet::ExitOnlyRelay::start(off_machine, tor.exit_address(), provider).unwrap();
+
+    let mut config: toml::Table = toml::from_str(&format!(
+        "[remote.test]\nurl = \"http://{}\"\nmodel = \"smollm2\"\n[attest]\nallow_dev = true\n\
+         [zkapi]\nrpc = \"{}\"\n[sanitize]\nnames = [\"Alice Liddell\"]\n[net]\ntor_dir = \"{}\"\n",
+        door.addr(),
+        market.anvil.url(),
+        market.user_home.path().join("tor").display()
+    ))
+    .unwrap();
+    let arti: toml::Table = toml::from_str(&sov_tor_testnet::arti_toml(&tor)).unwrap();
+    config["net"].as_table_mut().unwrap().insert("arti".into(), toml::Value::Table(arti));
+    std::fs::write(market.user_home.path().join("config.toml"), toml::to_string(&config).unwrap()).unwrap();
+
+    let question = "I am Alice Liddell, mail alice@example.org. Repeat my e-mail address.";
+    let answered =
+        market.user(&["ask", "--remote", "test", "--yes", "--max-tokens", "12", "--temperature", "0", question]);
+    let (answer, shown) =
+        (String::from_utf8_lossy(&answered.stdout).into_owned(), String::from_utf8_lossy(&answered.stderr));
+    assert!(answered.status.success(), "{answer}\n{shown}");
+    assert!(!answer.trim().is_empty() && !answer.contains("[EMAIL_1]"), "restored: {answer}\n{shown}");
+    assert!(succeeded(&market.user(&["zkapi", "balance"])).contains("1 of 2 calls used"));
+
+    // The model's server got the sanitised question; the provider was reached only by the exit
+    // (the bundle fetch and the call, each on a connection of its own), never directly.
+    let seen = recorder.seen();
+    assert_eq!(seen.len(), 1);
+    let body = String::from_utf8_lossy(&seen[0].1);
+    assert!(body.contains("[PERSON_1]") && !body.contains("Alice") && !body.contains("alice@example.org"), "{body}");
+    assert_eq!(door.direct_connections(), 0);
+    assert!(door.relayed() >= 2, "the bundle fetch and the call came through the exit: {}", door.relayed());
+    eprintln!("{} connections reached the provider, all through the exit", door.relayed());
+
+    // The exit gone: the next question fails with a message, and nothing is paid or sent.
+    let mut tor = tor;
+    tor.stop_exit();
+    let refused =
+        market.user(&["ask", "--remote", "test", "--yes", "--max-tokens", "12", "--temperature", "0", question]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{why}");
+    // Arti gives up after the remote path's connect timeout, or reports the failed circuits.
+    let named = why.contains(&door.addr().to_string());
+    assert!(named && (why.contains("did not answer in time (connecting)") || why.contains("Tor")), "{why}");
+    eprintln!("with the exit gone: {}", why.trim());
+    assert_eq!(door.direct_connections(), 0);
+    assert_eq!(recorder.seen().len(), 1, "nothing more reached the model's server");
+    assert!(succeeded(&market.user(&["zkapi", "balance"])).contains("1 of 2 calls used"));
+}
+
 #[test]
 fn remote_models_in_the_apis_go_through_the_gate_sanitised_and_come_back_restored() {
     let upstream = Server::start("");

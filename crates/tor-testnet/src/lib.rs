@@ -964,6 +964,96 @@ fn owned_by_through_process(peer: SocketAddr, local: SocketAddr, through: Ipv4Ad
     pids.into_iter().any(|pid| process_has_socket(pid, &inode))
 }
 
+/// A TCP relay that puts a real server (on loopback) "behind the exit": listens on `bind` (an address
+/// from [`add_lo_address`]), forwards each connection whose peer is `through` to `upstream`, both ways
+/// until either side closes, and closes and counts any other connection without forwarding a byte.
+pub struct ExitOnlyRelay {
+    addr: SocketAddr,
+    state: Arc<RelayState>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    relayed: AtomicUsize,
+    direct: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl std::fmt::Debug for ExitOnlyRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExitOnlyRelay").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl ExitOnlyRelay {
+    /// Starts the relay on `bind`, an OS-chosen port.
+    pub fn start(bind: Ipv4Addr, through: Ipv4Addr, upstream: SocketAddr) -> Result<ExitOnlyRelay> {
+        let listener = TcpListener::bind((bind, 0)).with_context(|| format!("binding {bind}:0"))?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(RelayState::default());
+        let st = Arc::clone(&state);
+        let thread = std::thread::Builder::new().name("exit-only-relay".into()).spawn(move || {
+            for conn in listener.incoming() {
+                if st.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let from_exit = conn.peer_addr().is_ok_and(|peer| peer.ip() == std::net::IpAddr::V4(through));
+                if !from_exit {
+                    st.direct.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+                st.relayed.fetch_add(1, Ordering::SeqCst);
+                let _ = std::thread::Builder::new().name("exit-only-relay-conn".into()).spawn(move || {
+                    let _ = splice(conn, upstream);
+                });
+            }
+        })?;
+        Ok(ExitOnlyRelay { addr, state, thread: Some(thread) })
+    }
+
+    /// The address the relay listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connections that came through the exit and were forwarded.
+    pub fn relayed(&self) -> usize {
+        self.state.relayed.load(Ordering::SeqCst)
+    }
+
+    /// Connections from anywhere but the exit (closed, nothing forwarded).
+    pub fn direct_connections(&self) -> usize {
+        self.state.direct.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ExitOnlyRelay {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Copies `conn` to a new connection to `upstream` and back until both directions end.
+fn splice(conn: TcpStream, upstream: SocketAddr) -> Result<()> {
+    let server = TcpStream::connect_timeout(&upstream, Duration::from_secs(10))?;
+    let (mut conn_read, mut server_write) = (conn.try_clone()?, server.try_clone()?);
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut conn_read, &mut server_write);
+        let _ = server_write.shutdown(Shutdown::Write);
+    });
+    let (mut server_read, mut conn_write) = (server, conn);
+    let _ = std::io::copy(&mut server_read, &mut conn_write);
+    let _ = conn_write.shutdown(Shutdown::Write);
+    let _ = up.join();
+    Ok(())
+}
+
 /// Inside the namespace of [`in_private_netns`]: gives `lo` the extra address `addr` (e.g. 10.99.0.1),
 /// an address on this machine that clients do not classify as loopback, so a server on it stands for a
 /// destination off the machine while nothing can leave.

@@ -153,6 +153,9 @@ pub fn torrc(node: &NodeSpec, net: &NetworkSpec) -> String {
             line("ExitPolicyRejectLocalInterfaces 0");
             line("ExitPolicy accept *:*");
             line(&format!("OutboundBindAddressExit {}", net.exit_address));
+            // In the network's first minutes the exit's consensus may not list the relay before it yet;
+            // by default it would then refuse the stream as "from unknown relay" (END reason MISC).
+            line("RefuseUnknownExits 0");
             // Keep the exit's DNS on this machine: a resolver that is never there, and no hijack probes.
             line(&format!("ServerDNSResolvConfFile {dir}/resolv.conf"));
             line("ServerDNSDetectHijacking 0");
