@@ -7,8 +7,10 @@
 #   first byte       a small GET, a fresh connection (and circuit) per request: arti, the C-tor
 #                    client by SOCKS5 (fresh credentials), and direct; median of ROUNDS
 #   throughput       a 4 MiB body by each route, best of 3
-#   unlinkability    arti: a fresh circuit per request (what Sovereign does) against one reused
-#                    circuit, time to first byte; median of ROUNDS
+#   unlinkability    arti: a fresh circuit per request against one reused circuit, time to first
+#                    byte, median of ROUNDS; the fresh circuit built when the request comes
+#                    ([net] spare_circuits = 0), or a spare built ahead (the default, 2), with
+#                    requests back to back and 200 ms apart
 #
 # Goals: fresh / reused at most 1.5x; arti within 1.2x of C-tor. The private network's latency
 # is loopback's, so these ratios show the clients' own costs, not the Tor network's.

@@ -72,6 +72,9 @@ pub struct NetConfig {
     pub jitter_ms: u64,
     /// How long a request waits for Tor to finish bootstrapping before it fails.
     pub bootstrap_timeout_secs: u64,
+    /// Circuits Tor builds ahead for each port used lately, each then used by one request only
+    /// (a request does not wait for its circuit to be built); 0: build each when it is needed.
+    pub spare_circuits: usize,
     /// Tor's state and directory cache; empty: `tor` in the data directory.
     pub tor_dir: PathBuf,
     /// Settings passed to the in-process Tor client (arti's own `arti.toml` keys, such as
@@ -97,6 +100,7 @@ impl Default for NetConfig {
             socks: "127.0.0.1:9050".into(),
             jitter_ms: 0,
             bootstrap_timeout_secs: 120,
+            spare_circuits: 2,
             tor_dir: PathBuf::new(),
             arti: toml::Table::new(),
         }

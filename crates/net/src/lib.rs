@@ -20,8 +20,9 @@
 //! - **No local DNS for an anonymised destination**: host names go to the exit (or the proxy)
 //!   unresolved; `.onion` names work by Tor.
 //! - **Unlinkable requests**: every request has a connection of its own (nothing is pooled) and,
-//!   by Tor, a circuit of its own (an isolation token per request); by SOCKS5, fresh credentials,
-//!   which Tor's `IsolateSOCKSAuth` turns into a fresh circuit.
+//!   by Tor, a circuit of its own (an isolation token per request, or a spare circuit built ahead
+//!   for that port and taken by this request alone, see `spare.rs`); by SOCKS5, fresh
+//!   credentials, which Tor's `IsolateSOCKSAuth` turns into a fresh circuit.
 //! - No redirect is followed, no `User-Agent` or other header is added but `Host`, and URLs'
 //!   paths, queries, headers and bodies are never logged.
 //! - Loopback destinations (`127.0.0.0/8`, `::1`, `localhost`) are reached directly by the `tor`
@@ -44,6 +45,7 @@
 mod error;
 mod http;
 mod socks;
+mod spare;
 mod tor;
 
 use std::net::{IpAddr, SocketAddr};
@@ -133,6 +135,7 @@ pub struct Net {
     routes: [Route; 4],
     jitter: Duration,
     bootstrap_timeout: Duration,
+    spare_circuits: usize,
     tor_dir: PathBuf,
     arti: toml::Table,
     tor: OnceLock<Result<Arc<Tor>, String>>,
@@ -163,6 +166,7 @@ impl Net {
             routes,
             jitter: Duration::from_millis(config.jitter_ms),
             bootstrap_timeout: Duration::from_secs(config.bootstrap_timeout_secs),
+            spare_circuits: config.spare_circuits,
             tor_dir,
             arti: config.arti.clone(),
             tor: OnceLock::new(),
@@ -202,7 +206,9 @@ impl Net {
     pub fn tor(&self) -> Result<Arc<Tor>, Error> {
         self.tor
             .get_or_init(|| {
-                Tor::new(&self.tor_dir, &self.arti, self.bootstrap_timeout).map(Arc::new).map_err(|e| e.to_string())
+                Tor::new(&self.tor_dir, &self.arti, self.bootstrap_timeout, self.spare_circuits)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
             })
             .clone()
             .map_err(Error::Config)

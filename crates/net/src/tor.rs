@@ -13,12 +13,15 @@ use tor_rtcompat::PreferredRuntime;
 
 use crate::Error;
 use crate::error::chain;
+use crate::spare::Spares;
 
 /// The in-process Tor client.
 pub struct Tor {
     client: Arc<TorClient<PreferredRuntime>>,
     bootstrap_timeout: Duration,
     streams: AtomicU64,
+    spares: Arc<Spares>,
+    spares_used: AtomicU64,
 }
 
 impl std::fmt::Debug for Tor {
@@ -40,9 +43,14 @@ pub struct Progress {
 
 impl Tor {
     /// Creates the client (nothing is sent yet) with its state and directory cache under `dir`
-    /// and arti's own settings from `arti` (the `[net.arti]` table). Must run inside a tokio
-    /// runtime.
-    pub(crate) fn new(dir: &Path, arti: &toml::Table, bootstrap_timeout: Duration) -> Result<Self, Error> {
+    /// and arti's own settings from `arti` (the `[net.arti]` table), keeping `spare_circuits`
+    /// circuits ready per recently used port ([`crate::spare`]). Must run inside a tokio runtime.
+    pub(crate) fn new(
+        dir: &Path,
+        arti: &toml::Table,
+        bootstrap_timeout: Duration,
+        spare_circuits: usize,
+    ) -> Result<Self, Error> {
         let bad = |e: &dyn std::error::Error| Error::Config(format!("config [net.arti]: {}", chain(e)));
         let mut builder: TorClientConfigBuilder =
             toml::Value::Table(arti.clone()).try_into().map_err(|e: toml::de::Error| bad(&e))?;
@@ -58,7 +66,13 @@ impl Tor {
             .bootstrap_behavior(BootstrapBehavior::Manual)
             .create_unbootstrapped()
             .map_err(|e| Error::Tor { host: "the Tor network".into(), reason: chain(&e) })?;
-        Ok(Self { client, bootstrap_timeout, streams: AtomicU64::new(0) })
+        Ok(Self {
+            client,
+            bootstrap_timeout,
+            streams: AtomicU64::new(0),
+            spares: Arc::new(Spares::new(spare_circuits, arti)),
+            spares_used: AtomicU64::new(0),
+        })
     }
 
     /// Waits (up to `[net] bootstrap_timeout_secs`) until streams can be opened; bootstraps on
@@ -105,11 +119,32 @@ impl Tor {
         self.streams.load(Ordering::Relaxed)
     }
 
+    /// How many streams went on a spare circuit, built ahead ([`crate::spare`]).
+    pub fn spares_used(&self) -> u64 {
+        self.spares_used.load(Ordering::Relaxed)
+    }
+
+    /// How many spare circuits are ready for `port` now.
+    pub fn spares_ready(&self, port: u16) -> usize {
+        self.spares.ready(port)
+    }
+
     /// Opens a stream to `host:port` through an exit (or to an onion service) on a circuit no
-    /// other stream uses: each call has an isolation token of its own. The host name is
-    /// resolved by the exit, never here.
+    /// other stream uses: a spare built ahead for this port if one is ready, else a new one
+    /// under an isolation token of its own. The host name is resolved by the exit, never here.
     pub async fn connect(&self, host: &str, port: u16) -> Result<Circuit<DataStream>, Error> {
-        self.connect_isolated(host, port, arti_client::IsolationToken::new()).await
+        self.ready().await?;
+        let opened = match self.spares.take(host, port).await {
+            Some(stream) => {
+                self.streams.fetch_add(1, Ordering::Relaxed);
+                self.spares_used.fetch_add(1, Ordering::Relaxed);
+                let circuit = circuit_id(&stream);
+                Ok(Circuit { stream, circuit })
+            }
+            None => self.connect_isolated(host, port, arti_client::IsolationToken::new()).await,
+        };
+        self.spares.refill(&self.client, host, port);
+        opened
     }
 
     /// Opens a stream to `host:port` on a circuit shared only with streams of the same

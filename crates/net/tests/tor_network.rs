@@ -106,6 +106,25 @@ fn the_policy_reaches_the_world_only_through_tor_on_a_private_network() {
         let distinct: std::collections::BTreeSet<_> = circuits.iter().collect();
         assert_eq!(distinct.len(), circuits.len(), "one circuit per request: {circuits:?}");
 
+        //    Spare circuits, built ahead for the port just used: each is taken by one request,
+        //    and still no two requests share a circuit.
+        let arti = net.tor().unwrap();
+        let port = server.addr().port();
+        let t0 = Instant::now();
+        while arti.spares_ready(port) < 2 {
+            assert!(t0.elapsed() < Duration::from_secs(60), "no spare circuits were built for port {port}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let used = arti.spares_used();
+        for i in 0..2 {
+            let (status, body, circuit) = get(&web, &format!("{target}/spare-{i}")).await.unwrap();
+            assert_eq!((status, body), (200, format!("hello from /spare-{i}")));
+            circuits.push(circuit.unwrap());
+        }
+        assert_eq!(arti.spares_used() - used, 2, "both requests took a spare");
+        let distinct: std::collections::BTreeSet<_> = circuits.iter().collect();
+        assert_eq!(distinct.len(), circuits.len(), "a spare is a circuit of its own: {circuits:?}");
+
         // The descriptor may reach the directories arti asks a consensus or two after C-tor's.
         let t0 = Instant::now();
         let (status, body, _) = loop {
@@ -150,6 +169,8 @@ fn the_policy_reaches_the_world_only_through_tor_on_a_private_network() {
                 "/arti-1",
                 "/arti-2",
                 "/arti-3",
+                "/spare-0",
+                "/spare-1",
                 "/arti-onion",
                 "/socks-0",
                 "/socks-1",
@@ -179,7 +200,7 @@ fn the_policy_reaches_the_world_only_through_tor_on_a_private_network() {
         assert!(err.to_string().contains(&OFF_MACHINE.to_string()), "names the destination: {err}");
         let err = get(&by_socks, &format!("{target}/no-exit-socks")).await.unwrap_err();
         assert!(matches!(err, sov_net::Error::Proxy { .. }), "{err}");
-        assert_eq!(server.served().len(), 9, "nothing new was served (neither /gone nor /no-exit)");
+        assert_eq!(server.served().len(), 11, "nothing new was served (neither /gone nor /no-exit)");
         assert_eq!(server.direct_connections(), 0, "and nothing arrived directly");
     });
 }
