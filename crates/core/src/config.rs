@@ -49,6 +49,73 @@ pub struct Config {
     pub models: BTreeMap<String, ModelConfig>,
     /// How each kind of connection that leaves this machine travels (`sov-net`).
     pub net: NetConfig,
+    /// Web search and web pages (`sov-web`): engines, limits, the addresses a fetch may reach
+    /// on this machine or network.
+    pub web: WebConfig,
+}
+
+/// `[web]`: how `web.search` and `web.fetch` work. Both leave by `[net] web`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Search engines, asked together; one failing is reported, never fatal.
+    pub engines: Vec<SearchEngineConfig>,
+    /// Hosts (`name`, `name:port`, `10.0.0.5`, `[::1]:8080`) on this machine or its network that
+    /// a fetch may reach anyway; everything else loopback, private, link-local or unique-local
+    /// is refused, also after a redirect.
+    pub allow: Vec<String>,
+    /// Largest page body read, in bytes; the rest is cut off (and said so).
+    pub max_bytes: usize,
+    /// A fetch, redirects and body included, must end within this many seconds.
+    pub timeout_secs: u64,
+    /// Redirects followed, each checked again.
+    pub max_redirects: u32,
+    /// Results kept per search.
+    pub max_results: usize,
+}
+
+/// `[[web.engines]]`: one search engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchEngineConfig {
+    /// `searxng` (its JSON API), `wikipedia` (MediaWiki's search API), `duckduckgo` (its HTML
+    /// page, no JavaScript) or `kiwix` (a `kiwix-serve` with offline archives).
+    pub kind: String,
+    /// The engine's base URL, e.g. `http://127.0.0.1:8888` for your SearXNG (an onion address
+    /// works), `https://en.wikipedia.org`, `https://html.duckduckgo.com`, `http://127.0.0.1:8080`.
+    pub url: String,
+    /// For `kiwix`: the book (archive name) to search; empty: the first one it serves.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub book: String,
+}
+
+impl SearchEngineConfig {
+    /// The engine kinds there are.
+    pub const KINDS: [&'static str; 4] = ["searxng", "wikipedia", "duckduckgo", "kiwix"];
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            engines: vec![
+                SearchEngineConfig {
+                    kind: "wikipedia".into(),
+                    url: "https://en.wikipedia.org".into(),
+                    book: String::new(),
+                },
+                SearchEngineConfig {
+                    kind: "duckduckgo".into(),
+                    url: "https://html.duckduckgo.com".into(),
+                    book: String::new(),
+                },
+            ],
+            allow: Vec::new(),
+            max_bytes: 2 << 20,
+            timeout_secs: 30,
+            max_redirects: 5,
+            max_results: 10,
+        }
+    }
 }
 
 /// `[net]`: the one outbound policy. Every connection to anything that is not loopback leaves by
@@ -506,6 +573,34 @@ impl Config {
         ] {
             if !path.as_os_str().is_empty() {
                 *path = expand_home(path, home).map_err(|message| Error::ConfigValue { key: key.into(), message })?;
+            }
+        }
+        for (i, engine) in self.web.engines.iter().enumerate() {
+            let key = |field: &str| format!("web.engines[{i}].{field}");
+            if !SearchEngineConfig::KINDS.contains(&engine.kind.as_str()) {
+                return Err(Error::ConfigValue {
+                    key: key("kind"),
+                    message: format!(
+                        "`{}` is not an engine kind; use one of {}",
+                        engine.kind,
+                        SearchEngineConfig::KINDS.join(", ")
+                    ),
+                });
+            }
+            if !(engine.url.starts_with("http://") || engine.url.starts_with("https://")) {
+                return Err(Error::ConfigValue {
+                    key: key("url"),
+                    message: format!("`{}` is not an http:// or https:// URL", engine.url),
+                });
+            }
+        }
+        for (key, value) in [
+            ("web.max_bytes", self.web.max_bytes as u64),
+            ("web.timeout_secs", self.web.timeout_secs),
+            ("web.max_results", self.web.max_results as u64),
+        ] {
+            if value == 0 {
+                return Err(Error::ConfigValue { key: key.into(), message: "must be more than 0".into() });
             }
         }
         for (name, remote) in &self.remote {

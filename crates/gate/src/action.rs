@@ -206,12 +206,20 @@ impl ActionRequest {
         if self.kind == Kind::WebFetch && self.url().is_none() {
             return invalid("params.url", "is missing: web.fetch needs the URL to fetch".into());
         }
+        if self.kind == Kind::WebSearch && self.query().is_none_or(|q| q.trim().is_empty()) {
+            return invalid("params.query", "is missing: web.search needs the words to search for".into());
+        }
         Ok(())
     }
 
     /// `params.url`, for web actions.
     pub fn url(&self) -> Option<&str> {
         self.params.get("url").and_then(Value::as_str)
+    }
+
+    /// `params.query`, for `web.search`.
+    pub fn query(&self) -> Option<&str> {
+        self.params.get("query").and_then(Value::as_str)
     }
 
     /// One line for lists: the summary (or the kind), the recipients, the value.
@@ -235,6 +243,7 @@ impl ActionRequest {
                 format!("{recipients} {:.2}", self.value_usd.unwrap_or_default()).trim().to_owned()
             }
             Kind::WebFetch => self.url().unwrap_or_default().to_owned(),
+            Kind::WebSearch => self.query().unwrap_or_default().to_owned(),
             _ if !recipients.is_empty() => recipients,
             kind => kind.as_str().to_owned(),
         }

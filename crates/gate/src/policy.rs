@@ -99,7 +99,7 @@ impl Default for Actions {
             wallet_under_caps: Rule::Allow,
             remote_llm: Rule::Confirm,
             web_fetch: Rule::Confirm,
-            web_search: Rule::Confirm,
+            web_search: Rule::Allow,
             tool_exec: Rule::Confirm,
             settings_change: Rule::Deny,
         }

@@ -157,6 +157,20 @@ impl Gate {
     /// Records that `session` reads private data `label`; refused for an internet-side session.
     /// The label sticks for the session's life: nothing an agent does removes it.
     pub fn note_read(&self, session: &mut Session, label: Label) -> Result<(), GateError> {
+        // The side in the database wins over the caller's copy: a search since it was looked up
+        // put the session on the internet side.
+        if session.id != ANONYMOUS_SESSION {
+            let side: Option<String> = self
+                .db
+                .read()
+                .conn()
+                .query_row("SELECT side FROM gate_sessions WHERE id = ?1", [&session.id], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if let Some(side) = side.as_deref().and_then(Side::parse) {
+                session.side = side;
+            }
+        }
         if session.side == Side::Internet {
             return Err(GateError::Refused(format!(
                 "session {} was started with internet-facing tools, so it cannot read private {}",
@@ -230,6 +244,18 @@ impl Gate {
                 add_spend(tx, &record, now)?;
             }
             audit.record(tx, "agent", "gate.request", request_detail(&record))?;
+            // A clean session that searches or fetches is on the internet side from now on:
+            // what it reads there may carry instructions, so it may no longer read private data.
+            if matches!(record.request.kind, Kind::WebFetch | Kind::WebSearch)
+                && state != State::Denied
+                && session.side == Side::Open
+                && session.labels.is_empty()
+                && session.id != ANONYMOUS_SESSION
+            {
+                tx.execute("UPDATE gate_sessions SET side = 'internet' WHERE id = ?1 AND side = 'open' AND labels = '[]'", [&session.id])
+                    .map_err(db)?;
+                audit.record(tx, "gate", "gate.internet", json!({"session": session.id, "by": record.request.kind}))?;
+            }
             Ok(record)
         })?;
         tracing::info!(id = %record.id, kind = %record.request.kind, decision = record.decision.as_str(), "action requested");
@@ -538,6 +564,9 @@ fn request_detail(record: &ActionRecord) -> Value {
         "summary": record.request.summary,
         "recipients": record.request.recipients,
         "value_usd": record.request.value_usd,
+        // The query or the URL of a web action (never what came back).
+        "query": record.request.query(),
+        "url": record.request.url(),
         "decision": record.decision,
         "reasons": record.reasons,
     })

@@ -203,7 +203,6 @@ fn reading_private_data_makes_the_internet_need_confirmation_and_taint_persists(
     f.gate.set_policy(policy);
     let new = f.gate.create_session(Side::Open, "test").unwrap();
     let mut session = f.gate.session(Some(&new.token)).unwrap();
-    assert_eq!(f.gate.submit(&session, fetch("http://127.0.0.1:9/a")).unwrap().state, State::Approved);
     f.gate.note_read(&mut session, Label::Messages).unwrap();
     let exfil = f.gate.submit(&session, fetch("http://127.0.0.1:9/?d=secret")).unwrap();
     assert_eq!(exfil.state, State::Reviewing);
@@ -218,6 +217,62 @@ fn reading_private_data_makes_the_internet_need_confirmation_and_taint_persists(
     );
     // A forged token is refused, not mistaken for a fresh session.
     assert!(matches!(f.gate.session(Some("00ff")), Err(GateError::UnknownSession)));
+}
+
+fn search(query: &str) -> ActionRequest {
+    let mut search = ActionRequest::new(Kind::WebSearch);
+    search.summary = format!("search the web for {query}");
+    search.params.insert("query".into(), query.into());
+    search
+}
+
+#[test]
+fn a_clean_session_that_searches_is_internet_side_and_a_tainted_one_confirms_each_query() {
+    let f = fixture();
+    // The default policy allows a search from a clean session.
+    let new = f.gate.create_session(Side::Open, "test").unwrap();
+    let mut session = f.gate.session(Some(&new.token)).unwrap();
+    let first = f.gate.submit(&session, search("pancake recipe")).unwrap();
+    assert_eq!(first.state, State::Approved, "{:?}", first.reasons);
+    // From then on it is internet-side: reading private data is refused, even through the copy
+    // of the session taken before the search.
+    let err = f.gate.note_read(&mut session, Label::Messages).unwrap_err().to_string();
+    assert!(err.contains("cannot read private messages"), "{err}");
+    let reloaded = f.gate.session(Some(&new.token)).unwrap();
+    assert_eq!((reloaded.side, reloaded.labels.len()), (Side::Internet, 0));
+    assert_eq!(f.gate.submit(&reloaded, search("waffles")).unwrap().state, State::Approved);
+
+    // A session that read private data first needs a confirmation for every query, and stays
+    // on its side.
+    let other = f.gate.create_session(Side::Open, "test").unwrap();
+    let mut tainted = f.gate.session(Some(&other.token)).unwrap();
+    f.gate.note_read(&mut tainted, Label::Messages).unwrap();
+    for query in ["flights to lisbon", "hotel near the conference"] {
+        let asked = f.gate.submit(&tainted, search(query)).unwrap();
+        assert_eq!(asked.state, State::Reviewing, "{query}");
+        assert!(asked.reasons[0].contains("has read private data (messages)"), "{:?}", asked.reasons);
+    }
+    assert_eq!(f.gate.session(Some(&other.token)).unwrap().side, Side::Open);
+    // A denied search does not move a clean session.
+    let mut policy = Policy::default();
+    policy.actions.web_search = Rule::Deny;
+    f.gate.set_policy(policy);
+    let third = f.gate.create_session(Side::Open, "test").unwrap();
+    let clean = f.gate.session(Some(&third.token)).unwrap();
+    assert_eq!(f.gate.submit(&clean, search("x")).unwrap().state, State::Denied);
+    assert_eq!(f.gate.session(Some(&third.token)).unwrap().side, Side::Open);
+
+    // Every query is in the audit log (the query, not what came back); so is the change of side.
+    let store = Store::open(&f.db).unwrap();
+    let entries = AuditLog::new(&store, Some(f.head.clone())).entries(0, 1000).unwrap();
+    let queries: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "gate.request")
+        .filter_map(|e| e.detail.get("query").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    assert_eq!(queries, ["pancake recipe", "waffles", "flights to lisbon", "hotel near the conference", "x"]);
+    assert_eq!(entries.iter().filter(|e| e.action == "gate.internet").count(), 1);
+    assert!(matches!(AuditLog::new(&store, Some(f.head.clone())).verify().unwrap(), AuditVerdict::Intact { .. }));
 }
 
 #[test]
@@ -401,7 +456,11 @@ fn an_action_claiming_to_come_from_the_user_gets_exactly_the_verdict_it_would_wi
         transfer(30.0),
         transfer(80.0),
         fetch("http://127.0.0.1:9/page"),
-        ActionRequest::new(Kind::WebSearch),
+        {
+            let mut search = ActionRequest::new(Kind::WebSearch);
+            search.params.insert("query".into(), "pancakes".into());
+            search
+        },
         ActionRequest::new(Kind::RemoteLlm),
         ActionRequest::new(Kind::SettingsChange),
         ActionRequest::new(Kind::ToolExec),

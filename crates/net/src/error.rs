@@ -63,6 +63,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The caller's address check refused every address the name resolved to; nothing was
+    /// sent.
+    #[error("refused to connect to {host}: {reason}; nothing was sent")]
+    Refused {
+        /// `host:port`.
+        host: String,
+        /// The address and why it is refused.
+        reason: String,
+    },
     /// TLS with the destination failed (bad certificate, wrong name, ...).
     #[error("TLS with {host} failed: {reason}")]
     Tls {

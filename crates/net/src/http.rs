@@ -83,7 +83,13 @@ pub struct Http {
     pub(crate) net: Arc<Net>,
     pub(crate) route: Route,
     pub(crate) timeouts: Timeouts,
+    pub(crate) address_check: Option<AddressCheck>,
 }
+
+/// Decides whether a connection from this machine may go to an address: `Err` names why not.
+/// Applied to the address actually connected to, after this machine resolved the name, so a
+/// name that resolves differently the second time (DNS rebinding) is caught too.
+pub type AddressCheck = Arc<dyn Fn(std::net::IpAddr) -> Result<(), String> + Send + Sync>;
 
 impl std::fmt::Debug for Http {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,6 +147,15 @@ impl Http {
         self
     }
 
+    /// With `check` applied to every address this machine connects to itself: loopback, and
+    /// everything by the `direct-insecure-dev` route. By Tor and SOCKS5 the name is resolved at
+    /// the far end and never connects to this machine's network; `check` does not apply there.
+    #[must_use]
+    pub fn with_address_check(mut self, check: AddressCheck) -> Self {
+        self.address_check = Some(check);
+        self
+    }
+
     /// Sends `request` (an absolute `http`/`https` URL) on a connection of its own and returns
     /// the answer once its status and headers are in. No redirect is followed and no header is
     /// added but `Host`.
@@ -162,9 +177,12 @@ impl Http {
     ) -> Result<(http::Response<Body>, Option<String>), Error> {
         let target = Target::of(request.uri())?;
         let label = target.label();
-        let (io, circuit) = tokio::time::timeout(self.timeouts.connect, self.net.open(&self.route, &target))
-            .await
-            .map_err(|_| Error::Timeout { host: label.clone(), what: "connecting" })??;
+        let (io, circuit) = tokio::time::timeout(
+            self.timeouts.connect,
+            self.net.open(&self.route, &target, self.address_check.as_ref()),
+        )
+        .await
+        .map_err(|_| Error::Timeout { host: label.clone(), what: "connecting" })??;
         let io: Box<dyn IoBox> = if target.tls { Box::new(tls(io, &target.host, &label).await?) } else { io };
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await

@@ -56,7 +56,7 @@ use std::time::Duration;
 use sov_core::config::{NetConfig, Transport};
 
 pub use error::Error;
-pub use http::{Body, BodyStream, Http, Timeouts};
+pub use http::{AddressCheck, Body, BodyStream, Http, Timeouts};
 pub use socks::Isolated;
 pub use tor::{Circuit, Progress, Tor};
 
@@ -180,7 +180,7 @@ impl Net {
 
     /// An HTTP client on `class`'s route.
     pub fn http(self: &Arc<Self>, class: Class) -> Http {
-        Http { net: Arc::clone(self), route: self.route(class), timeouts: Timeouts::default() }
+        Http { net: Arc::clone(self), route: self.route(class), timeouts: Timeouts::default(), address_check: None }
     }
 
     /// An HTTP client on `route` (a `[remote.NAME]` entry's own `transport`), warning if it is
@@ -189,7 +189,7 @@ impl Net {
         if route == Route::DirectInsecureDev {
             warn_direct(what);
         }
-        Http { net: Arc::clone(self), route, timeouts: Timeouts::default() }
+        Http { net: Arc::clone(self), route, timeouts: Timeouts::default(), address_check: None }
     }
 
     /// Where Tor keeps its state and cache.
@@ -215,16 +215,18 @@ impl Net {
     }
 
     /// Opens a connection to `target` by `route` (directly if `target` is loopback).
-    pub(crate) async fn open(&self, route: &Route, target: &Target) -> Result<(Box<dyn IoBox>, Option<String>), Error> {
+    pub(crate) async fn open(
+        &self,
+        route: &Route,
+        target: &Target,
+        check: Option<&http::AddressCheck>,
+    ) -> Result<(Box<dyn IoBox>, Option<String>), Error> {
         let label = target.label();
         // A SOCKS5 proxy gets everything, loopback too: it is on this machine and decides (Dante
         // reaches loopback, a Tor proxy refuses it). Tor in process cannot reach this machine's
         // loopback through an exit, and nothing would leave: such destinations go directly.
         if is_loopback(&target.host) && !matches!(route, Route::Socks5(_)) {
-            let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
-                .await
-                .map_err(|e| Error::Connect { host: label, reason: e.to_string() })?;
-            return Ok((Box::new(stream), None));
+            return Ok((Box::new(connect_here(target, check).await?), None));
         }
         match route {
             Route::Tor => {
@@ -255,12 +257,7 @@ impl Net {
                 }
                 Ok((Box::new(stream), None))
             }
-            Route::DirectInsecureDev => {
-                let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
-                    .await
-                    .map_err(|e| Error::Connect { host: label, reason: e.to_string() })?;
-                Ok((Box::new(stream), None))
-            }
+            Route::DirectInsecureDev => Ok((Box::new(connect_here(target, check).await?), None)),
         }
     }
 
@@ -274,6 +271,32 @@ impl Net {
             tokio::time::sleep(Duration::from_millis(u64::from_le_bytes(bytes) % (max + 1))).await;
         }
     }
+}
+
+/// A TCP connection from this machine to `target`, resolved here; with `check`, only to an
+/// address it allows (each resolved address is checked before it is tried).
+async fn connect_here(target: &Target, check: Option<&http::AddressCheck>) -> Result<tokio::net::TcpStream, Error> {
+    let label = target.label();
+    let Some(check) = check else {
+        return tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| Error::Connect { host: label, reason: e.to_string() });
+    };
+    let addrs = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| Error::Connect { host: label.clone(), reason: format!("resolving: {e}") })?;
+    let mut last = None;
+    for addr in addrs {
+        if let Err(why) = check(addr.ip()) {
+            last = Some(Error::Refused { host: label.clone(), reason: format!("{} {why}", addr.ip()) });
+            continue;
+        }
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(Error::Connect { host: label.clone(), reason: e.to_string() }),
+        }
+    }
+    Err(last.unwrap_or(Error::Connect { host: label, reason: "the name resolves to no address".into() }))
 }
 
 fn warn_direct(what: &str) {

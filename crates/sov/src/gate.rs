@@ -135,12 +135,12 @@ pub fn gate_servers(
             }
         });
     }
+    let web = Arc::new(sov_web::Web::new(config, net.http(sov_net::Class::Web)).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let runtime = tokio::runtime::Handle::current();
     let mut executors = Executors::new();
     executors
-        .register(
-            Kind::WebFetch,
-            Arc::new(WebFetch { http: net.http(sov_net::Class::Web), runtime: tokio::runtime::Handle::current() }),
-        )?
+        .register(Kind::WebFetch, Arc::new(sov_web::FetchExecutor { web: web.clone(), runtime: runtime.clone() }))?
+        .register(Kind::WebSearch, Arc::new(sov_web::SearchExecutor { web, runtime }))?
         .register(Kind::MessageSend, Arc::new(sender))?
         .register(
             Kind::RemoteLlm,
@@ -384,63 +384,6 @@ fn describe(r: &ActionRecord) -> String {
         out.push_str(&format!("outcome   {}\n", for_terminal(&outcome.to_string())));
     }
     out
-}
-
-/// Largest response body kept from a fetch.
-const FETCH_BODY_LIMIT: usize = 1024 * 1024;
-
-/// `web.fetch`: an HTTP GET of `params.url` by `[net] web`'s route, sending the action's
-/// idempotency key as `Idempotency-Key`. Not idempotent: after a crash mid-fetch it is never
-/// fetched again.
-struct WebFetch {
-    http: sov_net::Http,
-    runtime: tokio::runtime::Handle,
-}
-
-impl sov_gate::Executor for WebFetch {
-    fn execute(&self, action: &sov_gate::ActionRecord, key: &str) -> Result<serde_json::Value, sov_gate::ExecError> {
-        use sov_gate::ExecError;
-        let url = action.request.url().ok_or_else(|| ExecError::NotDone("params.url is missing".into()))?;
-        let request = http::Request::get(url)
-            .header("Idempotency-Key", key)
-            .body(bytes::Bytes::new())
-            .map_err(|e| ExecError::NotDone(format!("{url}: {e}")))?;
-        self.runtime.block_on(async {
-            let response = self.http.send(request).await.map_err(|e| match e {
-                // Nothing left the machine: the route refused before sending.
-                sov_net::Error::TorNotReady { .. }
-                | sov_net::Error::ProxyUnreachable { .. }
-                | sov_net::Error::InvalidRequest(_)
-                | sov_net::Error::Config(_) => ExecError::NotDone(format!("{url}: {e}")),
-                other => ExecError::Failed(format!("{url}: {other}")),
-            })?;
-            let status = response.status().as_u16();
-            let content_type =
-                response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            let mut body = Vec::new();
-            let mut stream = response.into_body();
-            let mut truncated = false;
-            while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-                let chunk = chunk.map_err(|e| ExecError::Failed(format!("{url}: reading the body: {e}")))?;
-                let room = FETCH_BODY_LIMIT - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if chunk.len() >= room {
-                    truncated = true;
-                    break;
-                }
-            }
-            Ok(serde_json::json!({
-                "status": status,
-                "content_type": content_type,
-                "body": String::from_utf8_lossy(&body),
-                "truncated": truncated,
-            }))
-        })
-    }
-
-    fn idempotent(&self) -> bool {
-        false
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,218 @@
+//! `web.fetch`: one GET through the outbound policy, with every limit a hostile server could
+//! test: redirects (each checked again), the body size, the whole time, compression, content type.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use url::Url;
+
+use crate::{Error, Web, flags, frame, text};
+
+/// The one user agent every Sovereign user sends: Firefox ESR on Windows, the most common
+/// fingerprint of the Tor Browser's family, so a site cannot tell users apart by it.
+pub const USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+/// A fetched page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page {
+    /// The URL asked for.
+    pub url: String,
+    /// The URL answered, after redirects.
+    pub final_url: String,
+    /// The redirects followed, in order.
+    pub redirects: Vec<String>,
+    /// The HTTP status of the last answer.
+    pub status: u16,
+    /// Its `Content-Type`.
+    pub content_type: String,
+    /// The page's title (HTML), or empty.
+    pub title: String,
+    /// The readable text.
+    pub text: String,
+    /// Links, `[n]` in the text.
+    pub links: Vec<text::Link>,
+    /// Hidden elements dropped from the text.
+    pub hidden_dropped: usize,
+    /// Whether the body was cut at `[web] max_bytes`.
+    pub truncated: bool,
+    /// Bytes read.
+    pub bytes: usize,
+    /// Instruction-like passages in the text.
+    pub flags: Vec<flags::Flag>,
+}
+
+impl Page {
+    /// The page as the model reads it: quoted in the fixed frame.
+    pub fn framed(&self) -> String {
+        let mut body = String::new();
+        if !self.title.is_empty() {
+            body.push_str(&format!("# {}\n\n", self.title));
+        }
+        body.push_str(&self.text);
+        if !self.links.is_empty() {
+            body.push_str("\n\nLinks:\n");
+            for (i, link) in self.links.iter().enumerate() {
+                body.push_str(&format!("[{}] {} {}\n", i + 1, link.url, link.text));
+            }
+        }
+        if self.truncated {
+            body.push_str(&format!("\n[cut: the page is longer than {} bytes]", self.bytes));
+        }
+        frame::frame("web.fetch", &self.final_url, &body, &self.flags)
+    }
+}
+
+impl Web {
+    /// GETs `url`: policy first (and for each redirect), then the limits of `[web]`.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] before anything was sent; the others after a connection was tried.
+    pub async fn fetch(&self, url: &str) -> Result<Page, Error> {
+        let limit = Duration::from_secs(self.config.timeout_secs);
+        match tokio::time::timeout(limit, self.fetch_unlimited(url)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Limit(format!(
+                "{url}: no complete answer within {} s ([web] timeout_secs); what arrived was dropped",
+                self.config.timeout_secs
+            ))),
+        }
+    }
+
+    async fn fetch_unlimited(&self, asked: &str) -> Result<Page, Error> {
+        let mut url = self.policy.parse(asked)?;
+        let mut redirects = Vec::new();
+        loop {
+            let request = http::Request::get(url.as_str())
+                .header(http::header::USER_AGENT, USER_AGENT)
+                .header(http::header::ACCEPT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+                .header(http::header::ACCEPT_LANGUAGE, "en-US,en;q=0.5")
+                .header(http::header::ACCEPT_ENCODING, "identity")
+                .body(bytes::Bytes::new())
+                .map_err(|e| Error::Refused(crate::policy::Refused { url: url.to_string(), reason: e.to_string() }))?;
+            let http = self.http.clone().with_address_check(self.policy.address_check(&url));
+            let response = http.send(request).await.map_err(|e| Error::net(&url, e))?;
+            let status = response.status();
+            if status.is_redirection() && status != http::StatusCode::NOT_MODIFIED {
+                let location = response
+                    .headers()
+                    .get(http::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| Error::Page(format!("{url}: answered {status} without a Location")))?;
+                let next =
+                    url.join(location).map_err(|e| Error::Page(format!("{url}: redirect to `{location}`: {e}")))?;
+                if redirects.len() >= self.config.max_redirects as usize {
+                    return Err(Error::Limit(format!(
+                        "{asked}: more than {} redirects ([web] max_redirects); stopped before {next}",
+                        self.config.max_redirects
+                    )));
+                }
+                self.policy.check(&next).map_err(|e| {
+                    Error::Refused(crate::policy::Refused {
+                        url: e.url,
+                        reason: format!("redirected from {url}: {}", e.reason),
+                    })
+                })?;
+                redirects.push(next.to_string());
+                url = next;
+                continue;
+            }
+            return self.read(asked, url, redirects, response).await;
+        }
+    }
+
+    async fn read(
+        &self,
+        asked: &str,
+        url: Url,
+        redirects: Vec<String>,
+        response: http::Response<sov_net::Body>,
+    ) -> Result<Page, Error> {
+        let header = |name: http::header::HeaderName| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_ascii_lowercase()
+        };
+        let encoding = header(http::header::CONTENT_ENCODING);
+        if !encoding.is_empty() && encoding != "identity" {
+            return Err(Error::Page(format!(
+                "{url}: the answer is compressed (`{encoding}`) although only `identity` was asked for; it is not \
+                 unpacked (a small compressed body can unpack to gigabytes)"
+            )));
+        }
+        let content_type = header(http::header::CONTENT_TYPE);
+        let kind = Kind::of(&content_type);
+        if kind == Kind::Other {
+            return Err(Error::Page(format!(
+                "{url}: the answer is `{content_type}`, not a page; only HTML, plain text and JSON are read (PDF: not yet)"
+            )));
+        }
+        let status = response.status().as_u16();
+        let max = self.config.max_bytes;
+        let mut body = Vec::with_capacity(max.min(64 << 10));
+        let mut truncated = false;
+        let mut stream = response.into_body();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Error::net(&url, e))?;
+            let room = max - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        drop(stream);
+        let bytes = body.len();
+        let raw = String::from_utf8_lossy(&body);
+        let (title, text, links, hidden_dropped) = match kind {
+            Kind::Html => {
+                let page = text::readable(&raw, Some(&url));
+                (page.title, page.text, page.links, page.hidden_dropped)
+            }
+            Kind::Json => {
+                let text = serde_json::from_str::<serde_json::Value>(&raw)
+                    .ok()
+                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                    .unwrap_or_else(|| raw.into_owned());
+                (String::new(), text, Vec::new(), 0)
+            }
+            _ => (String::new(), raw.into_owned(), Vec::new(), 0),
+        };
+        let flags = flags::flags(&format!("{title}\n{text}"));
+        Ok(Page {
+            url: asked.to_owned(),
+            final_url: url.to_string(),
+            redirects,
+            status,
+            content_type,
+            title,
+            text,
+            links,
+            hidden_dropped,
+            truncated,
+            bytes,
+            flags,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Html,
+    Text,
+    Json,
+    Other,
+}
+
+impl Kind {
+    fn of(content_type: &str) -> Kind {
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        match essence {
+            "text/html" | "application/xhtml+xml" => Kind::Html,
+            "application/json" | "application/ld+json" => Kind::Json,
+            e if e.ends_with("+json") => Kind::Json,
+            // No type at all: read as text, as a browser sniffing a plain file would.
+            "" | "application/xml" | "application/rss+xml" | "application/atom+xml" => Kind::Text,
+            e if e.starts_with("text/") => Kind::Text,
+            _ => Kind::Other,
+        }
+    }
+}

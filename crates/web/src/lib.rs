@@ -1,0 +1,134 @@
+//! Web search and web pages for agents: `web.search` and `web.fetch`, run by the gate after its
+//! rules (and, where they say so, both approvals), leaving by the outbound policy's `[net] web`
+//! route (Tor by default).
+//!
+//! # Guarantees
+//! - **Nothing leaves by another route**: every request is made by the [`sov_net::Http`] this
+//!   service is given, so by Tor each query and each page has a circuit of its own, and no two
+//!   requests share a connection.
+//! - **The query is sanitised first** ([`Web::sanitise_query`]): the names and accounts of
+//!   `[sanitize]`, e-mail addresses, phone numbers, keys and the other deterministic kinds are
+//!   replaced by placeholders before any engine sees it; what was replaced is in the outcome by
+//!   placeholder and kind, never by value.
+//! - **Never this machine or its network** ([`policy`]): a fetch to a loopback, private,
+//!   link-local or unique-local address, in any spelling, or to a local name, is refused before
+//!   anything is sent, also when a redirect points there; by the direct route the address
+//!   actually connected to is checked. `[web] allow` lists the exceptions.
+//! - **Limits a hostile server cannot stretch**: `[web] max_bytes` read at most (the rest is cut
+//!   off and the result says so), `[web] timeout_secs` for the whole fetch redirects included (a
+//!   slow or endless answer is dropped), `[web] max_redirects`, no compressed answers (only
+//!   `identity` is asked for; anything else is refused, not unpacked), only HTML, text and JSON.
+//! - **Safe to read**: text reaches the model in a fixed frame ([`frame`]) saying it is content
+//!   from the internet, with hidden text dropped ([`text`]) and instruction-like passages
+//!   flagged ([`flags`]) in the result for the agent, the AI reviewer and the human.
+//! - **No fingerprint of the user**: one fixed browser-like user agent ([`fetch::USER_AGENT`]),
+//!   no cookies, no `Referer`, no JavaScript.
+//!
+//! # Non-goals
+//! - Judging whether a page lies. The frame and the flags show what it is; the gate's taint rule
+//!   (a session that read the internet cannot read private data unconfirmed, and one that read
+//!   private data needs a confirmation per query) decides what may follow.
+//! - Hiding *what* is searched from the engine: it sees the sanitised query, but not who asked.
+//! - PDF to text (refused with a clear message, for now), pages that need JavaScript, logins.
+
+pub mod exec;
+pub mod fetch;
+pub mod flags;
+pub mod frame;
+pub mod policy;
+pub mod search;
+pub mod text;
+
+pub use exec::{FetchExecutor, SearchExecutor};
+pub use fetch::Page;
+pub use search::{EngineReport, Hit, Replaced, Search};
+
+use sov_core::config::WebConfig;
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `[web]` or `[sanitize]` is not usable.
+    #[error("{0}")]
+    Config(String),
+    /// The URL is refused by the policy; nothing was sent.
+    #[error("refused: {0}")]
+    Refused(#[from] policy::Refused),
+    /// The outbound route refused before sending (Tor not ready, proxy down); nothing was sent.
+    #[error("{0}")]
+    NotSent(String),
+    /// The connection or the exchange failed.
+    #[error("{0}")]
+    Net(String),
+    /// A limit of `[web]` ended the fetch.
+    #[error("{0}")]
+    Limit(String),
+    /// The answer is not a page that is read.
+    #[error("{0}")]
+    Page(String),
+}
+
+impl Error {
+    fn net(url: &url::Url, e: sov_net::Error) -> Error {
+        let text = format!("{url}: {e}");
+        match e {
+            sov_net::Error::TorNotReady { .. }
+            | sov_net::Error::ProxyUnreachable { .. }
+            | sov_net::Error::InvalidRequest(_)
+            | sov_net::Error::Config(_)
+            | sov_net::Error::Refused { .. } => Error::NotSent(text),
+            sov_net::Error::BodyTooLarge { .. } | sov_net::Error::Timeout { .. } => Error::Limit(text),
+            _ => Error::Net(text),
+        }
+    }
+
+    /// Whether nothing was sent.
+    pub fn nothing_sent(&self) -> bool {
+        matches!(self, Error::Config(_) | Error::Refused(_) | Error::NotSent(_))
+    }
+}
+
+/// The web service.
+pub struct Web {
+    config: WebConfig,
+    policy: policy::Policy,
+    http: sov_net::Http,
+    sanitizer: sov_sanitize::Sanitizer,
+}
+
+impl std::fmt::Debug for Web {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Web")
+            .field("engines", &self.config.engines.len())
+            .field("http", &self.http)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Web {
+    /// The service of `config`'s `[web]` and `[sanitize]`, making its requests by `http`
+    /// (`Net::http(Class::Web)`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad entry.
+    pub fn new(config: &sov_core::config::Config, http: sov_net::Http) -> Result<Web, Error> {
+        let policy = policy::Policy::new(&config.web.allow).map_err(Error::Config)?;
+        let sanitizer = sov_sanitize::Sanitizer::new(sov_sanitize::Config {
+            home_dir: std::env::var_os("HOME").map(std::path::PathBuf::from),
+            names: config.sanitize.names.clone(),
+            accounts: config.sanitize.accounts.clone(),
+            ..sov_sanitize::Config::default()
+        })
+        .map_err(|e| Error::Config(format!("config [sanitize]: {e}")))?;
+        let timeouts = sov_net::Timeouts {
+            connect: std::time::Duration::from_secs(config.web.timeout_secs.max(1)),
+            read: Some(std::time::Duration::from_secs(config.web.timeout_secs.max(1))),
+        };
+        Ok(Web { config: config.web.clone(), policy, http: http.with_timeouts(timeouts), sanitizer })
+    }
+
+    /// The URL policy.
+    pub fn policy(&self) -> &policy::Policy {
+        &self.policy
+    }
+}
