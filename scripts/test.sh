@@ -8,7 +8,8 @@
 # console is tested in Debian's headless chromium, driven by playwright-core from npm; the pi
 # coding agent (npm) is run against `sov serve` inside sbox. The ZK-API tests run the deposit
 # contract on anvil (npm @foundry-rs/anvil-linux-amd64) and the PostgreSQL nullifier store against
-# Debian's postgresql. The
+# Debian's postgresql. Web search is tested against Debian's kiwix-serve (kiwix-tools, GPL, run as a
+# separate process) with a real ZIM archive from openZIM's test suite. The
 # messaging tests start real Dovecot (IMAP, LMTP) and OpenSMTPD servers of their own on loopback
 # ports (OpenSMTPD needs root; each runs in a private mount namespace), and a signal-cli stand-in
 # (the Signal network is unreachable here).
@@ -22,7 +23,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "unprivileged user it creates (sovtest)." >&2
   exit 1
 fi
-apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl postgresql dante-server tor iproute2 \
+apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl postgresql dante-server tor iproute2 kiwix-tools gzip \
   "${LLAMA_BUILD_PACKAGES[@]}"
 # The tests run tor only as their own private network in a namespace. Should the package have
 # started the system's Tor service (with an init system), stop it: nothing may reach the Tor network.

@@ -140,7 +140,7 @@ pub fn gate_servers(
     let mut executors = Executors::new();
     executors
         .register(Kind::WebFetch, Arc::new(sov_web::FetchExecutor { web: web.clone(), runtime: runtime.clone() }))?
-        .register(Kind::WebSearch, Arc::new(sov_web::SearchExecutor { web, runtime }))?
+        .register(Kind::WebSearch, Arc::new(sov_web::SearchExecutor { web: web.clone(), runtime }))?
         .register(Kind::MessageSend, Arc::new(sender))?
         .register(
             Kind::RemoteLlm,
@@ -152,11 +152,15 @@ pub fn gate_servers(
                 net.clone(),
             )),
         )?;
+    let web_api = web;
     let workers = sov_gate::Workers::start(gate.clone(), reviewer, executors)?;
     let poller = messaging.start_polling()?;
     Ok(GateServers {
         gate: gate.clone(),
-        tool_api: sov_toolapi::ToolApi::new(gate.clone(), &console_url).service(messaging.routes()).router(),
+        tool_api: sov_toolapi::ToolApi::new(gate.clone(), &console_url)
+            .service(messaging.routes())
+            .service(sov_web::api::routes(gate.clone(), web_api))
+            .router(),
         console: sov_console::console::Console::new(gate, paths.database(), paths.audit_head()).router(),
         workers,
         poller,

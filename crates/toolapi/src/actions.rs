@@ -115,6 +115,14 @@ async fn submit(
         )
         .with_field("kind"));
     }
+    if request.kind == Kind::WebSearch {
+        // The search endpoint sanitises the words before the action exists, so the human
+        // approves the query that leaves, not the one the agent wrote.
+        return Err(ApiError::bad_request(
+            "web.search actions come from the search endpoint: GET /search?q=WORDS&format=json (the agent's `web_search` tool uses it), which sanitises the words first",
+        )
+        .with_field("kind"));
+    }
     let gate = api.gate.clone();
     let record = blocking(move || {
         let mut action = ActionRequest::new(request.kind);

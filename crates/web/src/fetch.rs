@@ -72,7 +72,7 @@ impl Web {
         match tokio::time::timeout(limit, self.fetch_unlimited(url)).await {
             Ok(result) => result,
             Err(_) => Err(Error::Limit(format!(
-                "{url}: no complete answer within {} s ([web] timeout_secs); what arrived was dropped",
+                "{url}: no complete answer in time ({} s, [web] timeout_secs); what arrived was dropped",
                 self.config.timeout_secs
             ))),
         }

@@ -31,6 +31,7 @@
 //! - Hiding *what* is searched from the engine: it sees the sanitised query, but not who asked.
 //! - PDF to text (refused with a clear message, for now), pages that need JavaScript, logins.
 
+pub mod api;
 pub mod exec;
 pub mod fetch;
 pub mod flags;

@@ -1,0 +1,165 @@
+//! The Tool API's `/search` end to end, as a SearXNG skill uses it: a real gate with its workers
+//! and executor, the Tool API served on loopback, a SearXNG-shaped backend that logs what it is
+//! asked, and the reference user's skill line (`curl … | python3 -c …`) reading the answer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+
+use sov_gate::{ActionRecord, Executors, Gate, Kind, Label, Policy, Side, Verdict};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+
+struct Approver;
+
+impl sov_gate::Reviewer for Approver {
+    fn review(&self, _: &ActionRecord) -> Result<(Verdict, String), sov_gate::ReviewError> {
+        Ok((Verdict::Approve, "fine".into()))
+    }
+}
+
+/// A SearXNG-shaped backend: answers every `/search` with two results, logging the `q` it got.
+async fn searxng() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let path = head.split(' ').nth(1).unwrap_or_default();
+            let q = url::Url::parse(&format!("http://x{path}"))
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            seen.lock().unwrap().push(q.clone());
+            let body = serde_json::json!({"query": q, "results": [
+                {"url": "https://tor.example/", "title": "The Tor Project", "content": "Browse privately", "engine": "bing"},
+                {"url": "https://kiwix.example/", "title": "Kiwix", "content": "Offline Wikipedia", "engine": "brave"},
+            ]})
+            .to_string();
+            let reply = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    (base, log)
+}
+
+fn curl(url: &str, token: Option<&str>, method: &str) -> (u16, String) {
+    let mut command = std::process::Command::new("curl");
+    command.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, url]);
+    if let Some(token) = token {
+        command.args(["-H", &format!("X-Sov-Session: {token}")]);
+    }
+    if method == "POST" {
+        command.args(["-H", "content-type: application/json", "--data", r#"{"kind":"web.search","params":{"query":"x"}}"#]);
+    }
+    let out = command.output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.trim().parse().unwrap(), body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_searxng_skill_searches_through_the_gate_and_a_tainted_session_waits_for_the_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, asked) = searxng().await;
+    let text = format!(
+        "[sanitize]\nnames = [\"Alice Liddell\"]\n[web]\nengines = [{{ kind = \"searxng\", url = \"{backend}\" }}]\n"
+    );
+    let config = sov_core::config::Config::parse(&text, &dir.path().join("config.toml"), Some(dir.path())).unwrap();
+    let net = sov_net::Net::new(&config.net, dir.path()).unwrap();
+    let web = Arc::new(sov_web::Web::new(&config, net.http(sov_net::Class::Web)).unwrap());
+    let store = sov_core::store::Store::open(&dir.path().join("sov.db")).unwrap();
+    let gate = Arc::new(Gate::new(store, Some(dir.path().join("audit.head")), Policy::default()));
+    let mut executors = Executors::new();
+    executors
+        .register(
+            Kind::WebSearch,
+            Arc::new(sov_web::SearchExecutor { web: web.clone(), runtime: tokio::runtime::Handle::current() }),
+        )
+        .unwrap();
+    let _workers = sov_gate::Workers::start(gate.clone(), Arc::new(Approver), executors).unwrap();
+    let router = sov_toolapi::ToolApi::new(gate.clone(), "http://127.0.0.1:1")
+        .service(sov_web::api::routes(gate.clone(), web))
+        .router();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tool = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let clean = gate.create_session(Side::Open, "test").unwrap().token;
+    let tainted = gate.create_session(Side::Open, "test").unwrap();
+    gate.note_read(&mut gate.session(Some(&tainted.token)).unwrap(), Label::Messages).unwrap();
+
+    // The skill's line, as a SearXNG user has it (with the session header sbox provides).
+    let tool_for_shell = tool.clone();
+    let clean_for_shell = clean.clone();
+    let skill = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(
+                "curl -s -H \"X-Sov-Session: $SOV_SESSION\" \"$SEARXNG/search?q=Alice+Liddell+tor+browser&format=json\" \
+                 | python3 -c \"import sys, json; [print(r['title'], '|', r['url'], '|', r['engine']) for r in json.load(sys.stdin)['results'][:5]]\"",
+            )
+            .env("SEARXNG", &tool_for_shell)
+            .env("SOV_SESSION", &clean_for_shell)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let printed = String::from_utf8_lossy(&skill.stdout);
+    assert!(skill.status.success(), "{printed}\n{}", String::from_utf8_lossy(&skill.stderr));
+    assert_eq!(printed, "The Tor Project | https://tor.example/ | searxng\nKiwix | https://kiwix.example/ | searxng\n");
+    assert_eq!(asked.lock().unwrap().clone(), ["[PERSON_1] tor browser"], "the name never left");
+
+    // A session that read private mail waits for the human; nothing is asked meanwhile.
+    let t = tool.clone();
+    let token = tainted.token.clone();
+    let (status, body) =
+        tokio::task::spawn_blocking(move || curl(&format!("{t}/search?q=flights&format=json&wait=1"), Some(&token), "GET"))
+            .await
+            .unwrap();
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("has read private data"), "{body}");
+    // The anonymous session (no header) counts as tainted too.
+    let t = tool.clone();
+    let (status, _) =
+        tokio::task::spawn_blocking(move || curl(&format!("{t}/search?q=hotels&wait=1"), None, "GET")).await.unwrap();
+    assert_eq!(status, 202);
+    assert_eq!(asked.lock().unwrap().len(), 1, "a pending search reached the engine");
+    // The clean session searched, so it is internet-side now: private reads are refused.
+    let mut searched = gate.session(Some(&clean)).unwrap();
+    assert_eq!(searched.side, Side::Internet);
+    assert!(gate.note_read(&mut searched, Label::Messages).is_err());
+
+    // Malformed requests are clear errors; web.search by POST /v1/actions is refused.
+    let t = tool.clone();
+    let c = clean.clone();
+    let answers = tokio::task::spawn_blocking(move || {
+        [
+            curl(&format!("{t}/search?format=json"), Some(&c), "GET"),
+            curl(&format!("{t}/search?q=x&format=html"), Some(&c), "GET"),
+            curl(&format!("{t}/v1/actions"), Some(&c), "POST"),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers[0].0, 400);
+    assert!(answers[0].1.contains("`q` is missing"), "{}", answers[0].1);
+    assert_eq!(answers[1].0, 400);
+    assert!(answers[1].1.contains("format=json"), "{}", answers[1].1);
+    assert_eq!(answers[2].0, 400);
+    assert!(answers[2].1.contains("GET /search"), "{}", answers[2].1);
+    assert_eq!(asked.lock().unwrap().len(), 1);
+}
