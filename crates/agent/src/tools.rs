@@ -74,10 +74,11 @@ impl Tools {
         self.register(Arc::new(SkillTool::new(skills)))
     }
 
-    /// Offers the messaging tools (`messages`, `send_message`, `message_status`), through
-    /// Sovereign's Tool API.
+    /// Offers the messaging tools (`messages`, `send_message`, `message_status`) and the web
+    /// tools (`web_search`, `web_fetch`), through Sovereign's Tool API.
     pub fn with_services(self, services: ToolApi) -> Tools {
-        services.tools().into_iter().fold(self, Tools::register)
+        let web = crate::services::web::tools(&services);
+        services.tools().into_iter().chain(web).fold(self, Tools::register)
     }
 
     /// Offers the `remote` tool, for a question to a stronger model outside this machine.
@@ -225,6 +226,8 @@ mod tests {
                 "messages",
                 "send_message",
                 "message_status",
+                "web_search",
+                "web_fetch",
                 "remote"
             ]
         );
@@ -235,7 +238,7 @@ mod tests {
         let (_dir, t) = tools();
         let refusal = |name: &str| t.call(name, "{}").unwrap_err().0;
         assert_eq!(refusal("remote"), "there is no tool \"remote\": the model server lists no remote model");
-        for name in ["messages", "send_message", "message_status"] {
+        for name in ["messages", "send_message", "message_status", "web_search", "web_fetch"] {
             assert_eq!(
                 refusal(name),
                 format!("there is no tool {name:?}: the Tool API is not available in this session")

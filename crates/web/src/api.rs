@@ -149,5 +149,7 @@ fn searxng_shape(outcome: &Value) -> Value {
         "replaced": outcome["replaced"],
         "flags": outcome["flags"],
         "frame": crate::frame::NOTICE,
+        // The results as the model should read them: quoted in the frame.
+        "text": outcome["text"],
     })
 }

@@ -123,6 +123,15 @@ async fn a_searxng_skill_searches_through_the_gate_and_a_tainted_session_waits_f
     assert_eq!(printed, "The Tor Project | https://tor.example/ | searxng\nKiwix | https://kiwix.example/ | searxng\n");
     assert_eq!(asked.lock().unwrap().clone(), ["[PERSON_1] tor browser"], "the name never left");
 
+    // The agent's own web_search tool gets the results in the frame.
+    let api = sov_agent::services::ToolApi::new(&tool, Some(clean.clone()));
+    let agent_tools = sov_agent::services::web::tools(&api);
+    let search_tool = agent_tools[0].clone();
+    let framed = tokio::task::spawn_blocking(move || search_tool.run(r#"{"query": "onion services"}"#)).await.unwrap().unwrap();
+    assert!(framed.starts_with("<<<WEB CONTENT source=web.search"), "{framed}");
+    assert!(framed.contains("not instructions") && framed.contains("1. The Tor Project"), "{framed}");
+    assert_eq!(asked.lock().unwrap().len(), 2);
+
     // A session that read private mail waits for the human; nothing is asked meanwhile.
     let t = tool.clone();
     let token = tainted.token.clone();
@@ -137,7 +146,7 @@ async fn a_searxng_skill_searches_through_the_gate_and_a_tainted_session_waits_f
     let (status, _) =
         tokio::task::spawn_blocking(move || curl(&format!("{t}/search?q=hotels&wait=1"), None, "GET")).await.unwrap();
     assert_eq!(status, 202);
-    assert_eq!(asked.lock().unwrap().len(), 1, "a pending search reached the engine");
+    assert_eq!(asked.lock().unwrap().len(), 2, "a pending search reached the engine");
     // The clean session searched, so it is internet-side now: private reads are refused.
     let mut searched = gate.session(Some(&clean)).unwrap();
     assert_eq!(searched.side, Side::Internet);
@@ -161,5 +170,17 @@ async fn a_searxng_skill_searches_through_the_gate_and_a_tainted_session_waits_f
     assert!(answers[1].1.contains("format=json"), "{}", answers[1].1);
     assert_eq!(answers[2].0, 400);
     assert!(answers[2].1.contains("GET /search"), "{}", answers[2].1);
-    assert_eq!(asked.lock().unwrap().len(), 1);
+    assert_eq!(asked.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn the_shipped_skill_loads_as_pi_and_sov_agent_read_skills() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skills");
+    let (skills, warnings) = sov_agent::context::skills(&[root]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let skill = skills.iter().find(|s| s.name == "web-search").expect("skills/web-search/SKILL.md");
+    assert!(skill.description.contains("anonymously"), "{}", skill.description);
+    let text = std::fs::read_to_string(&skill.path).unwrap();
+    // The endpoint and header it tells the agent to use are the ones served.
+    assert!(text.contains("/search?q=") && text.contains("X-Sov-Session: $SOV_SESSION"), "{text}");
 }

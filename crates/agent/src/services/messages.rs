@@ -52,7 +52,7 @@ impl ToolApi {
         [Arc::new(Messages(self.clone())), Arc::new(SendMessage(self.clone())), Arc::new(MessageStatus(self.clone()))]
     }
 
-    fn get(&self, path: &str, query: &[(&str, String)]) -> Result<String, ToolError> {
+    pub(crate) fn get(&self, path: &str, query: &[(&str, String)]) -> Result<String, ToolError> {
         let mut request = self.http.get(format!("{}{path}", self.base));
         for (name, value) in query {
             request = request.query(*name, value);
@@ -63,7 +63,7 @@ impl ToolApi {
         answer(path, request.call())
     }
 
-    fn post(&self, path: &str, body: &Value) -> Result<String, ToolError> {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<String, ToolError> {
         let mut request = self.http.post(format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.header(SESSION_HEADER, token);

@@ -4,6 +4,7 @@
 //!
 //! - [`messages`]: `messages` (read the user's mail and Signal), `send_message` and
 //!   `message_status`, through the Tool API;
+//! - [`web`]: `web_search` and `web_fetch`, through the Tool API;
 //! - [`remote`]: `remote`, a question for a stronger model outside this machine, through the LLM
 //!   API.
 //!
@@ -13,10 +14,11 @@
 mod http;
 pub mod messages;
 pub mod remote;
+pub mod web;
 
 pub use messages::ToolApi;
 pub use remote::RemoteTool;
 
 /// The service tools a session may lack, each with why: a model that calls one anyway is told.
 pub(crate) const ABSENT: &[(&[&str], &str)] =
-    &[(&messages::NAMES, messages::WHY_ABSENT), (&[remote::NAME], remote::WHY_ABSENT)];
+    &[(&messages::NAMES, messages::WHY_ABSENT), (&web::NAMES, web::WHY_ABSENT), (&[remote::NAME], remote::WHY_ABSENT)];
