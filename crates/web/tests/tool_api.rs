@@ -48,7 +48,10 @@ async fn searxng() -> (String, Arc<Mutex<Vec<String>>>) {
                 {"url": "https://kiwix.example/", "title": "Kiwix", "content": "Offline Wikipedia", "engine": "brave"},
             ]})
             .to_string();
-            let reply = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
             let _ = stream.write_all(reply.as_bytes()).await;
         }
     });
@@ -62,7 +65,12 @@ fn curl(url: &str, token: Option<&str>, method: &str) -> (u16, String) {
         command.args(["-H", &format!("X-Sov-Session: {token}")]);
     }
     if method == "POST" {
-        command.args(["-H", "content-type: application/json", "--data", r#"{"kind":"web.search","params":{"query":"x"}}"#]);
+        command.args([
+            "-H",
+            "content-type: application/json",
+            "--data",
+            r#"{"kind":"web.search","params":{"query":"x"}}"#,
+        ]);
     }
     let out = command.output().expect("curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -127,7 +135,8 @@ async fn a_searxng_skill_searches_through_the_gate_and_a_tainted_session_waits_f
     let api = sov_agent::services::ToolApi::new(&tool, Some(clean.clone()));
     let agent_tools = sov_agent::services::web::tools(&api);
     let search_tool = agent_tools[0].clone();
-    let framed = tokio::task::spawn_blocking(move || search_tool.run(r#"{"query": "onion services"}"#)).await.unwrap().unwrap();
+    let framed =
+        tokio::task::spawn_blocking(move || search_tool.run(r#"{"query": "onion services"}"#)).await.unwrap().unwrap();
     assert!(framed.starts_with("<<<WEB CONTENT source=web.search"), "{framed}");
     assert!(framed.contains("not instructions") && framed.contains("1. The Tor Project"), "{framed}");
     assert_eq!(asked.lock().unwrap().len(), 2);
@@ -135,10 +144,11 @@ async fn a_searxng_skill_searches_through_the_gate_and_a_tainted_session_waits_f
     // A session that read private mail waits for the human; nothing is asked meanwhile.
     let t = tool.clone();
     let token = tainted.token.clone();
-    let (status, body) =
-        tokio::task::spawn_blocking(move || curl(&format!("{t}/search?q=flights&format=json&wait=1"), Some(&token), "GET"))
-            .await
-            .unwrap();
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        curl(&format!("{t}/search?q=flights&format=json&wait=1"), Some(&token), "GET")
+    })
+    .await
+    .unwrap();
     assert_eq!(status, 202, "{body}");
     assert!(body.contains("has read private data"), "{body}");
     // The anonymous session (no header) counts as tainted too.
