@@ -5,12 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod support;
+
 use sov_web::Web;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
+use support::backend;
 
 fn zim() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wikibooks_be_all_nopic_2017-02.zim")
@@ -48,46 +48,8 @@ async fn kiwix() -> Kiwix {
     panic!("kiwix-serve did not start on port {port}");
 }
 
-/// A loopback server answering every request with `answer(path)`, logging each request line.
-async fn backend(answer: fn(&str) -> (u16, &'static str, String)) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let seen = log.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
-                seen.lock().unwrap().push(path.clone());
-                let (status, content_type, body) = answer(&path);
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    (base, log)
-}
-
 fn searxng_answer(path: &str) -> (u16, &'static str, String) {
-    let query = url::Url::parse(&format!("http://x{path}"))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "q")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let query = support::param(path, "q");
     let body = serde_json::json!({
         "query": query,
         "results": [
@@ -155,10 +117,7 @@ async fn the_query_leaves_sanitised_and_a_failing_engine_is_reported_not_fatal()
     // What the engine saw: placeholders, never the name, the address, the phone or the wallet.
     let asked = searx_log.lock().unwrap().clone();
     assert_eq!(asked.len(), 1, "{asked:?}");
-    let seen: String = url::form_urlencoded::parse(asked[0].split_once('?').unwrap().1.as_bytes())
-        .find(|(k, _)| k == "q")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let seen = support::param(&asked[0], "q");
     for secret in ["Alice", "Liddell", "alice@wonder.example", "7946", "52908400098527886"] {
         assert!(!seen.contains(secret), "{secret} left in the query: {seen}");
     }

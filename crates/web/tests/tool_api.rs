@@ -6,8 +6,9 @@
 
 use std::sync::{Arc, Mutex};
 
+mod support;
+
 use sov_gate::{ActionRecord, Executors, Gate, Kind, Label, Policy, Side, Verdict};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
 struct Approver;
@@ -18,44 +19,18 @@ impl sov_gate::Reviewer for Approver {
     }
 }
 
-/// A SearXNG-shaped backend: answers every `/search` with two results, logging the `q` it got.
-async fn searxng() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let seen = log.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let head = String::from_utf8_lossy(&head).into_owned();
-            let path = head.split(' ').nth(1).unwrap_or_default();
-            let q = url::Url::parse(&format!("http://x{path}"))
-                .unwrap()
-                .query_pairs()
-                .find(|(k, _)| k == "q")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            seen.lock().unwrap().push(q.clone());
-            let body = serde_json::json!({"query": q, "results": [
-                {"url": "https://tor.example/", "title": "The Tor Project", "content": "Browse privately", "engine": "bing"},
-                {"url": "https://kiwix.example/", "title": "Kiwix", "content": "Offline Wikipedia", "engine": "brave"},
-            ]})
-            .to_string();
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(reply.as_bytes()).await;
-        }
-    });
-    (base, log)
+/// A SearXNG-shaped answer with two results.
+fn searxng_answer(path: &str) -> (u16, &'static str, String) {
+    let body = serde_json::json!({"query": support::param(path, "q"), "results": [
+        {"url": "https://tor.example/", "title": "The Tor Project", "content": "Browse privately", "engine": "bing"},
+        {"url": "https://kiwix.example/", "title": "Kiwix", "content": "Offline Wikipedia", "engine": "brave"},
+    ]});
+    (200, "application/json", body.to_string())
+}
+
+/// The `q` of every search the backend got.
+fn queries(log: &Mutex<Vec<String>>) -> Vec<String> {
+    log.lock().unwrap().iter().map(|path| support::param(path, "q")).collect()
 }
 
 fn curl(url: &str, token: Option<&str>, method: &str) -> (u16, String) {
@@ -81,7 +56,7 @@ fn curl(url: &str, token: Option<&str>, method: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_searxng_skill_searches_through_the_gate_and_a_tainted_session_waits_for_the_human() {
     let dir = tempfile::tempdir().unwrap();
-    let (backend, asked) = searxng().await;
+    let (backend, asked) = support::backend(searxng_answer).await;
     let text = format!(
         "[sanitize]\nnames = [\"Alice Liddell\"]\n[web]\nengines = [{{ kind = \"searxng\", url = \"{backend}\" }}]\n"
     );
@@ -129,7 +104,7 @@ async fn a_searxng_skill_searches_through_the_gate_and_a_tainted_session_waits_f
     let printed = String::from_utf8_lossy(&skill.stdout);
     assert!(skill.status.success(), "{printed}\n{}", String::from_utf8_lossy(&skill.stderr));
     assert_eq!(printed, "The Tor Project | https://tor.example/ | searxng\nKiwix | https://kiwix.example/ | searxng\n");
-    assert_eq!(asked.lock().unwrap().clone(), ["[PERSON_1] tor browser"], "the name never left");
+    assert_eq!(queries(&asked), ["[PERSON_1] tor browser"], "the name never left");
 
     // The agent's own web_search tool gets the results in the frame.
     let api = sov_agent::services::ToolApi::new(&tool, Some(clean.clone()));
