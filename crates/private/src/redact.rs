@@ -1,6 +1,5 @@
 //! The sanitiser for this user, built once and used for every text that leaves.
 
-use std::path::PathBuf;
 
 use sov_core::config::Config;
 
@@ -17,12 +16,7 @@ impl Redactor {
     /// The rules of `config`'s `[sanitize]`; `model` (empty: the rules only) is asked through the
     /// LLM API at `llm_base` (`http://ADDR`).
     pub fn new(config: &Config, model: &str, llm_base: &str) -> Result<Redactor, Error> {
-        let rules = sov_sanitize::Config {
-            home_dir: std::env::var_os("HOME").map(PathBuf::from),
-            names: config.sanitize.names.clone(),
-            accounts: config.sanitize.accounts.clone(),
-            ..sov_sanitize::Config::default()
-        };
+        let rules = sov_sanitize::Config::for_user(&config.sanitize.names, &config.sanitize.accounts);
         let sanitizer =
             sov_sanitize::Sanitizer::new(rules).map_err(|e| Error::Config(format!("config [sanitize]: {e}")))?;
         let finder = match model.is_empty() {

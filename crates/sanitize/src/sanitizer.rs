@@ -39,6 +39,19 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// The rules for the user running this process: their names and accounts, their home
+    /// directory (`$HOME`) as a path to hide, and every deterministic kind.
+    pub fn for_user(names: &[String], accounts: &[String]) -> Self {
+        Self {
+            home_dir: std::env::var_os("HOME").map(PathBuf::from),
+            names: names.to_vec(),
+            accounts: accounts.to_vec(),
+            ..Self::default()
+        }
+    }
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")

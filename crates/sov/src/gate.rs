@@ -152,14 +152,13 @@ pub fn gate_servers(
                 net.clone(),
             )),
         )?;
-    let web_api = web;
     let workers = sov_gate::Workers::start(gate.clone(), reviewer, executors)?;
     let poller = messaging.start_polling()?;
     Ok(GateServers {
         gate: gate.clone(),
         tool_api: sov_toolapi::ToolApi::new(gate.clone(), &console_url)
             .service(messaging.routes())
-            .service(sov_web::api::routes(gate.clone(), web_api))
+            .service(sov_web::api::routes(gate.clone(), web))
             .router(),
         console: sov_console::console::Console::new(gate, paths.database(), paths.audit_head()).router(),
         workers,

@@ -12,6 +12,17 @@ use crate::{Error, Web, flags, frame, text};
 /// fingerprint of the Tor Browser's family, so a site cannot tell users apart by it.
 pub const USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
+/// A GET of `url` with the headers every Sovereign user sends alike: the one user agent, one
+/// language, `accept`, and no compression; no cookie, no `Referer`.
+pub(crate) fn get_request(url: &Url, accept: &str) -> Result<http::Request<bytes::Bytes>, http::Error> {
+    http::Request::get(url.as_str())
+        .header(http::header::USER_AGENT, USER_AGENT)
+        .header(http::header::ACCEPT, accept)
+        .header(http::header::ACCEPT_LANGUAGE, "en-US,en;q=0.5")
+        .header(http::header::ACCEPT_ENCODING, "identity")
+        .body(bytes::Bytes::new())
+}
+
 /// A fetched page.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Page {
@@ -82,12 +93,7 @@ impl Web {
         let mut url = self.policy.parse(asked)?;
         let mut redirects = Vec::new();
         loop {
-            let request = http::Request::get(url.as_str())
-                .header(http::header::USER_AGENT, USER_AGENT)
-                .header(http::header::ACCEPT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
-                .header(http::header::ACCEPT_LANGUAGE, "en-US,en;q=0.5")
-                .header(http::header::ACCEPT_ENCODING, "identity")
-                .body(bytes::Bytes::new())
+            let request = get_request(&url, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
                 .map_err(|e| Error::Refused(crate::policy::Refused { url: url.to_string(), reason: e.to_string() }))?;
             let http = self.http.clone().with_address_check(self.policy.address_check(&url));
             let response = http.send(request).await.map_err(|e| Error::net(&url, e))?;

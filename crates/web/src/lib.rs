@@ -114,13 +114,9 @@ impl Web {
     /// [`Error::Config`] naming the bad entry.
     pub fn new(config: &sov_core::config::Config, http: sov_net::Http) -> Result<Web, Error> {
         let policy = policy::Policy::new(&config.web.allow).map_err(Error::Config)?;
-        let sanitizer = sov_sanitize::Sanitizer::new(sov_sanitize::Config {
-            home_dir: std::env::var_os("HOME").map(std::path::PathBuf::from),
-            names: config.sanitize.names.clone(),
-            accounts: config.sanitize.accounts.clone(),
-            ..sov_sanitize::Config::default()
-        })
-        .map_err(|e| Error::Config(format!("config [sanitize]: {e}")))?;
+        let rules = sov_sanitize::Config::for_user(&config.sanitize.names, &config.sanitize.accounts);
+        let sanitizer =
+            sov_sanitize::Sanitizer::new(rules).map_err(|e| Error::Config(format!("config [sanitize]: {e}")))?;
         let timeouts = sov_net::Timeouts {
             connect: std::time::Duration::from_secs(config.web.timeout_secs.max(1)),
             read: Some(std::time::Duration::from_secs(config.web.timeout_secs.max(1))),

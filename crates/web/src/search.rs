@@ -186,13 +186,8 @@ impl Web {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        let request = http::Request::get(url.as_str())
-            .header(http::header::USER_AGENT, crate::fetch::USER_AGENT)
-            .header(http::header::ACCEPT, "text/html,application/json;q=0.9,*/*;q=0.8")
-            .header(http::header::ACCEPT_LANGUAGE, "en-US,en;q=0.5")
-            .header(http::header::ACCEPT_ENCODING, "identity")
-            .body(bytes::Bytes::new())
-            .map_err(|e| e.to_string())?;
+        let request =
+            crate::fetch::get_request(&url, "text/html,application/json;q=0.9,*/*;q=0.8").map_err(|e| e.to_string())?;
         let response = self.http.send(request).await.map_err(|e| e.to_string())?;
         let status = response.status();
         let body = response.into_body().collect(self.config.max_bytes).await.map_err(|e| e.to_string())?;
