@@ -209,6 +209,12 @@ impl ActionRequest {
         if self.kind == Kind::WebSearch && self.query().is_none_or(|q| q.trim().is_empty()) {
             return invalid("params.query", "is missing: web.search needs the words to search for".into());
         }
+        if let Some(query) = self.query().filter(|q| q.chars().count() > MAX_QUERY_CHARS) {
+            return invalid(
+                "params.query",
+                format!("is {} characters long; a search query is at most {MAX_QUERY_CHARS}", query.chars().count()),
+            );
+        }
         Ok(())
     }
 
@@ -249,6 +255,9 @@ impl ActionRequest {
         }
     }
 }
+
+/// The longest `web.search` query, in characters: longer is no search but a way to carry data out.
+pub const MAX_QUERY_CHARS: usize = 1000;
 
 /// Which side of the private/internet divide a sandbox session is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

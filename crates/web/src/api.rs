@@ -74,19 +74,17 @@ async fn search(
     let gate = api.gate.clone();
     let record = blocking(move || {
         let mut action = ActionRequest::new(Kind::WebSearch);
-        action.summary = format!("search the web for: {sanitised}");
+        // The summary is a headline (the gate keeps it short); the whole query is in the params.
+        let headline: String = sanitised.chars().take(120).collect();
+        let cut = if headline.len() < sanitised.len() { "…" } else { "" };
+        action.summary = format!("search the web for: {headline}{cut}");
         action.params.insert("query".into(), sanitised.into());
         action.params.insert("replaced".into(), json!(replaced));
-        let record = gate.submit(&session, action)?;
+        let submitted = gate.submit(&session, action)?;
         let deadline = Instant::now() + wait;
-        let mut seen = 0;
-        loop {
-            let record = gate.get(&record.id)?;
-            let now = Instant::now();
-            if record.state.is_settled() || now >= deadline {
-                return Ok(record);
-            }
-            gate.wait_for_change(&mut seen, (deadline - now).min(Duration::from_secs(1)));
+        match gate.wait_until_settled(&submitted.id, &|| Instant::now() >= deadline)? {
+            Some(settled) => Ok(settled),
+            None => Ok(gate.get(&submitted.id)?),
         }
     })
     .await?;

@@ -137,6 +137,42 @@ async fn a_searxng_skill_searches_through_the_gate_and_a_tainted_session_waits_f
     assert_eq!(searched.side, Side::Internet);
     assert!(gate.note_read(&mut searched, Label::Messages).is_err());
 
+    // A web page in the user's browser cannot search in their name (cross-site, or by DNS
+    // rebinding to loopback), and an oversized query is refused: nothing reaches the engine.
+    let t = tool.clone();
+    let c = clean.clone();
+    let refused = tokio::task::spawn_blocking(move || {
+        let attack = |extra: &[&str]| {
+            let mut command = std::process::Command::new("curl");
+            command.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", &format!("X-Sov-Session: {c}")]);
+            for header in extra {
+                command.args(["-H", header]);
+            }
+            let out = command.arg(format!("{t}/search?q=leak&format=json")).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        [
+            attack(&["Origin: https://evil.example"]),
+            attack(&["Sec-Fetch-Site: cross-site"]),
+            attack(&["User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"]),
+            attack(&["Host: evil.example"]),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(refused[..3], ["403", "403", "403"], "{refused:?}");
+    assert!(refused[3].starts_with('4'), "{refused:?}");
+    let t = tool.clone();
+    let c = clean.clone();
+    let long = tokio::task::spawn_blocking(move || {
+        curl(&format!("{t}/search?q={}&format=json", "a".repeat(5000)), Some(&c), "GET")
+    })
+    .await
+    .unwrap();
+    assert_eq!(long.0, 400, "{}", long.1);
+    assert!(long.1.contains("at most 1000"), "{}", long.1);
+    assert_eq!(asked.lock().unwrap().len(), 2, "a refused request reached the engine");
+
     // Malformed requests are clear errors; web.search by POST /v1/actions is refused.
     let t = tool.clone();
     let c = clean.clone();
