@@ -1,6 +1,5 @@
 //! The sanitiser for this user, built once and used for every text that leaves.
 
-
 use sov_core::config::Config;
 
 use crate::error::Error;
