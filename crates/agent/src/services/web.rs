@@ -66,6 +66,16 @@ impl Tool for WebSearch {
     }
 }
 
+/// The action's headline: the URL's first 120 characters (the gate keeps summaries short and on
+/// one line; the whole URL is in the action's params, which the reviewer and the console show).
+fn fetch_summary(url: &str) -> String {
+    let line: String = url.chars().filter(|c| !c.is_control()).collect();
+    match line.char_indices().nth(120) {
+        Some((cut, _)) => format!("read {}…", &line[..cut]),
+        None => format!("read {line}"),
+    }
+}
+
 /// `web_fetch`: a `web.fetch` action (`POST /v1/actions`), then its outcome.
 #[derive(Debug, Clone)]
 pub struct WebFetch(pub ToolApi);
@@ -90,7 +100,7 @@ impl Tool for WebFetch {
             url: String,
         }
         let call: Call = parse(self.name(), arguments)?;
-        let body = json!({"kind": "web.fetch", "summary": format!("read {}", call.url), "params": {"url": call.url}});
+        let body = json!({"kind": "web.fetch", "summary": fetch_summary(&call.url), "params": {"url": call.url}});
         let mut view: Value = serde_json::from_str(&self.0.post("/v1/actions", &body)?).unwrap_or(Value::Null);
         // Up to two minutes for the reviewer and the user; after that the model is told it waits.
         for _ in 0..2 {
@@ -107,5 +117,19 @@ impl Tool for WebFetch {
             (Some("denied"), _) => format!("the fetch was denied: {}", view["reasons"]),
             _ => pending(&view),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fetch_summary;
+
+    #[test]
+    fn a_long_url_gets_a_short_one_line_summary() {
+        let long = format!("https://example.org/{}?q=\u{0}x", "a".repeat(3000));
+        let summary = fetch_summary(&long);
+        assert_eq!(summary.chars().count(), "read ".len() + 120 + 1, "{summary}");
+        assert!(summary.ends_with('…') && !summary.chars().any(char::is_control), "{summary}");
+        assert_eq!(fetch_summary("https://example.org/"), "read https://example.org/");
     }
 }
