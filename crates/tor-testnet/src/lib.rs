@@ -97,11 +97,14 @@ pub struct Options {
     pub relays: usize,
     /// If set, an onion service forwarding virtual port 80 to this address.
     pub onion_target: Option<SocketAddr>,
+    /// The onion service starts each connection to its target with a PROXY protocol v1 line naming
+    /// the circuit ([`circuit_of_proxy_line`]). Default false (the target sees plain HTTP).
+    pub export_circuit_id: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { relays: 2, onion_target: None }
+        Self { relays: 2, onion_target: None, export_circuit_id: false }
     }
 }
 
@@ -285,7 +288,11 @@ impl TestNet {
                 specs.push(NodeSpec {
                     nickname: "onion0".into(),
                     data_dir: root.join("onion0"),
-                    kind: NodeKind::OnionService { target, probe: probe.local_addr()? },
+                    kind: NodeKind::OnionService {
+                        target,
+                        probe: probe.local_addr()?,
+                        export_circuit_id: options.export_circuit_id,
+                    },
                     or_port: 0,
                     dir_port: 0,
                     socks_port: 0,
@@ -1054,6 +1061,20 @@ fn splice(conn: TcpStream, upstream: SocketAddr) -> Result<()> {
     Ok(())
 }
 
+/// The rendezvous circuit's id in the PROXY protocol v1 line an onion service with
+/// [`Options::export_circuit_id`] sends first (`PROXY TCP6 fc00:dead:beef:4dad::0:2a ::1 65535 80`:
+/// C-tor puts the circuit's global id in the last 32 bits of the source address); `None` for any
+/// other line.
+pub fn circuit_of_proxy_line(line: &str) -> Option<u32> {
+    let mut words = line.trim_end().split(' ');
+    if (words.next(), words.next()) != (Some("PROXY"), Some("TCP6")) {
+        return None;
+    }
+    let source: std::net::Ipv6Addr = words.next()?.parse().ok()?;
+    let segments = source.segments();
+    (segments[..4] == [0xfc00, 0xdead, 0xbeef, 0x4dad]).then(|| (u32::from(segments[6]) << 16) | u32::from(segments[7]))
+}
+
 /// Inside the namespace of [`in_private_netns`]: gives `lo` the extra address `addr` (e.g. 10.99.0.1),
 /// an address on this machine that clients do not classify as loopback, so a server on it stands for a
 /// destination off the machine while nothing can leave.
@@ -1085,4 +1106,18 @@ pub fn arti_toml(net: &TestNet) -> String {
              [path_rules]\nipv4_subnet_family_prefix = 33\nipv6_subnet_family_prefix = 129\n\
              [storage.permissions]\ndangerously_trust_everyone = true\n";
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::circuit_of_proxy_line;
+
+    #[test]
+    fn the_circuit_id_is_read_from_the_proxy_line_and_nothing_else_is_taken_for_one() {
+        assert_eq!(circuit_of_proxy_line("PROXY TCP6 fc00:dead:beef:4dad::0:2a ::1 65535 80\r\n"), Some(42));
+        assert_eq!(circuit_of_proxy_line("PROXY TCP6 fc00:dead:beef:4dad::1:0 ::1 65535 80"), Some(65536));
+        assert_eq!(circuit_of_proxy_line("PROXY TCP6 2001:db8::2a ::1 65535 80"), None);
+        assert_eq!(circuit_of_proxy_line("GET / HTTP/1.1"), None);
+        assert_eq!(circuit_of_proxy_line("PROXY TCP4 10.0.0.1 10.0.0.2 1 2"), None);
+    }
 }

@@ -42,6 +42,10 @@ pub enum NodeKind {
         target: SocketAddr,
         /// Where virtual port 9 is forwarded (readiness probe).
         probe: SocketAddr,
+        /// `HiddenServiceExportCircuitID haproxy`: each connection to the target starts with a PROXY
+        /// protocol v1 line whose source address encodes the rendezvous circuit's id, so the target
+        /// can tell which connections came over the same circuit.
+        export_circuit_id: bool,
     },
     /// The C-tor client offering SOCKS5 and a control port.
     Client,
@@ -161,7 +165,7 @@ pub fn torrc(node: &NodeSpec, net: &NetworkSpec) -> String {
             line("ServerDNSDetectHijacking 0");
             line("ServerDNSAllowBrokenConfig 1");
         }
-        NodeKind::OnionService { target, probe } => {
+        NodeKind::OnionService { target, probe, export_circuit_id } => {
             line("SocksPort 0");
             if node.control_port != 0 {
                 line(&format!("ControlPort 127.0.0.1:{}", node.control_port));
@@ -171,6 +175,9 @@ pub fn torrc(node: &NodeSpec, net: &NetworkSpec) -> String {
             line(&format!("HiddenServiceDir {dir}/hs"));
             line(&format!("HiddenServicePort 80 {target}"));
             line(&format!("HiddenServicePort 9 {probe}"));
+            if *export_circuit_id {
+                line("HiddenServiceExportCircuitID haproxy");
+            }
         }
         NodeKind::Client => {
             // IsolateSOCKSAuth is on by default: distinct SOCKS credentials get distinct circuits.
@@ -258,6 +265,7 @@ mod tests {
             NodeKind::OnionService {
                 target: SocketAddr::from(([127, 0, 0, 1], 80)),
                 probe: SocketAddr::from(([127, 0, 0, 1], 81)),
+                export_circuit_id: true,
             },
         ] {
             let t = torrc(&spec(kind), &net());
