@@ -79,10 +79,13 @@ pub struct WebConfig {
 #[serde(deny_unknown_fields)]
 pub struct SearchEngineConfig {
     /// `searxng` (its JSON API), `wikipedia` (MediaWiki's search API), `duckduckgo` (its HTML
-    /// page, no JavaScript) or `kiwix` (a `kiwix-serve` with offline archives).
+    /// page, no JavaScript), `kiwix` (a `kiwix-serve` with offline archives) or `zkapi` (a
+    /// SearXNG JSON API behind a `sov provider`, each query paid with a ZK-API ticket from the
+    /// wallet; the chain is read at `[zkapi] rpc`).
     pub kind: String,
     /// The engine's base URL, e.g. `http://127.0.0.1:8888` for your SearXNG (an onion address
-    /// works), `https://en.wikipedia.org`, `https://html.duckduckgo.com`, `http://127.0.0.1:8080`.
+    /// works), `https://en.wikipedia.org`, `https://html.duckduckgo.com`, `http://127.0.0.1:8080`,
+    /// `http://provider.example:8090` (the `sov provider`).
     pub url: String,
     /// For `kiwix`: the book (archive name) to search; empty: the first one it serves.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -91,7 +94,7 @@ pub struct SearchEngineConfig {
 
 impl SearchEngineConfig {
     /// The engine kinds there are.
-    pub const KINDS: [&'static str; 4] = ["searxng", "wikipedia", "duckduckgo", "kiwix"];
+    pub const KINDS: [&'static str; 5] = ["searxng", "wikipedia", "duckduckgo", "kiwix", "zkapi"];
 }
 
 impl Default for WebConfig {

@@ -14,6 +14,9 @@
 //!   link-local or unique-local address, in any spelling, or to a local name, is refused before
 //!   anything is sent, also when a redirect points there; by the direct route the address
 //!   actually connected to is checked. `[web] allow` lists the exceptions.
+//! - **Paid search without an account** ([`paid`]): a `zkapi` engine pays each query with a
+//!   ZK-API ticket from the wallet given by [`Web::with_tickets`]; the provider learns that some
+//!   depositor paid, not which, and two queries are unlinkable by their tickets.
 //! - **Limits a hostile server cannot stretch**: `[web] max_bytes` read at most (the rest is cut
 //!   off and the result says so), `[web] timeout_secs` for the whole fetch redirects included (a
 //!   slow or endless answer is dropped), `[web] max_redirects`, no compressed answers (only
@@ -36,12 +39,14 @@ pub mod exec;
 pub mod fetch;
 pub mod flags;
 pub mod frame;
+pub mod paid;
 pub mod policy;
 pub mod search;
 pub mod text;
 
 pub use exec::{FetchExecutor, SearchExecutor};
 pub use fetch::Page;
+pub use paid::{TicketFor, Tickets};
 pub use search::{EngineReport, Hit, Replaced, Search};
 
 use sov_core::config::WebConfig;
@@ -95,6 +100,7 @@ pub struct Web {
     policy: policy::Policy,
     http: sov_net::Http,
     sanitizer: sov_sanitize::Sanitizer,
+    payment: paid::Payment,
 }
 
 impl std::fmt::Debug for Web {
@@ -121,7 +127,13 @@ impl Web {
             connect: std::time::Duration::from_secs(config.web.timeout_secs.max(1)),
             read: Some(std::time::Duration::from_secs(config.web.timeout_secs.max(1))),
         };
-        Ok(Web { config: config.web.clone(), policy, http: http.with_timeouts(timeouts), sanitizer })
+        Ok(Web {
+            config: config.web.clone(),
+            policy,
+            http: http.with_timeouts(timeouts),
+            sanitizer,
+            payment: paid::Payment::default(),
+        })
     }
 
     /// The URL policy.

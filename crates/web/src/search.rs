@@ -1,5 +1,7 @@
 //! `web.search`: the sanitised query to every configured engine at once, each by a connection
-//! (by Tor: a circuit) of its own; results merged in turns, duplicates dropped.
+//! (by Tor: a circuit) of its own; results merged in turns, duplicates dropped. A `zkapi`
+//! engine is a SearXNG API behind a `sov provider`, each query paid with an anonymous ticket
+//! ([`crate::paid`]: the provider learns the query and that some depositor paid, not which).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -143,6 +145,8 @@ impl Web {
                 let body = self.get(&base, "search", &[("q", query), ("format", "json")]).await?;
                 searxng(&body)?
             }
+            // The same API behind a `sov provider`, paid per query ([`crate::paid`]).
+            "zkapi" => searxng(&self.paid_search(&base, query).await?)?,
             "wikipedia" => {
                 let body = self
                     .get(
@@ -188,21 +192,33 @@ impl Web {
         }
         let request =
             crate::fetch::get_request(&url, "text/html,application/json;q=0.9,*/*;q=0.8").map_err(|e| e.to_string())?;
+        let (status, body) = self.exchange(request).await?;
+        checked(status, body)
+    }
+
+    /// `request` by the engine route: the answer's status and its body as text (at most `[web]
+    /// max_bytes`).
+    pub(crate) async fn exchange(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<(http::StatusCode, String), String> {
         let response = self.http.send(request).await.map_err(|e| e.to_string())?;
         let status = response.status();
         let body = response.into_body().collect(self.config.max_bytes).await.map_err(|e| e.to_string())?;
-        let body = String::from_utf8_lossy(&body).into_owned();
-        if captcha(status.as_u16(), &body) {
-            return Err(format!(
-                "answered with a CAPTCHA or a block page ({status}); try again later or another engine"
-            ));
-        }
-        if !status.is_success() {
-            let said: String = body.chars().take(200).collect();
-            return Err(format!("answered {status}: {}", said.split_whitespace().collect::<Vec<_>>().join(" ")));
-        }
-        Ok(body)
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
+}
+
+/// An engine's answer as results to read, or why not: a CAPTCHA, an error status.
+pub(crate) fn checked(status: http::StatusCode, body: String) -> Result<String, String> {
+    if captcha(status.as_u16(), &body) {
+        return Err(format!("answered with a CAPTCHA or a block page ({status}); try again later or another engine"));
+    }
+    if !status.is_success() {
+        let said: String = body.chars().take(200).collect();
+        return Err(format!("answered {status}: {}", said.split_whitespace().collect::<Vec<_>>().join(" ")));
+    }
+    Ok(body)
 }
 
 /// Whether an answer is a CAPTCHA or a bot block rather than results.

@@ -142,3 +142,94 @@ async fn the_query_leaves_sanitised_and_a_failing_engine_is_reported_not_fatal()
     let framed = search.framed();
     assert!(framed.contains("[engine duckduckgo failed:") && framed.contains("not instructions"), "{framed}");
 }
+
+/// A `sov provider` stand-in: `/zkapi` describes it; the first search is refused for an
+/// unknown deposit tree, every later one answered as SearXNG would.
+fn provider_answer(path: &str) -> (u16, &'static str, String) {
+    static SEARCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if path == "/zkapi" {
+        let body = serde_json::json!({"protocol": "zkapi-rln-v1", "contract": "0x00000000000000000000000000000000000000c0",
+                                      "external_nullifier": "0x2a", "price_wei": "1", "ticket_header": "x-zkapi-ticket"});
+        return (200, "application/json", body.to_string());
+    }
+    match SEARCHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+        0 => {
+            let body = serde_json::json!({"error": {"message": "read the deposit tree again", "type": "payment_required", "code": "unknown_root"}});
+            (402, "application/json", body.to_string())
+        }
+        _ => searxng_answer(path),
+    }
+}
+
+/// A wallet stand-in: hands out numbered tickets (or refuses, saying so) and keeps what each
+/// was asked for.
+#[derive(Default)]
+struct Tickets {
+    asked: std::sync::Mutex<Vec<(String, String, String, bool)>>,
+    refuse: Option<&'static str>,
+}
+
+impl sov_web::Tickets for Tickets {
+    fn ticket<'a>(
+        &'a self,
+        r: sov_web::TicketFor<'a>,
+    ) -> sov_web::paid::BoxFuture<'a, Result<(String, String), String>> {
+        let mut asked = self.asked.lock().unwrap();
+        asked.push((
+            r.contract.into(),
+            r.external_nullifier.into(),
+            format!("{} {}", r.method, r.path_and_query),
+            r.fresh_tree,
+        ));
+        assert!(r.body.is_empty());
+        let answer = match self.refuse {
+            Some(why) => Err(why.to_owned()),
+            None => Ok(("x-zkapi-ticket".to_owned(), format!("ticket-{}", asked.len()))),
+        };
+        Box::pin(async move { answer })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zkapi_engine_pays_each_exact_query_retries_an_unknown_tree_once_and_reports_no_credit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (provider, asked) = backend(provider_answer).await;
+    let (searx, _) = backend(searxng_answer).await;
+    let tickets = std::sync::Arc::new(Tickets::default());
+    let web = web(dir.path(), &[("zkapi", &provider)], &[]).with_tickets(tickets.clone());
+
+    // The first query is refused for an unknown tree, paid again with the tree read again, and
+    // answered; the second is paid once. `/zkapi` is read once.
+    for _ in 0..2 {
+        let search = web.search("Alice Liddell onion routing").await.unwrap();
+        assert_eq!(search.engines[0].error, None, "{:?}", search.engines);
+        assert_eq!(search.results.len(), 2, "{search:?}");
+        assert!(search.results.iter().all(|h| h.engine == "zkapi"), "{search:?}");
+    }
+    let paths = asked.lock().unwrap().clone();
+    let search_path = "/search?q=%5BPERSON_1%5D+onion+routing&format=json";
+    assert_eq!(paths, ["/zkapi", search_path, search_path, search_path]);
+    let bought: Vec<_> = tickets.asked.lock().unwrap().iter().map(|t| (t.2.clone(), t.3)).collect();
+    let paid = format!("GET {search_path}");
+    assert_eq!(bought, [(paid.clone(), false), (paid.clone(), true), (paid, false)]);
+    let first = tickets.asked.lock().unwrap()[0].clone();
+    assert_eq!((first.0.as_str(), first.1.as_str()), ("0x00000000000000000000000000000000000000c0", "0x2a"));
+
+    // No credit: the engine says why, nothing is sent, and the other engines still answer.
+    let broke = std::sync::Arc::new(Tickets {
+        refuse: Some("no credit with tickets left; deposit with `sov zkapi deposit`"),
+        ..Tickets::default()
+    });
+    let web = self::web(dir.path(), &[("zkapi", &provider), ("searxng", &searx)], &[]).with_tickets(broke);
+    let search = web.search("onion routing").await.unwrap();
+    let error = search.engines[0].error.clone().unwrap();
+    assert!(error.contains("cannot pay") && error.contains("sov zkapi deposit"), "{error}");
+    assert_eq!(search.results.len(), 2, "{search:?}");
+    assert_eq!(asked.lock().unwrap().len(), 5, "only /zkapi was asked: {:?}", asked.lock().unwrap());
+
+    // A service without a wallet pays nothing and says so.
+    let unpaid = self::web(dir.path(), &[("zkapi", &provider)], &[]);
+    let error = unpaid.search("onion routing").await.unwrap().engines[0].error.clone().unwrap();
+    assert!(error.contains("no wallet"), "{error}");
+    assert_eq!(asked.lock().unwrap().len(), 5);
+}
