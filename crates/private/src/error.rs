@@ -29,6 +29,20 @@ pub enum Error {
         /// The provider's reason (its `error.message`, or the start of its body).
         message: String,
     },
+    /// The wallet holds no deposit with tickets left for this contract; nothing was sent.
+    #[error("no credit with tickets left for {contract}; deposit with `sov zkapi deposit --contract {contract}`")]
+    NoCredit {
+        /// The deposit contract.
+        contract: String,
+    },
+    /// A provider's description of itself contradicts its contract: nothing is paid.
+    #[error("the provider of {provider}: {problem}")]
+    Misdescribed {
+        /// Its deposit contract.
+        provider: String,
+        /// What contradicts.
+        problem: String,
+    },
     /// The remote's answer is not an OpenAI chat answer.
     #[error("remote {name} gave an answer that is not an OpenAI chat answer: {problem}")]
     Answer {

@@ -34,6 +34,9 @@
 //!   an interrupted call is not repeated (the executor is not idempotent).
 //! - A refusal for an unknown deposit tree root (`unknown_root`) is retried once with a tree
 //!   read again; any other refusal reports the provider's reason.
+//!
+//! [`ProviderTickets`] pays a `sov provider`'s plain requests the same way (a paid search
+//! engine's queries), from the same wallet.
 
 mod error;
 pub mod execute;
@@ -42,6 +45,7 @@ pub mod redact;
 pub mod route;
 pub mod send;
 pub mod streams;
+pub mod tickets;
 
 pub use error::Error;
 pub use execute::RemoteLlmExecutor;
@@ -50,3 +54,4 @@ pub use redact::Redactor;
 pub use route::GatedRemote;
 pub use send::{Payers, attest_policy, send_private, take_events, transport};
 pub use streams::Streams;
+pub use tickets::ProviderTickets;

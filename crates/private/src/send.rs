@@ -60,11 +60,11 @@ async fn get_json(transport: &dyn sov_remote::Transport, url: &str) -> Result<Va
 
 /// A payer and the deposit tree it proves against, for one contract at one root.
 #[derive(Clone)]
-struct Paying {
+pub(crate) struct Paying {
     root: sov_chain::U256,
     external_nullifier: Fr,
-    payer: Arc<Payer>,
-    tree: Arc<Membership>,
+    pub(crate) payer: Arc<Payer>,
+    pub(crate) tree: Arc<Membership>,
 }
 
 /// The payers of every provider's contract, each kept with its deposit tree and the proof's
@@ -92,7 +92,7 @@ impl Payers {
 
     /// The payer and tree for the deposit contract at `contract`, read again from the chain at
     /// `rpc` when its root changed, or always when `fresh`.
-    async fn get(
+    pub(crate) async fn get(
         &self,
         net: &Arc<Net>,
         rpc: &str,

@@ -135,7 +135,9 @@ pub fn gate_servers(
             }
         });
     }
-    let web = Arc::new(sov_web::Web::new(config, net.http(sov_net::Class::Web)).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let tickets = WebTickets(sov_private::ProviderTickets::new(config, paths.clone(), net.clone()));
+    let web = sov_web::Web::new(config, net.http(sov_net::Class::Web)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let web = Arc::new(web.with_tickets(Arc::new(tickets)));
     let runtime = tokio::runtime::Handle::current();
     let mut executors = Executors::new();
     executors
@@ -164,6 +166,25 @@ pub fn gate_servers(
         workers,
         poller,
     })
+}
+
+/// The wallet's tickets ([`sov_private::ProviderTickets`]) as sov-web's port, for `zkapi`
+/// search engines: sov-web asks for a ticket per query and learns no chain and no proof.
+struct WebTickets(sov_private::ProviderTickets);
+
+impl sov_web::Tickets for WebTickets {
+    fn ticket<'a>(
+        &'a self,
+        request: sov_web::TicketFor<'a>,
+    ) -> sov_web::paid::BoxFuture<'a, Result<(String, String), String>> {
+        Box::pin(async move {
+            let sov_web::TicketFor { contract, external_nullifier, method, path_and_query, body, fresh_tree } = request;
+            self.0
+                .ticket(contract, external_nullifier, method, path_and_query, body, fresh_tree)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// The local model as the gate's AI reviewer: a fresh conversation per action with the fixed reviewer
