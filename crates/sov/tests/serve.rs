@@ -2086,6 +2086,203 @@ fn a_withdrawal_pays_the_provider_for_the_calls_it_served_refunds_the_rest_and_e
     assert!(balance.contains("Closed"), "{balance}");
 }
 
+/// What a SearXNG-shaped search API behind `sov provider` was asked: each request's query and
+/// headers, as it got them.
+struct SearchBackend {
+    url: String,
+    seen: Arc<Mutex<Vec<(String, axum::http::HeaderMap)>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl SearchBackend {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let kept = seen.clone();
+        let answer = move |axum::extract::Query(query): axum::extract::Query<
+            std::collections::HashMap<String, String>,
+        >,
+                           headers: axum::http::HeaderMap| {
+            let kept = kept.clone();
+            async move {
+                let q = query.get("q").cloned().unwrap_or_default();
+                kept.lock().unwrap().push((q.clone(), headers));
+                axum::Json(json!({"query": q, "results": [
+                    {"url": "https://tor.example/onion-routing", "title": "Onion routing", "content": "How onion routing works", "engine": "paid-index"},
+                    {"url": "https://kiwix.example/", "title": "Kiwix", "content": "Offline Wikipedia", "engine": "paid-index"},
+                ]}))
+            }
+        };
+        runtime.spawn(async move {
+            axum::serve(listener, axum::Router::new().route("/search", axum::routing::get(answer))).await
+        });
+        Self { url, seen, _runtime: runtime }
+    }
+
+    fn queries(&self) -> Vec<String> {
+        self.seen.lock().unwrap().iter().map(|(q, _)| q.clone()).collect()
+    }
+}
+
+/// A request's path and ticket, if it had one.
+type Tapped = (String, Option<String>);
+
+/// A relay in front of `sov provider` that keeps each request's path and ticket, so a test can
+/// replay one by hand.
+struct TicketTap {
+    url: String,
+    seen: Arc<Mutex<Vec<Tapped>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TicketTap {
+    fn start(provider: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (kept, provider) = (seen.clone(), provider.to_owned());
+        let relay = move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+            let (kept, provider) = (kept.clone(), provider.clone());
+            async move {
+                let ticket = headers.get(sov_zkapi::TICKET_HEADER).map(|v| v.to_str().unwrap().to_owned());
+                kept.lock().unwrap().push((uri.to_string(), ticket.clone()));
+                let mut request = reqwest::Client::new().get(format!("{provider}{uri}"));
+                if let Some(ticket) = ticket {
+                    request = request.header(sov_zkapi::TICKET_HEADER, ticket);
+                }
+                let answer = request.send().await.unwrap();
+                let status = answer.status();
+                let kind = answer.headers().get("content-type").cloned().unwrap();
+                (status, [(axum::http::header::CONTENT_TYPE, kind)], answer.bytes().await.unwrap())
+            }
+        };
+        runtime.spawn(async move { axum::serve(listener, axum::Router::new().fallback(relay)).await });
+        Self { url, seen, _runtime: runtime }
+    }
+
+    /// The paid searches that passed: path and ticket.
+    fn searches(&self) -> Vec<(String, String)> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(path, _)| path.starts_with("/search"))
+            .map(|(path, ticket)| (path.clone(), ticket.clone().unwrap_or_default()))
+            .collect()
+    }
+}
+
+/// `GET {tool}/search?q=…&format=json` as an agent's SearXNG skill sends it.
+fn tool_search(server: &Server, session: &str, q: &str) -> Value {
+    let mut response = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .new_agent()
+        .get(format!("{}/search", server.tool))
+        .query("q", q)
+        .query("format", "json")
+        .header("X-Sov-Session", session)
+        .call()
+        .unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{text}\n{}", server.log());
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_paid_search_engine_behind_sov_provider_is_paid_per_query_sanitised_and_unpaid_or_replayed_gets_nothing() {
+    let backend = SearchBackend::start();
+    let market = Market::open(&backend.url, 3600, &[]);
+    let tap = TicketTap::start(&market.proxy_url);
+    let home = market.user_home.path();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[engine]\nmodels_dir = \"{}\"\ndefault_model = \"smollm2\"\nthreads = 1\n[zkapi]\nrpc = \"{}\"\n\
+             [sanitize]\nnames = [\"Alice Liddell\"]\n\
+             [web]\nallow = [\"127.0.0.1\"]\nengines = [{{ kind = \"zkapi\", url = \"{}\" }}]\n",
+            models_dir().display(),
+            market.anvil.url(),
+            tap.url
+        ),
+    )
+    .unwrap();
+    let server = Server::launch(Home::Shared(home.to_owned()), &[]);
+    let session = clean_session(&home.join("data")).token;
+    let question = "Alice Liddell onion routing";
+    let failed = |answer: &Value| -> String {
+        let unresponsive = answer["unresponsive_engines"].as_array().unwrap();
+        assert_eq!(unresponsive.len(), 1, "{answer}");
+        assert_eq!(unresponsive[0][0], "zkapi", "{answer}");
+        unresponsive[0][1].as_str().unwrap().to_owned()
+    };
+
+    // No deposit yet: the engine says to make one, and nothing reaches the search API.
+    let unpaid = tool_search(&server, &session, question);
+    assert_eq!(unpaid["results"], json!([]), "{unpaid}");
+    let why = failed(&unpaid);
+    assert!(why.contains("no credit") && why.contains("sov zkapi deposit"), "{why}");
+    assert!(backend.queries().is_empty() && tap.searches().is_empty());
+
+    // Two tickets bought, two searches answered by the API behind the provider.
+    succeeded(&market.deposit(2));
+    for _ in 0..2 {
+        let answer = tool_search(&server, &session, question);
+        assert_eq!(answer["unresponsive_engines"], json!([]), "{answer}\n{}", server.log());
+        let urls: Vec<&str> =
+            answer["results"].as_array().unwrap().iter().map(|r| r["url"].as_str().unwrap()).collect();
+        assert_eq!(urls, ["https://tor.example/onion-routing", "https://kiwix.example/"], "{answer}");
+        assert_eq!(answer["results"][0]["engine"], "zkapi");
+    }
+    // The API got the sanitised query, and neither the ticket nor anything naming the caller.
+    assert_eq!(backend.queries(), ["[PERSON_1] onion routing"; 2]);
+    for (_, headers) in backend.seen.lock().unwrap().iter() {
+        assert!(headers.get(sov_zkapi::TICKET_HEADER).is_none() && headers.get("cookie").is_none(), "{headers:?}");
+        assert!(headers.get("x-forwarded-for").is_none() && headers.get("forwarded").is_none(), "{headers:?}");
+    }
+    // Two tickets spent, unlinkable: a nullifier, a signal and a share each, none shared.
+    let paid = tap.searches();
+    assert_eq!(paid.len(), 2, "{paid:?}");
+    assert_eq!(paid[0].0, paid[1].0, "the same query is the same request");
+    assert_ne!(paid[0].1, paid[1].1, "each query has a ticket of its own");
+    let db = rusqlite::Connection::open(market.provider_home.path().join("data/provider.db")).unwrap();
+    let spent: Vec<(Vec<u8>, Vec<u8>)> = db
+        .prepare("SELECT nullifier, y FROM zkapi_spent")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(spent.len(), 2);
+    assert!(spent[0].0 != spent[1].0 && spent[0].1 != spent[1].1, "two tickets share a value");
+    let balance = succeeded(&market.user(&["zkapi", "balance"]));
+    assert!(balance.contains("2 of 2 calls used, 0 left"), "{balance}");
+
+    // Tickets used up: refused by the wallet, nothing sent.
+    let why = failed(&tool_search(&server, &session, "onion services"));
+    assert!(why.contains("no credit") && why.contains("sov zkapi deposit"), "{why}");
+    assert_eq!(tap.searches().len(), 2);
+
+    // A ticket replayed by hand, on the very request it paid for: refused, never answered again.
+    let (path, ticket) = paid[0].clone();
+    let response = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(format!("{}{path}", market.proxy_url))
+        .header(sov_zkapi::TICKET_HEADER, &ticket)
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 409);
+    let error: Value = serde_json::from_str(&response.into_body().read_to_string().unwrap()).unwrap();
+    assert_eq!(error["error"]["code"], "spent", "{error}");
+    assert_eq!(backend.queries().len(), 2, "a replay reaches nothing");
+}
+
 /// A request's headers and body.
 type Recorded = (axum::http::HeaderMap, Vec<u8>);
 
