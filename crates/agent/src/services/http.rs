@@ -2,10 +2,11 @@
 
 use serde_json::Value;
 
-use crate::tool::{ToolError, cap};
+use crate::tool::ToolError;
 
-/// The body of a successful answer to `path`, capped; otherwise an error with the status and
-/// the server's own message.
+/// The whole body of a successful answer to `path` (ureq's limit, 10 MB, bounds it), for the
+/// tool to read and then cap what it shows the model: capping here would cut JSON in half;
+/// otherwise an error with the status and the server's own message.
 pub(super) fn answer(
     path: &str,
     response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
@@ -14,7 +15,7 @@ pub(super) fn answer(
     let status = response.status();
     let text = response.body_mut().read_to_string().unwrap_or_default();
     if status.is_success() {
-        Ok(cap(text))
+        Ok(text)
     } else {
         let message = serde_json::from_str::<Value>(&text)
             .ok()

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sov_core::http::SESSION_HEADER;
 
 use super::http::answer;
-use crate::tool::{Tool, ToolError, object_schema, parse};
+use crate::tool::{Tool, ToolError, cap, object_schema, parse};
 
 /// The names of the messaging tools, in the order they are offered.
 pub const NAMES: [&str; 3] = ["messages", "send_message", "message_status"];
@@ -111,7 +111,7 @@ impl Tool for Messages {
                 query.push((field, value));
             }
         }
-        self.0.get("/messages", &query)
+        self.0.get("/messages", &query).map(cap)
     }
 }
 
@@ -152,7 +152,7 @@ impl Tool for SendMessage {
         if let Some(subject) = call.subject {
             request["subject"] = json!(subject);
         }
-        let answer = self.0.post("/send", &request)?;
+        let answer = cap(self.0.post("/send", &request)?);
         Ok(if answer.contains("\"pending\":true") {
             format!("{answer}\n[not sent yet: it waits for the AI reviewer and the user; ask with message_status]")
         } else {
@@ -185,7 +185,7 @@ impl Tool for MessageStatus {
             id: String,
         }
         let call: StatusCall = parse(self.name(), arguments)?;
-        self.0.get("/send/status", &[("id", call.id)])
+        self.0.get("/send/status", &[("id", call.id)]).map(cap)
     }
 }
 

@@ -10,7 +10,22 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::messages::ToolApi;
-use crate::tool::{Tool, ToolError, object_schema, parse};
+use crate::tool::{OUTPUT_CAP, Tool, ToolError, cap, object_schema, parse};
+
+/// How a framed text from the internet ends (sov-web's frame).
+const FRAME_END: &str = "<<<END WEB CONTENT>>>";
+
+/// `framed` cut to the tool output cap, still closed by its frame's last line, so that what
+/// follows in the conversation is never read as part of the page.
+fn cap_framed(framed: String) -> String {
+    if framed.len() <= OUTPUT_CAP {
+        return framed;
+    }
+    let mut out = cap(framed);
+    out.push('\n');
+    out.push_str(FRAME_END);
+    out
+}
 
 /// The names of the web tools, in the order they are offered.
 pub const NAMES: [&str; 2] = ["web_search", "web_fetch"];
@@ -60,8 +75,8 @@ impl Tool for WebSearch {
         let text = self.0.get("/search", &[("q", call.query), ("format", "json".into())])?;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(match answer["text"].as_str() {
-            Some(framed) => framed.to_owned(),
-            None => pending(&answer),
+            Some(framed) => cap_framed(framed.to_owned()),
+            None => cap(pending(&answer)),
         })
     }
 }
@@ -112,7 +127,7 @@ impl Tool for WebFetch {
                 .unwrap_or(Value::Null);
         }
         Ok(match (view["state"].as_str(), view["outcome"]["text"].as_str()) {
-            (Some("executed"), Some(framed)) => framed.to_owned(),
+            (Some("executed"), Some(framed)) => cap_framed(framed.to_owned()),
             (Some("failed"), _) => format!("the fetch failed: {}", view["outcome"]["error"].as_str().unwrap_or("?")),
             (Some("denied"), _) => format!("the fetch was denied: {}", view["reasons"]),
             _ => pending(&view),
@@ -122,7 +137,8 @@ impl Tool for WebFetch {
 
 #[cfg(test)]
 mod tests {
-    use super::fetch_summary;
+    use super::{FRAME_END, cap_framed, fetch_summary};
+    use crate::tool::OUTPUT_CAP;
 
     #[test]
     fn a_long_url_gets_a_short_one_line_summary() {
@@ -131,5 +147,14 @@ mod tests {
         assert_eq!(summary.chars().count(), "read ".len() + 120 + 1, "{summary}");
         assert!(summary.ends_with('…') && !summary.chars().any(char::is_control), "{summary}");
         assert_eq!(fetch_summary("https://example.org/"), "read https://example.org/");
+    }
+
+    #[test]
+    fn a_long_page_is_cut_to_the_output_cap_and_its_frame_still_closes() {
+        let framed = format!("<<<WEB CONTENT source=web.fetch url=x>>>\n{}\n{FRAME_END}", "é".repeat(OUTPUT_CAP));
+        let cut = cap_framed(framed);
+        assert!(cut.len() < OUTPUT_CAP + 200, "{}", cut.len());
+        assert!(cut.contains("[output cut:") && cut.ends_with(FRAME_END), "{}", &cut[cut.len() - 100..]);
+        assert_eq!(cap_framed("short".into()), "short");
     }
 }
