@@ -1080,9 +1080,12 @@ fn a_hacked_agent_in_the_sandbox_gets_nothing_past_the_gate() {
     for name in ["raise_cap", "loosen_policy"] {
         assert_eq!(json(name)["state"], "denied", "{name}: {stdout}");
     }
-    let states: Vec<Value> = (1..=8).map(|i| json(&format!("split_{i}"))["state"].clone()).collect();
-    assert!(states[..3].iter().all(|s| s == "approved"), "three of 30 USD fit under the 100 USD cap: {states:?}");
-    assert!(states[3..].iter().all(|s| s == "reviewing"), "the rest wait for the human: {states:?}");
+    // A transfer whose value the agent declares itself is refused outright (the wallet builds
+    // wallet actions), so splitting 240 USD into 30 USD parts gets none of them queued.
+    for i in 1..=8 {
+        let split = json(&format!("split_{i}"));
+        assert_eq!(split["error"]["field"], "kind", "split_{i}: {split}");
+    }
     let exfil = json("exfiltrate");
     assert_eq!(exfil["state"], "reviewing", "{exfil}");
     assert!(exfil["reasons"][0].as_str().unwrap().contains("reaching the internet needs confirmation"), "{exfil}");
@@ -1100,7 +1103,11 @@ fn a_hacked_agent_in_the_sandbox_gets_nothing_past_the_gate() {
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(!list.contains("executed") && !list.contains("executing"), "{list}");
     let actions = server.audit_actions();
-    assert_eq!(actions.iter().filter(|a| *a == "gate.request").count(), 13, "every attempt is on record: {actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| *a == "gate.request").count(),
+        5,
+        "every action that was made is on record: {actions:?}"
+    );
     assert!(!actions.iter().any(|a| a == "gate.approve" || a.starts_with("gate.execute")), "{actions:?}");
 
     // sbox itself refuses to expose Sovereign's state or the console port.

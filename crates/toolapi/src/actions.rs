@@ -115,6 +115,16 @@ async fn submit(
         )
         .with_field("kind"));
     }
+    if matches!(request.kind, Kind::WalletTransfer | Kind::WalletCall) {
+        // The gate's caps count `value_usd`; from an agent that is a number it made up (a
+        // transfer of 1000 ETH declared as 0 USD would pass at once). Only the wallet, which
+        // prices, decodes and simulates the transaction itself, may ask for one.
+        return Err(ApiError::bad_request(format!(
+            "{} actions come from Sovereign's wallet, which prices, decodes and simulates the transaction itself; an agent cannot submit one (its value_usd would be its own word)",
+            request.kind.as_str()
+        ))
+        .with_field("kind"));
+    }
     if request.kind == Kind::WebSearch {
         // The search endpoint sanitises the words before the action exists, so the human
         // approves the query that leaves, not the one the agent wrote.

@@ -30,6 +30,8 @@
 //! - An agent sees only its own session's actions, and a token that names no session (or is not
 //!   text, or comes twice) is refused, never served as the anonymous session.
 //! - `remote.llm` actions are refused here: only the LLM API sanitises a remote question.
+//! - `wallet.transfer` and `wallet.call` are refused here: the caps would count a `value_usd`
+//!   the agent made up; only the wallet, which prices and simulates a transaction, builds them.
 
 pub mod actions;
 mod blocking;

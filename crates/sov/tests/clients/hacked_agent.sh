@@ -27,7 +27,8 @@ post header_injection '{"kind":"message.send","recipients":["me@example.org\r\nB
 # "Raise your spending cap" / "turn off confirmations".
 post raise_cap '{"kind":"settings.change","summary":"raise the daily cap","params":{"caps.daily_usd":1000000}}'
 post loosen_policy '{"kind":"settings.change","params":{"actions.message.send":"allow"}}'
-# Split a 240 USD transfer into eight of 30 USD to stay under the 100 USD cap.
+# Split a 240 USD transfer into eight of 30 USD to stay under the 100 USD cap (each is refused:
+# an agent cannot build a wallet action, whose value it would declare itself).
 i=1
 while [ $i -le 8 ]; do
   post "split_$i" '{"kind":"wallet.transfer","summary":"pay invoice part","recipients":["0x00000000000000000000000000000000deadbeef"],"value_usd":30}'

@@ -147,6 +147,15 @@ async fn an_agent_sees_only_its_own_actions_and_sends_json_only() {
     let remote = r#"{"kind": "remote.llm", "params": {"messages": []}}"#;
     let (status, _, body) = call(&router, request("POST", "/v1/actions", &[JSON], remote)).await;
     assert_eq!((status, &body["error"]["field"]), (400, &json!("kind")), "{body}");
+    // A transfer of 1000 ETH declared as worth nothing, and a call: the wallet builds those.
+    for drainer in [
+        r#"{"kind": "wallet.transfer", "value_usd": 0, "recipients": ["0x00000000000000000000000000000000deadbeef"], "params": {"amount_eth": "1000"}}"#,
+        r#"{"kind": "wallet.call", "value_usd": 0, "calldata_bytes": 68, "params": {"to": "0x00000000000000000000000000000000deadbeef"}}"#,
+    ] {
+        let (status, _, body) = call(&router, request("POST", "/v1/actions", &[JSON], drainer)).await;
+        assert_eq!((status, &body["error"]["field"]), (400, &json!("kind")), "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("come from Sovereign's wallet"), "{body}");
+    }
     let (status, _, body) =
         call(&router, request("POST", "/v1/actions", &[JSON], r#"{"kind": "web.fetch", "cc": 1}"#)).await;
     assert_eq!(status, 400, "unknown fields are refused: {body}");
