@@ -1,12 +1,13 @@
 //! `web.fetch`: one GET through the outbound policy, with every limit a hostile server could
 //! test: redirects (each checked again), the body size, the whole time, compression, content type.
+//! HTML goes to [`text`], PDF to [`pdf`], plain text and JSON are read as they are.
 
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use url::Url;
 
-use crate::{Error, Web, flags, frame, text};
+use crate::{Error, Web, flags, frame, pdf, text};
 
 /// The one user agent every Sovereign user sends: Firefox ESR on Windows, the most common
 /// fingerprint of the Tor Browser's family, so a site cannot tell users apart by it.
@@ -36,7 +37,7 @@ pub struct Page {
     pub status: u16,
     /// Its `Content-Type`.
     pub content_type: String,
-    /// The page's title (HTML), or empty.
+    /// The page's title (HTML, PDF), or empty.
     pub title: String,
     /// The readable text.
     pub text: String,
@@ -79,17 +80,22 @@ impl Web {
     /// # Errors
     /// [`Error::Refused`] before anything was sent; the others after a connection was tried.
     pub async fn fetch(&self, url: &str) -> Result<Page, Error> {
-        let limit = Duration::from_secs(self.config.timeout_secs);
-        match tokio::time::timeout(limit, self.fetch_unlimited(url)).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Limit(format!(
-                "{url}: no complete answer in time ({} s, [web] timeout_secs); what arrived was dropped",
-                self.config.timeout_secs
-            ))),
-        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.config.timeout_secs);
+        let answer = match tokio::time::timeout_at(deadline, self.fetch_unlimited(url)).await {
+            Ok(answer) => answer?,
+            Err(_) => {
+                return Err(Error::Limit(format!(
+                    "{url}: no complete answer in time ({} s, [web] timeout_secs); what arrived was dropped",
+                    self.config.timeout_secs
+                )));
+            }
+        };
+        // Reading a PDF may take long and cannot be interrupted: it keeps to the same deadline
+        // by itself (the parser's thread is left behind, not waited for).
+        answer.page(self.config.max_bytes, deadline).await
     }
 
-    async fn fetch_unlimited(&self, asked: &str) -> Result<Page, Error> {
+    async fn fetch_unlimited(&self, asked: &str) -> Result<Answer, Error> {
         let mut url = self.policy.parse(asked)?;
         let mut redirects = Vec::new();
         loop {
@@ -132,7 +138,7 @@ impl Web {
         url: Url,
         redirects: Vec<String>,
         response: http::Response<sov_net::Body>,
-    ) -> Result<Page, Error> {
+    ) -> Result<Answer, Error> {
         let header = |name: http::header::HeaderName| {
             response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_ascii_lowercase()
         };
@@ -147,7 +153,7 @@ impl Web {
         let kind = Kind::of(&content_type);
         if kind == Kind::Other {
             return Err(Error::Page(format!(
-                "{url}: the answer is `{content_type}`, not a page; only HTML, plain text and JSON are read (PDF: not yet)"
+                "{url}: the answer is `{content_type}`, not a page; only HTML, plain text, JSON and PDF are read"
             )));
         }
         let status = response.status().as_u16();
@@ -166,25 +172,49 @@ impl Web {
             body.extend_from_slice(&chunk);
         }
         drop(stream);
+        Ok(Answer { asked: asked.to_owned(), url, redirects, status, content_type, kind, body, truncated })
+    }
+}
+
+/// An answer read within the limits, before it is made a [`Page`].
+struct Answer {
+    asked: String,
+    url: Url,
+    redirects: Vec<String>,
+    status: u16,
+    content_type: String,
+    kind: Kind,
+    body: Vec<u8>,
+    truncated: bool,
+}
+
+impl Answer {
+    /// The readable text of the answer; a PDF is read by `deadline`, its text at most `max` bytes.
+    async fn page(self, max: usize, deadline: tokio::time::Instant) -> Result<Page, Error> {
+        let Answer { asked, url, redirects, status, content_type, kind, body, truncated } = self;
         let bytes = body.len();
-        let raw = String::from_utf8_lossy(&body);
         let (title, text, links, hidden_dropped) = match kind {
+            Kind::Pdf => {
+                let pdf = pdf::text(&url, body, truncated, max, deadline).await?;
+                (pdf.title, pdf.text, Vec::new(), 0)
+            }
             Kind::Html => {
-                let page = text::readable(&raw, Some(&url));
+                let page = text::readable(&String::from_utf8_lossy(&body), Some(&url));
                 (page.title, page.text, page.links, page.hidden_dropped)
             }
             Kind::Json => {
+                let raw = String::from_utf8_lossy(&body);
                 let text = serde_json::from_str::<serde_json::Value>(&raw)
                     .ok()
                     .and_then(|v| serde_json::to_string_pretty(&v).ok())
                     .unwrap_or_else(|| raw.into_owned());
                 (String::new(), text, Vec::new(), 0)
             }
-            _ => (String::new(), raw.into_owned(), Vec::new(), 0),
+            _ => (String::new(), String::from_utf8_lossy(&body).into_owned(), Vec::new(), 0),
         };
         let flags = flags::flags(&format!("{title}\n{text}"));
         Ok(Page {
-            url: asked.to_owned(),
+            url: asked,
             final_url: url.to_string(),
             redirects,
             status,
@@ -205,6 +235,7 @@ enum Kind {
     Html,
     Text,
     Json,
+    Pdf,
     Other,
 }
 
@@ -214,11 +245,33 @@ impl Kind {
         match essence {
             "text/html" | "application/xhtml+xml" => Kind::Html,
             "application/json" | "application/ld+json" => Kind::Json,
+            "application/pdf" | "application/x-pdf" => Kind::Pdf,
             e if e.ends_with("+json") => Kind::Json,
             // No type at all: read as text, as a browser sniffing a plain file would.
             "" | "application/xml" | "application/rss+xml" | "application/atom+xml" => Kind::Text,
             e if e.starts_with("text/") => Kind::Text,
             _ => Kind::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_are_read_by_kind() {
+        for (content_type, kind) in [
+            ("text/html; charset=utf-8", Kind::Html),
+            ("application/pdf", Kind::Pdf),
+            ("application/x-pdf", Kind::Pdf),
+            ("application/vnd.api+json", Kind::Json),
+            ("", Kind::Text),
+            ("text/csv", Kind::Text),
+            ("application/octet-stream", Kind::Other),
+            ("image/png", Kind::Other),
+        ] {
+            assert_eq!(Kind::of(content_type), kind, "{content_type}");
         }
     }
 }

@@ -20,7 +20,9 @@
 //! - **Limits a hostile server cannot stretch**: `[web] max_bytes` read at most (the rest is cut
 //!   off and the result says so), `[web] timeout_secs` for the whole fetch redirects included (a
 //!   slow or endless answer is dropped), `[web] max_redirects`, no compressed answers (only
-//!   `identity` is asked for; anything else is refused, not unpacked), only HTML, text and JSON.
+//!   `identity` is asked for; anything else is refused, not unpacked), only HTML, text, JSON and
+//!   PDF. A PDF ([`pdf`]) is checked for what hangs or kills its parser, then parsed on a
+//!   thread of its own: a cut one is refused, a parser's panic is an error, the deadline holds.
 //! - **Safe to read**: text reaches the model in a fixed frame ([`frame`]) saying it is content
 //!   from the internet, with hidden text dropped ([`text`]) and instruction-like passages
 //!   flagged ([`flags`]) in the result for the agent, the AI reviewer and the human.
@@ -32,7 +34,7 @@
 //!   (a session that read the internet cannot read private data unconfirmed, and one that read
 //!   private data needs a confirmation per query) decides what may follow.
 //! - Hiding *what* is searched from the engine: it sees the sanitised query, but not who asked.
-//! - PDF to text (refused with a clear message, for now), pages that need JavaScript, logins.
+//! - Text in pictures (a scanned PDF: no OCR), pages that need JavaScript, logins.
 
 pub mod api;
 pub mod exec;
@@ -40,6 +42,7 @@ pub mod fetch;
 pub mod flags;
 pub mod frame;
 pub mod paid;
+pub mod pdf;
 pub mod policy;
 pub mod search;
 pub mod text;
