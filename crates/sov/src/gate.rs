@@ -102,7 +102,8 @@ pub struct GateServers {
     pub poller: sov_msg::service::Poller,
 }
 
-/// Builds the gate for `sov serve`: reviewer on `engine`, console URLs at `console_addr`.
+/// Builds the gate for `sov serve`: reviewer on `engine`, console URLs at `console_addr`, the
+/// web's model pass over queries through the LLM API at `llm_base` (`http://ADDR`) when it runs.
 /// Must run inside the server's Tokio runtime, which the remote-model executor does its I/O on;
 /// it streams answers to the requests registered in `remote_streams`.
 pub fn gate_servers(
@@ -110,6 +111,7 @@ pub fn gate_servers(
     paths: &Paths,
     engine: sov_engine::Engine,
     console_addr: SocketAddr,
+    llm_base: Option<&str>,
     remote_streams: sov_private::Streams,
 ) -> Result<GateServers> {
     let gate = Arc::new(open_gate(config, paths)?);
@@ -136,7 +138,13 @@ pub fn gate_servers(
         });
     }
     let tickets = WebTickets(sov_private::ProviderTickets::new(config, paths.clone(), net.clone()));
-    let web = sov_web::Web::new(config, net.http(sov_net::Class::Web)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let web = sov_web::Web::new(config, net.http(sov_net::Class::Web))
+        .and_then(|web| match llm_base {
+            // `[sanitize] model` checks each query through this server's LLM API.
+            Some(base) => web.with_model_pass(base),
+            None => Ok(web),
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let web = Arc::new(web.with_tickets(Arc::new(tickets)));
     let runtime = tokio::runtime::Handle::current();
     let mut executors = Executors::new();

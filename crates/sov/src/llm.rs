@@ -259,7 +259,15 @@ pub fn serve(args: ServeArgs, config: &Config, paths: &Paths) -> Result<i32> {
         )?;
         // The remote route and the gate's remote executor share where answers stream to.
         let remote_streams = sov_private::Streams::new();
-        let gate = crate::gate::gate_servers(config, paths, engine.clone(), console_addr, remote_streams.clone())?;
+        let llm_base = listener.as_ref().map(|_| format!("http://{actual}"));
+        let gate = crate::gate::gate_servers(
+            config,
+            paths,
+            engine.clone(),
+            console_addr,
+            llm_base.as_deref(),
+            remote_streams.clone(),
+        )?;
         if !args.lazy {
             let name = args.model.as_deref().or(engine.default_model()).unwrap_or("default").to_owned();
             let info = engine.load(&name).await?;

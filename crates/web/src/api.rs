@@ -70,7 +70,11 @@ async fn search(
         );
     }
     let wait = Duration::from_secs(query.wait.unwrap_or(MAX_WAIT_SECS).min(MAX_WAIT_SECS));
-    let (sanitised, replaced) = api.web.sanitise_query(&query.q);
+    let (sanitised, replaced) = api
+        .web
+        .sanitise_query(&query.q)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let gate = api.gate.clone();
     let record = blocking(move || {
         let mut action = ActionRequest::new(Kind::WebSearch);

@@ -27,7 +27,15 @@ pub struct SearchExecutor {
 impl Executor for SearchExecutor {
     fn execute(&self, action: &ActionRecord, _key: &str) -> Result<Value, ExecError> {
         let query = action.request.query().ok_or_else(|| ExecError::NotDone("params.query is missing".into()))?;
-        let search = self.runtime.block_on(self.web.search(query)).map_err(exec_error)?;
+        // The query was sanitised (rules and model) before the action existed; it is sent as
+        // approved. What was replaced came with it.
+        let replaced = action
+            .request
+            .params
+            .get("replaced")
+            .and_then(|r| serde_json::from_value::<Vec<crate::search::Replaced>>(r.clone()).ok())
+            .unwrap_or_default();
+        let search = self.runtime.block_on(self.web.search_sanitised(query, replaced)).map_err(exec_error)?;
         Ok(json!({
             "frame": crate::frame::NOTICE,
             "text": search.framed(),

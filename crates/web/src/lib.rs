@@ -103,6 +103,9 @@ pub struct Web {
     policy: policy::Policy,
     http: sov_net::Http,
     sanitizer: sov_sanitize::Sanitizer,
+    /// `[sanitize] model`: the local model's pass over each query, after the rules'.
+    model: String,
+    finder: Option<sov_sanitize::OpenAiSpanFinder>,
     payment: paid::Payment,
 }
 
@@ -135,8 +138,26 @@ impl Web {
             policy,
             http: http.with_timeouts(timeouts),
             sanitizer,
+            model: config.sanitize.model.clone(),
+            finder: None,
             payment: paid::Payment::default(),
         })
+    }
+
+    /// With `[sanitize] model` set, each query also goes through that local model's pass (names,
+    /// street addresses, employers, health and money facts the rules cannot see), asked through
+    /// the LLM API at `llm_base` (`http://ADDR`, this `sov serve`'s). Without it, the rules only.
+    /// When the pass cannot run, the search is refused: a query never leaves half checked.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the client for the model cannot be made.
+    pub fn with_model_pass(mut self, llm_base: &str) -> Result<Web, Error> {
+        if !self.model.is_empty() {
+            let finder = sov_sanitize::OpenAiSpanFinder::new(llm_base, &self.model)
+                .map_err(|e| Error::Config(format!("[sanitize] model `{}` at {llm_base}: {e}", self.model)))?;
+            self.finder = Some(finder);
+        }
+        Ok(self)
     }
 
     /// The URL policy.

@@ -40,7 +40,7 @@ pub struct EngineReport {
 
 /// A text the sanitiser replaced in the query: the placeholder that went out and what kind of
 /// thing it stands for (never the text itself).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Replaced {
     /// What was sent instead.
     pub placeholder: String,
@@ -83,15 +83,27 @@ impl Search {
 }
 
 impl Web {
-    /// The query, sanitised, as it would be sent, and what was replaced.
-    pub fn sanitise_query(&self, query: &str) -> (String, Vec<Replaced>) {
-        let sanitized = self.sanitizer.sanitize(query.trim());
-        let replaced = sanitized
-            .map
+    /// The query, sanitised, as it would be sent, and what was replaced: the rules of
+    /// `[sanitize]`, then the local model's pass when [`Web::with_model_pass`] named one.
+    ///
+    /// # Errors
+    /// [`Error::NotSent`] when the model's pass could not run (nothing was sent).
+    pub async fn sanitise_query(&self, query: &str) -> Result<(String, Vec<Replaced>), Error> {
+        let mut map = sov_sanitize::Map::default();
+        let text = match &self.finder {
+            None => self.sanitizer.sanitize_into(query.trim(), &mut map),
+            Some(finder) => self.sanitizer.sanitize_with_into(query.trim(), finder, &mut map).await.map_err(|e| {
+                Error::NotSent(format!(
+                    "not searched: the local model `{}` could not check the query ({e}); nothing was sent",
+                    self.model
+                ))
+            })?,
+        };
+        let replaced = map
             .entries()
             .map(|e| Replaced { placeholder: e.placeholder().to_owned(), kind: e.kind().name().to_owned() })
             .collect();
-        (sanitized.text, replaced)
+        Ok((text, replaced))
     }
 
     /// Searches every engine for `query` (sanitised first). One engine failing is in its report;
@@ -103,7 +115,21 @@ impl Web {
         if self.config.engines.is_empty() {
             return Err(Error::Config("[web] lists no search engine; add a [[web.engines]] entry".into()));
         }
-        let (query, replaced) = self.sanitise_query(query);
+        let (query, replaced) = self.sanitise_query(query).await?;
+        self.search_sanitised(&query, replaced).await
+    }
+
+    /// Searches for `query` as given, already sanitised by [`Web::sanitise_query`] (an approved
+    /// action's query, with what was `replaced` in it): the rules run over it again as a check,
+    /// the model's pass does not, so what leaves is the text that was approved.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `[web]` lists no engine.
+    pub async fn search_sanitised(&self, query: &str, replaced: Vec<Replaced>) -> Result<Search, Error> {
+        if self.config.engines.is_empty() {
+            return Err(Error::Config("[web] lists no search engine; add a [[web.engines]] entry".into()));
+        }
+        let query = self.sanitizer.sanitize(query.trim()).text;
         let limit = Duration::from_secs(self.config.timeout_secs);
         let asks = self.config.engines.iter().map(|engine| {
             let query = query.clone();
@@ -173,8 +199,25 @@ impl Web {
                     "" => kiwix_first_book(&self.get(&base, "catalog/v2/entries", &[]).await?)?,
                     book => book.to_owned(),
                 };
-                let body = self.get(&base, "suggest", &[("content", &book), ("term", query), ("count", &n)]).await?;
-                kiwix(&body, &base, &book)?
+                // Full text first (archives made with a full-text index, as Kiwix's Wikipedia
+                // ones are); an archive without one answers 404, and its titles are searched.
+                let fulltext = self
+                    .get(
+                        &base,
+                        "search",
+                        &[("books.name", &book), ("pattern", query), ("format", "xml"), ("pageLength", &n)],
+                    )
+                    .await
+                    .and_then(|body| kiwix_fulltext(&body, &base));
+                match fulltext {
+                    Ok(hits) => hits,
+                    Err(e) => {
+                        tracing::debug!(%book, error = %e, "no full-text search in the archive; searching its titles");
+                        let body =
+                            self.get(&base, "suggest", &[("content", &book), ("term", query), ("count", &n)]).await?;
+                        kiwix(&body, &base, &book)?
+                    }
+                }
             }
             other => return Err(format!("unknown engine kind `{other}`")),
         };
@@ -369,6 +412,34 @@ fn kiwix_first_book(catalog: &str) -> Result<String, String> {
 
 /// kiwix-serve's `/suggest` (title search): `[{value, label, kind, path}]`; `kind: "pattern"` is
 /// its "containing …" entry, not a page.
+/// kiwix-serve's full-text search (`/search?…&format=xml`): an RSS channel whose `item`s hold a
+/// `title`, a `link` relative to the server and a `description` with the matched words in `<b>`.
+fn kiwix_fulltext(body: &str, base: &Url) -> Result<Vec<Hit>, String> {
+    let doc = roxmltree::Document::parse(body).map_err(|e| format!("its full-text answer is not XML: {e}"))?;
+    if !doc.root_element().has_tag_name("rss") {
+        return Err(format!("its full-text answer is `<{}>`, not RSS", doc.root_element().tag_name().name()));
+    }
+    let child_text = |item: roxmltree::Node<'_, '_>, name: &str| {
+        item.children()
+            .find(|c| c.has_tag_name(name))
+            .map(|c| c.descendants().filter(roxmltree::Node::is_text).filter_map(|d| d.text()).collect::<String>())
+            .unwrap_or_default()
+    };
+    Ok(doc
+        .descendants()
+        .filter(|n| n.has_tag_name("item"))
+        .filter_map(|item| {
+            let url = base.join(child_text(item, "link").trim()).ok()?;
+            Some(Hit {
+                title: child_text(item, "title").trim().to_owned(),
+                url: url.to_string(),
+                snippet: child_text(item, "description").split_whitespace().collect::<Vec<_>>().join(" "),
+                engine: String::new(),
+            })
+        })
+        .collect())
+}
+
 fn kiwix(body: &str, base: &Url, book: &str) -> Result<Vec<Hit>, String> {
     let v = json(body, "kiwix-serve suggest")?;
     let entries = v.as_array().ok_or("its answer is not a list")?;
@@ -427,6 +498,20 @@ mod tests {
         );
         assert!(captcha(202, "<form id=\"challenge-form\">anomaly</form>"));
         assert!(!captcha(200, "<div class=\"result\">fine</div>"));
+    }
+
+    #[test]
+    fn kiwix_full_text_answers_are_read_and_an_error_page_or_broken_xml_is_not_taken_for_results() {
+        let base = Url::parse("http://127.0.0.1:8080/").unwrap();
+        let rss = "<?xml version=\"1.0\"?><rss><channel><item><title>Sourdough</title><link>/notes/s.html</link>\
+                   <description>wild <b>yeast</b>\n and more</description><book><title>Notes</title></book></item></channel></rss>";
+        let hits = kiwix_fulltext(rss, &base).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!((hits[0].title.as_str(), hits[0].url.as_str()), ("Sourdough", "http://127.0.0.1:8080/notes/s.html"));
+        assert_eq!(hits[0].snippet, "wild yeast and more");
+        let unavailable = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><error>Fulltext search unavailable</error>";
+        assert!(kiwix_fulltext(unavailable, &base).unwrap_err().contains("not RSS"));
+        assert!(kiwix_fulltext("<rss><channel>", &base).unwrap_err().contains("not XML"));
     }
 
     #[test]
