@@ -1754,6 +1754,7 @@ fn hostile_pages_read_by_an_obedient_model_through_sov_agent_get_nothing_out() {
     assert!(endless.starts_with("<<<WEB CONTENT") && endless.contains("more"), "{endless}");
     // Cut at [web] max_bytes by the fetch, then to the tool's output cap, the frame still closed.
     assert!(endless.contains("[output cut:") && endless.ends_with("<<<END WEB CONTENT>>>"), "{endless}");
+    assert!(endless.contains("[cut: the page is longer than 2097152 bytes"), "the model is told: {endless}");
     // A long URL is fetched like any other (its action's headline is shortened).
     assert!(tool_result(&events, 7)["output"].as_str().unwrap().contains("Feed the starter"));
 

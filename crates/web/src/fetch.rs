@@ -57,6 +57,10 @@ impl Page {
     /// The page as the model reads it: quoted in the fixed frame.
     pub fn framed(&self) -> String {
         let mut body = String::new();
+        // First, so that a reader who shows only the start (an agent's output cap) still says so.
+        if self.truncated {
+            body.push_str(&format!("[cut: the page is longer than {} bytes; only its start is here]\n\n", self.bytes));
+        }
         if !self.title.is_empty() {
             body.push_str(&format!("# {}\n\n", self.title));
         }
@@ -66,9 +70,6 @@ impl Page {
             for (i, link) in self.links.iter().enumerate() {
                 body.push_str(&format!("[{}] {} {}\n", i + 1, link.url, link.text));
             }
-        }
-        if self.truncated {
-            body.push_str(&format!("\n[cut: the page is longer than {} bytes]", self.bytes));
         }
         frame::frame("web.fetch", &self.final_url, &body, &self.flags)
     }
