@@ -8,8 +8,10 @@
 # console is tested in Debian's headless chromium, driven by playwright-core from npm; the pi
 # coding agent (npm) is run against `sov serve` inside sbox. The ZK-API tests run the deposit
 # contract on anvil (npm @foundry-rs/anvil-linux-amd64) and the PostgreSQL nullifier store against
-# Debian's postgresql. Web search is tested against Debian's kiwix-serve (kiwix-tools, GPL, run as a
-# separate process) with a real ZIM archive from openZIM's test suite. The
+# Debian's postgresql; the wallet's on ERC-20s (OpenZeppelin), ENS and Uniswap V2 (GPL, published
+# artifacts as test fixtures only) from npm, deployed on anvil. Web search is tested against
+# Debian's kiwix-serve (kiwix-tools, GPL, run as a separate process) with a real ZIM archive from
+# openZIM's test suite. The
 # messaging tests start real Dovecot (IMAP, LMTP) and OpenSMTPD servers of their own on loopback
 # ports (OpenSMTPD needs root; each runs in a private mount namespace), and a signal-cli stand-in
 # (the Signal network is unreachable here).
@@ -50,7 +52,7 @@ if [ ! -f "$node_dir/node_modules/playwright-core/package.json" ] \
   (cd "$node_dir" && npm install --silent --no-audit --no-fund playwright-core@1.49.1 \
     "@mariozechner/pi-coding-agent@$pi_version" "@foundry-rs/anvil-linux-amd64@$anvil_version")
 fi
-echo "==> the deposit contract: its checked-in bytecode is what its Solidity compiles to (npm solc)"
+echo "==> the deposit contract and the wallet test fixtures: their checked-in bytecode is what their sources compile to (npm solc)"
 bash scripts/compile-contracts.sh --check
 export SOV_TEST_NODE_MODULES=$node_dir/node_modules
 export SOV_TEST_ANVIL=$node_dir/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil

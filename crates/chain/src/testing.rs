@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 
+pub mod wallet;
+
 /// Private keys of anvil's default accounts (mnemonic "test test … junk"), public test keys that
 /// hold ether only on development chains.
 pub const DEV_KEYS: [&str; 10] = [

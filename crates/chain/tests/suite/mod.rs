@@ -3,4 +3,5 @@ mod gas;
 mod harness;
 mod slashing;
 mod transport;
+mod wallet_fixtures;
 mod withdrawal;
