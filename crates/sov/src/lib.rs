@@ -21,6 +21,7 @@ pub mod llm;
 pub mod msg;
 pub mod net;
 pub mod remote;
+pub mod wallet;
 pub mod zkapi;
 
 /// Sovereign: a self-sovereign, local-first, private and secure LLM setup.
@@ -120,6 +121,16 @@ pub enum Command {
     /// API and the Tool API; messages to others and other risky actions go through the gate.
     /// Needs `sov serve` running. Sessions are saved and can be resumed.
     Agent(agent::AgentArgs),
+    /// Your Ethereum accounts: the keystore of the wallet's keys (not the ZK-API credits, which
+    /// are `sov zkapi`).
+    ///
+    /// Keys are kept encrypted under your passphrase (keystore v3 JSON, scrypt) in
+    /// <data dir>/wallet/keystore/, one file per account, in the format geth and foundry use.
+    /// Passphrases and keys are asked for with echo off or read from a file only you may read
+    /// (mode 0600), never taken on the command line; `list` shows addresses only. Balances and
+    /// sending come later.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
     /// Anonymous prepaid credits for remote APIs: deposit once, then pay each call with a
     /// zero-knowledge ticket the provider cannot link to you or to your other calls.
     #[command(subcommand)]
@@ -195,6 +206,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Policy(cmd) => gate::policy(cmd, &config, &paths),
         Command::Msg(cmd) => msg::run(cmd, &config, &paths),
         Command::Agent(args) => agent::run(args, &config, &paths),
+        Command::Wallet(cmd) => wallet::run(cmd, &paths),
         Command::Zkapi(cmd) => zkapi::run(cmd, &config, &paths),
         Command::Provider(args) => zkapi::provider(args, &config, &paths),
         Command::Attest(cmd) => remote::attest(cmd, &config),

@@ -4,3 +4,4 @@ mod console;
 mod escape;
 mod harness;
 mod sbox;
+mod wallet;
