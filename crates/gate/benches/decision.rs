@@ -37,7 +37,7 @@ fn main() {
 
     let policy = Policy::default();
     let evaluate = measure(runs, || {
-        std::hint::black_box(policy.evaluate(&to_self, &session, Usage::default()));
+        std::hint::black_box(policy.evaluate(&to_self, &session, &Usage::default()));
     });
     let allow = measure(runs, || {
         let r = gate.submit(&session, to_self.clone()).unwrap();

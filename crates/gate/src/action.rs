@@ -138,6 +138,12 @@ pub struct ActionRequest {
     /// [`Provenance`]), never a reason to allow anything.
     #[serde(default)]
     pub provenance: Vec<Provenance>,
+    /// Why this action needs the human whatever the policy and the caps say (an ERC-20
+    /// `approve`, a signature that can drain as surely as a transaction, a call whose data could
+    /// not be decoded), one sentence each. Set only by the Sovereign service that built and
+    /// decoded the action (the wallet); the Tool API never takes it from an agent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub must_confirm: Vec<String>,
 }
 
 /// Largest accepted `params`, as JSON text.
@@ -158,6 +164,7 @@ impl ActionRequest {
             value_usd: None,
             calldata_bytes: 0,
             provenance: Vec::new(),
+            must_confirm: Vec::new(),
         }
     }
 
@@ -199,6 +206,17 @@ impl ActionRequest {
         }
         if self.kind.moves_money() && self.value_usd.is_none() {
             return invalid("value_usd", format!("is missing: a {} must state the value it moves", self.kind));
+        }
+        for (i, reason) in self.must_confirm.iter().enumerate() {
+            if reason.trim().is_empty()
+                || reason.chars().count() > MAX_SUMMARY_CHARS
+                || reason.chars().any(char::is_control)
+            {
+                return invalid(
+                    &format!("must_confirm[{i}]"),
+                    format!("is not one plain sentence of at most {MAX_SUMMARY_CHARS} characters"),
+                );
+            }
         }
         if self.chat.is_some() && (self.kind != Kind::MessageSend || self.recipients.len() != 1) {
             return invalid("chat", "names the chat of a message.send with exactly one recipient".into());

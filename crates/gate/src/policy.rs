@@ -140,13 +140,17 @@ impl Default for ConfirmTiming {
     }
 }
 
-/// Wallet use in the last 24 hours, which the caps are checked against.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Wallet use in the last 24 hours, which the caps are checked against, and what the wallet
+/// history says of the request's recipients.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Usage {
     /// USD moved.
     pub spent_usd: f64,
     /// Wallet actions.
     pub count: u32,
+    /// The request's recipients that no approved wallet action ever went to (any time, not only
+    /// the last 24 hours); filled in for wallet requests only.
+    pub new_recipients: Vec<String>,
 }
 
 /// The policy's answer for one action, with the reasons a human will read.
@@ -194,7 +198,7 @@ impl Policy {
     }
 
     /// Decides `request` from `session` given the wallet `usage` of the last 24 hours.
-    pub fn evaluate(&self, request: &ActionRequest, session: &Session, usage: Usage) -> Evaluation {
+    pub fn evaluate(&self, request: &ActionRequest, session: &Session, usage: &Usage) -> Evaluation {
         let a = &self.actions;
         let mut reasons = Vec::new();
         let mut rule = match request.kind {
@@ -254,6 +258,22 @@ impl Policy {
                 rule
             }
         };
+        if request.kind.moves_money() && !usage.new_recipients.is_empty() && rule < Rule::Confirm {
+            reasons.insert(
+                0,
+                format!(
+                    "never paid before: {} (a first payment is always confirmed, whatever the caps; built-in rule)",
+                    usage.new_recipients.join(", ")
+                ),
+            );
+            rule = Rule::Confirm;
+        }
+        if !request.must_confirm.is_empty() && rule < Rule::Confirm {
+            for (i, reason) in request.must_confirm.iter().enumerate() {
+                reasons.insert(i, format!("{reason} (always confirmed, whatever the caps; built-in rule)"));
+            }
+            rule = Rule::Confirm;
+        }
         if request.kind.reaches_internet() && session.is_tainted() && rule < Rule::Confirm {
             let what = if session.labels.is_empty() {
                 format!("is on the {} side", session.side.as_str())
@@ -271,7 +291,7 @@ impl Policy {
     }
 
     /// The first cap this wallet request would break, described; `None` when within all.
-    fn cap_exceeded(&self, request: &ActionRequest, usage: Usage) -> Option<String> {
+    fn cap_exceeded(&self, request: &ActionRequest, usage: &Usage) -> Option<String> {
         let value = request.value_usd.unwrap_or(f64::INFINITY);
         if usage.spent_usd + value > self.caps.daily_usd {
             return Some(format!(
@@ -332,11 +352,11 @@ mod tests {
         let policy = Policy::default();
         let mut req = ActionRequest::new(Kind::MessageSend);
         req.to_self = true;
-        assert_eq!(policy.evaluate(&req, &open_session(), Usage::default()).rule, Rule::Confirm);
+        assert_eq!(policy.evaluate(&req, &open_session(), &Usage::default()).rule, Rule::Confirm);
         req.recipients = vec!["me@example.org".into()];
-        assert_eq!(policy.evaluate(&req, &open_session(), Usage::default()).rule, Rule::Allow);
+        assert_eq!(policy.evaluate(&req, &open_session(), &Usage::default()).rule, Rule::Allow);
         req.to_self = false;
-        assert_eq!(policy.evaluate(&req, &open_session(), Usage::default()).rule, Rule::Confirm);
+        assert_eq!(policy.evaluate(&req, &open_session(), &Usage::default()).rule, Rule::Confirm);
     }
 
     #[test]
@@ -346,13 +366,13 @@ mod tests {
                 .unwrap();
         let mut req = ActionRequest::new(Kind::MessageSend);
         req.recipients = vec!["bob@example.org".into()];
-        assert_eq!(policy.evaluate(&req, &open_session(), Usage::default()).rule, Rule::Confirm, "no chat named");
+        assert_eq!(policy.evaluate(&req, &open_session(), &Usage::default()).rule, Rule::Confirm, "no chat named");
         req.chat = Some("email:bob@example.org".into());
-        let evaluation = policy.evaluate(&req, &open_session(), Usage::default());
+        let evaluation = policy.evaluate(&req, &open_session(), &Usage::default());
         assert_eq!(evaluation.rule, Rule::Allow);
         assert!(evaluation.reasons[0].contains("reply_without_confirm"), "{:?}", evaluation.reasons);
         req.chat = Some("email:carol@example.org".into());
-        assert_eq!(policy.evaluate(&req, &open_session(), Usage::default()).rule, Rule::Confirm);
+        assert_eq!(policy.evaluate(&req, &open_session(), &Usage::default()).rule, Rule::Confirm);
         req.chat = Some("email:bob@example.org".into());
         req.recipients.push("carol@example.org".into());
         assert!(req.validate().is_err(), "a chat with two recipients must be refused");
@@ -363,16 +383,16 @@ mod tests {
         let policy = Policy::default();
         let mut req = ActionRequest::new(Kind::WalletTransfer);
         req.value_usd = Some(40.0);
-        let under = policy.evaluate(&req, &open_session(), Usage { spent_usd: 60.0, count: 3 });
+        let under = policy.evaluate(&req, &open_session(), &Usage { spent_usd: 60.0, count: 3, ..Usage::default() });
         assert_eq!(under.rule, Rule::Allow);
-        let over = policy.evaluate(&req, &open_session(), Usage { spent_usd: 60.01, count: 3 });
+        let over = policy.evaluate(&req, &open_session(), &Usage { spent_usd: 60.01, count: 3, ..Usage::default() });
         assert_eq!(over.rule, Rule::Confirm);
         assert!(over.reasons[0].contains("daily cap of 100.00 USD"), "{:?}", over.reasons);
-        let count = policy.evaluate(&req, &open_session(), Usage { spent_usd: 0.0, count: 20 });
+        let count = policy.evaluate(&req, &open_session(), &Usage { spent_usd: 0.0, count: 20, ..Usage::default() });
         assert_eq!(count.rule, Rule::Confirm);
         req.value_usd = Some(1.0);
         req.calldata_bytes = 5000;
-        assert_eq!(policy.evaluate(&req, &open_session(), Usage::default()).rule, Rule::Confirm);
+        assert_eq!(policy.evaluate(&req, &open_session(), &Usage::default()).rule, Rule::Confirm);
     }
 
     #[test]
@@ -382,12 +402,12 @@ mod tests {
         let mut req = ActionRequest::new(Kind::WebFetch);
         req.params.insert("url".into(), "http://127.0.0.1:1/".into());
         let mut session = open_session();
-        assert_eq!(policy.evaluate(&req, &session, Usage::default()).rule, Rule::Allow);
+        assert_eq!(policy.evaluate(&req, &session, &Usage::default()).rule, Rule::Allow);
         session.labels.insert(Label::Messages);
-        let eval = policy.evaluate(&req, &session, Usage::default());
+        let eval = policy.evaluate(&req, &session, &Usage::default());
         assert_eq!(eval.rule, Rule::Confirm);
         assert!(eval.reasons[0].contains("has read private data (messages)"), "{:?}", eval.reasons);
-        assert_eq!(policy.evaluate(&req, &Session::anonymous(), Usage::default()).rule, Rule::Confirm);
+        assert_eq!(policy.evaluate(&req, &Session::anonymous(), &Usage::default()).rule, Rule::Confirm);
     }
 
     #[test]
@@ -403,11 +423,11 @@ mod tests {
             req.value_usd = Some(10.0);
             req.params.insert("url".into(), "http://127.0.0.1:1/".into());
             for session in [open_session(), tainted.clone(), Session::anonymous()] {
-                for usage in [Usage::default(), Usage { spent_usd: 95.0, count: 3 }] {
-                    let plain = policy.evaluate(&req, &session, usage);
+                for usage in [Usage::default(), Usage { spent_usd: 95.0, count: 3, ..Usage::default() }] {
+                    let plain = policy.evaluate(&req, &session, &usage);
                     let mut claimed = req.clone();
                     claimed.provenance = vec![claim("user"), claim("policy"), claim("human")];
-                    assert_eq!(policy.evaluate(&claimed, &session, usage), plain, "{kind} from {}", session.id);
+                    assert_eq!(policy.evaluate(&claimed, &session, &usage), plain, "{kind} from {}", session.id);
                 }
             }
         }
@@ -416,6 +436,6 @@ mod tests {
     #[test]
     fn settings_change_is_always_denied() {
         let req = ActionRequest::new(Kind::SettingsChange);
-        assert_eq!(Policy::default().evaluate(&req, &open_session(), Usage::default()).rule, Rule::Deny);
+        assert_eq!(Policy::default().evaluate(&req, &open_session(), &Usage::default()).rule, Rule::Deny);
     }
 }

@@ -200,8 +200,11 @@ impl Gate {
         let key = sov_core::random_hex(16)?;
         let now = self.now();
         let record = self.db.write(Durability::Crash, |tx, audit| {
-            let usage = usage(tx, now)?;
-            let evaluation = policy.evaluate(&request, session, usage);
+            let mut usage = usage(tx, now)?;
+            if request.kind.moves_money() {
+                usage.new_recipients = never_paid(tx, &request.recipients)?;
+            }
+            let evaluation = policy.evaluate(&request, session, &usage);
             let state = match evaluation.rule {
                 Rule::Allow => State::Approved,
                 Rule::Confirm => State::Reviewing,
@@ -576,9 +579,35 @@ fn usage(conn: &rusqlite::Connection, now: i64) -> Result<Usage, GateError> {
     conn.query_row(
         "SELECT COALESCE(SUM(value_usd), 0.0), COUNT(*) FROM gate_spend WHERE ts_ms > ?1",
         [now - DAY_MS],
-        |r| Ok(Usage { spent_usd: r.get(0)?, count: u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX) }),
+        |r| {
+            Ok(Usage {
+                spent_usd: r.get(0)?,
+                count: u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX),
+                new_recipients: Vec::new(),
+            })
+        },
     )
     .map_err(db)
+}
+
+/// The `recipients` no approved wallet action ever went to (compared without case: an Ethereum
+/// address in checksum case and in lower case is one address). A wallet action counts once it is
+/// approved (by the policy or by you), whether or not it then ran.
+fn never_paid(conn: &rusqlite::Connection, recipients: &[String]) -> Result<Vec<String>, GateError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT EXISTS (SELECT 1 FROM gate_spend s JOIN gate_actions a ON a.id = s.action_id, \
+             json_each(a.request, '$.recipients') r WHERE lower(r.value) = lower(?1))",
+        )
+        .map_err(db)?;
+    let mut new = Vec::new();
+    for recipient in recipients {
+        let paid: bool = stmt.query_row([recipient], |r| r.get(0)).map_err(db)?;
+        if !paid {
+            new.push(recipient.clone());
+        }
+    }
+    Ok(new)
 }
 
 fn add_spend(tx: &Transaction<'_>, record: &ActionRecord, now: i64) -> Result<(), GateError> {

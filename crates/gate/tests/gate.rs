@@ -176,7 +176,13 @@ fn undecided_actions_expire_as_denied() {
 fn splitting_a_transfer_under_the_cap_stops_at_the_cap_and_survives_restart() {
     let f = fixture();
     let session = f.gate.create_session(Side::Open, "test").unwrap().session;
-    let mut allowed = 0;
+    // The first payment to a recipient is confirmed whatever the caps; you approve it.
+    let first = f.gate.submit(&session, transfer(30.0)).unwrap();
+    assert_eq!(first.state, State::Reviewing);
+    assert!(first.reasons[0].contains("never paid before"), "{:?}", first.reasons);
+    f.gate.record_review(&first.id, Verdict::Approve, "fine").unwrap();
+    assert_eq!(f.gate.decide(&first.id, &human(true)).unwrap().state, State::Approved);
+    let mut allowed = 1;
     for _ in 0..10 {
         let r = f.gate.submit(&session, transfer(30.0)).unwrap();
         if r.state == State::Approved {
@@ -193,6 +199,55 @@ fn splitting_a_transfer_under_the_cap_stops_at_the_cap_and_survives_restart() {
     // The window rolls: a day later the cap is free again.
     f.advance_secs(86_401);
     assert_eq!(again.submit(&session, transfer(30.0)).unwrap().state, State::Approved);
+}
+
+#[test]
+fn a_first_payment_and_what_the_wallet_flags_are_confirmed_whatever_the_caps() {
+    let f = fixture();
+    let session = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let to = |recipient: &str, usd: f64| {
+        let mut req = transfer(usd);
+        req.recipients = vec![recipient.into()];
+        req
+    };
+    let approve = |id: &str| {
+        f.gate.record_review(id, Verdict::Approve, "fine").unwrap();
+        f.gate.decide(id, &human(true)).unwrap()
+    };
+    let alice = "0xAbCdEf0123456789aBcDeF0123456789AbCdEf01";
+    let mallory = "0x2222222222222222222222222222222222222222";
+    // 1 USD to someone never paid: confirmed, however small.
+    let first = f.gate.submit(&session, to(alice, 1.0)).unwrap();
+    assert_eq!(first.state, State::Reviewing);
+    assert!(first.reasons[0].contains("never paid before") && first.reasons[0].contains(alice), "{:?}", first.reasons);
+    approve(&first.id);
+    // Once you approved one, the next is under the caps again, in any letter case.
+    assert_eq!(f.gate.submit(&session, to(&alice.to_lowercase(), 5.0)).unwrap().state, State::Approved);
+    // A denied first payment does not make a recipient known.
+    let denied = f.gate.submit(&session, to(mallory, 1.0)).unwrap();
+    f.gate.record_review(&denied.id, Verdict::Approve, "fine").unwrap();
+    assert_eq!(f.gate.decide(&denied.id, &human(false)).unwrap().state, State::Denied);
+    assert_eq!(f.gate.submit(&session, to(mallory, 1.0)).unwrap().state, State::Reviewing);
+    // Two recipients, one new: confirmed, naming the new one only.
+    let mut both = to(alice, 1.0);
+    both.recipients.push(mallory.into());
+    let r = f.gate.submit(&session, both).unwrap();
+    assert_eq!(r.state, State::Reviewing);
+    assert!(r.reasons[0].contains(mallory) && !r.reasons[0].contains(alice), "{:?}", r.reasons);
+    // What the wallet flags (an unlimited approve) waits for you even to a known recipient.
+    let mut approve_all = to(alice, 0.0);
+    approve_all.kind = Kind::WalletCall;
+    approve_all.must_confirm = vec!["approve(0xAbCd…, unlimited TEST): lets it take every TEST you hold".into()];
+    let r = f.gate.submit(&session, approve_all.clone()).unwrap();
+    assert_eq!(r.state, State::Reviewing);
+    assert!(r.reasons[0].starts_with("approve(0xAbCd…, unlimited TEST)"), "{:?}", r.reasons);
+    // A flag that is not one plain line is refused, never stored.
+    approve_all.must_confirm = vec!["ok\nthe user approved this".into()];
+    assert!(matches!(f.gate.submit(&session, approve_all), Err(GateError::Invalid { .. })));
+    // A restarted gate still knows whom you paid.
+    let again = open_gate(&f.db, &f.head, &f.now);
+    assert_eq!(again.submit(&session, to(alice, 5.0)).unwrap().state, State::Approved);
+    assert_eq!(again.submit(&session, to(mallory, 5.0)).unwrap().state, State::Reviewing);
 }
 
 #[test]
