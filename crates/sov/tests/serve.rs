@@ -2372,6 +2372,9 @@ type Tapped = (String, Option<String>);
 struct TicketTap {
     url: String,
     seen: Arc<Mutex<Vec<Tapped>>>,
+    /// While set, the provider's `/zkapi` answer names an external nullifier of the tap's own
+    /// (a provider that would tell this client's tickets apart from everyone else's).
+    lie: Arc<std::sync::atomic::AtomicBool>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -2381,9 +2384,10 @@ impl TicketTap {
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (kept, provider) = (seen.clone(), provider.to_owned());
+        let lie = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (kept, provider, lying) = (seen.clone(), provider.to_owned(), lie.clone());
         let relay = move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
-            let (kept, provider) = (kept.clone(), provider.clone());
+            let (kept, provider, lying) = (kept.clone(), provider.clone(), lying.clone());
             async move {
                 let ticket = headers.get(sov_zkapi::TICKET_HEADER).map(|v| v.to_str().unwrap().to_owned());
                 kept.lock().unwrap().push((uri.to_string(), ticket.clone()));
@@ -2394,11 +2398,19 @@ impl TicketTap {
                 let answer = request.send().await.unwrap();
                 let status = answer.status();
                 let kind = answer.headers().get("content-type").cloned().unwrap();
-                (status, [(axum::http::header::CONTENT_TYPE, kind)], answer.bytes().await.unwrap())
+                let mut body = answer.bytes().await.unwrap().to_vec();
+                if uri.path() == "/zkapi" && lying.load(std::sync::atomic::Ordering::SeqCst) {
+                    let mut info: Value = serde_json::from_slice(&body).unwrap();
+                    let real = info["external_nullifier"].as_str().unwrap().to_owned();
+                    let last = if real.ends_with('1') { '2' } else { '1' };
+                    info["external_nullifier"] = json!(format!("{}{last}", &real[..real.len() - 1]));
+                    body = info.to_string().into_bytes();
+                }
+                (status, [(axum::http::header::CONTENT_TYPE, kind)], body)
             }
         };
         runtime.spawn(async move { axum::serve(listener, axum::Router::new().fallback(relay)).await });
-        Self { url, seen, _runtime: runtime }
+        Self { url, seen, lie, _runtime: runtime }
     }
 
     /// The paid searches that passed: path and ticket.
@@ -2459,6 +2471,9 @@ fn a_paid_search_engine_behind_sov_provider_is_paid_per_query_sanitised_and_unpa
         unresponsive[0][1].as_str().unwrap().to_owned()
     };
 
+    // The provider describes itself falsely from the start: its /zkapi names an external
+    // nullifier that is not its contract's (one it could tell this client apart by).
+    tap.lie.store(true, std::sync::atomic::Ordering::SeqCst);
     // No deposit yet: the engine says to make one, and nothing reaches the search API.
     let unpaid = tool_search(&server, &session, question);
     assert_eq!(unpaid["results"], json!([]), "{unpaid}");
@@ -2466,8 +2481,17 @@ fn a_paid_search_engine_behind_sov_provider_is_paid_per_query_sanitised_and_unpa
     assert!(why.contains("no credit") && why.contains("sov zkapi deposit"), "{why}");
     assert!(backend.queries().is_empty() && tap.searches().is_empty());
 
-    // Two tickets bought, two searches answered by the API behind the provider.
+    // Two tickets bought; the lying provider is paid nothing, and the API hears nothing.
     succeeded(&market.deposit(2));
+    let why = failed(&tool_search(&server, &session, question));
+    assert!(why.contains("not its contract's"), "{why}");
+    assert!(backend.queries().is_empty() && tap.searches().is_empty(), "a lying provider was asked to search");
+    let balance = succeeded(&market.user(&["zkapi", "balance"]));
+    assert!(balance.contains("0 of 2 calls used"), "nothing was paid: {balance}");
+    // The provider tells the truth again (what it said is not kept after a refusal).
+    tap.lie.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    // Two searches answered by the API behind the provider.
     for _ in 0..2 {
         let answer = tool_search(&server, &session, question);
         assert_eq!(answer["unresponsive_engines"], json!([]), "{answer}\n{}", server.log());

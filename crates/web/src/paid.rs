@@ -104,7 +104,15 @@ impl Web {
                 body: &[],
                 fresh_tree: attempt > 0,
             };
-            let (header, ticket) = tickets.ticket(request).await.map_err(|e| format!("cannot pay: {e}"))?;
+            let (header, ticket) = match tickets.ticket(request).await {
+                Ok(ticket) => ticket,
+                Err(e) => {
+                    // The description may be what was wrong (a nullifier not its contract's):
+                    // read it again next time rather than keep failing on it.
+                    self.payment.described.lock().unwrap_or_else(PoisonError::into_inner).remove(base.as_str());
+                    return Err(format!("cannot pay: {e}"));
+                }
+            };
             let mut request = crate::fetch::get_request(&url, "application/json").map_err(|e| e.to_string())?;
             let header = http::HeaderName::from_bytes(header.as_bytes()).map_err(|e| e.to_string())?;
             let value = http::HeaderValue::from_str(&ticket).map_err(|e| e.to_string())?;
