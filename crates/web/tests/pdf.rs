@@ -9,8 +9,8 @@
 use std::path::Path;
 
 use sov_web::{Error, Web};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
+
+mod support;
 
 fn pancakes() -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pancakes.pdf")).unwrap()
@@ -108,43 +108,13 @@ fn colours() -> Vec<u8> {
     ])
 }
 
-/// Serves each path's `(content type, body)` on loopback; the base URL.
+/// Serves each path's `(content type, body)` on loopback (404 for any other); the base URL.
 async fn serve(pages: Vec<(&'static str, &'static str, Vec<u8>)>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let pages = std::sync::Arc::new(pages);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let pages = pages.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let path = head.split(' ').nth(1).unwrap_or_default();
-                let reply = match pages.iter().find(|(p, _, _)| *p == path) {
-                    Some((_, content_type, body)) => {
-                        let mut reply = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        reply.extend_from_slice(body);
-                        reply
-                    }
-                    None => b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec(),
-                };
-                let _ = stream.write_all(&reply).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-    base
+    support::serve(move |head| match pages.iter().find(|(p, _, _)| *p == support::path_of(head)) {
+        Some((_, content_type, body)) => (200, (*content_type).to_owned(), body.clone()),
+        None => (404, "text/plain".into(), Vec::new()),
+    })
+    .await
 }
 
 fn web(dir: &Path, max_bytes: usize) -> Web {

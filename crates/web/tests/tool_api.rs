@@ -8,16 +8,7 @@ use std::sync::{Arc, Mutex};
 
 mod support;
 
-use sov_gate::{ActionRecord, Executors, Gate, Kind, Label, Policy, Side, Verdict};
-use tokio::net::TcpListener;
-
-struct Approver;
-
-impl sov_gate::Reviewer for Approver {
-    fn review(&self, _: &ActionRecord) -> Result<(Verdict, String), sov_gate::ReviewError> {
-        Ok((Verdict::Approve, "fine".into()))
-    }
-}
+use sov_gate::{Label, Side};
 
 /// A SearXNG-shaped answer with two results.
 fn searxng_answer(path: &str) -> (u16, &'static str, String) {
@@ -63,22 +54,7 @@ async fn a_searxng_skill_searches_through_the_gate_and_a_tainted_session_waits_f
     let config = sov_core::config::Config::parse(&text, &dir.path().join("config.toml"), Some(dir.path())).unwrap();
     let net = sov_net::Net::new(&config.net, dir.path()).unwrap();
     let web = Arc::new(sov_web::Web::new(&config, net.http(sov_net::Class::Web)).unwrap());
-    let store = sov_core::store::Store::open(&dir.path().join("sov.db")).unwrap();
-    let gate = Arc::new(Gate::new(store, Some(dir.path().join("audit.head")), Policy::default()));
-    let mut executors = Executors::new();
-    executors
-        .register(
-            Kind::WebSearch,
-            Arc::new(sov_web::SearchExecutor { web: web.clone(), runtime: tokio::runtime::Handle::current() }),
-        )
-        .unwrap();
-    let _workers = sov_gate::Workers::start(gate.clone(), Arc::new(Approver), executors).unwrap();
-    let router = sov_toolapi::ToolApi::new(gate.clone(), "http://127.0.0.1:1")
-        .service(sov_web::api::routes(gate.clone(), web))
-        .router();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let tool = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (gate, _workers, tool) = support::tool_api(dir.path(), web).await;
 
     let clean = gate.create_session(Side::Open, "test").unwrap().token;
     let tainted = gate.create_session(Side::Open, "test").unwrap();

@@ -15,69 +15,36 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sov_gate::{ActionRecord, Executors, Gate, Kind, Policy, Side, Verdict};
+use sov_gate::Side;
 use sov_tor_testnet::{ExitOnlyRelay, Options, TestNet};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
+
+mod support;
 
 /// Stands for an address off this machine (an extra address on the namespace's `lo`).
 const OFF_MACHINE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
-
-struct Approver;
-
-impl sov_gate::Reviewer for Approver {
-    fn review(&self, _: &ActionRecord) -> Result<(Verdict, String), sov_gate::ReviewError> {
-        Ok((Verdict::Approve, "fine".into()))
-    }
-}
 
 /// What an engine was asked: the circuit the onion service named (if it names one) and the query.
 type Asked = Arc<Mutex<Vec<(Option<u32>, String)>>>;
 
 /// A loopback engine answering `answer(query)` as JSON; a leading PROXY line (from the onion
-/// service) is read for its circuit id and taken off.
+/// service) is read for its circuit id.
 async fn engine(answer: fn(&str) -> serde_json::Value) -> (std::net::SocketAddr, Asked) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let asked: Asked = Arc::default();
     let log = asked.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let (circuit, request) = match head.split_once("\r\n") {
-                    Some((first, rest)) if first.starts_with("PROXY ") => {
-                        (Some(sov_tor_testnet::circuit_of_proxy_line(first).expect("a circuit id")), rest)
-                    }
-                    _ => (None, head.as_str()),
-                };
-                let path = request.split(' ').nth(1).unwrap_or_default();
-                let url = url::Url::parse(&format!("http://x{path}")).unwrap();
-                let query = url
-                    .query_pairs()
-                    .find(|(k, _)| k == "q" || k == "srsearch")
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default();
-                log.lock().unwrap().push((circuit, query.clone()));
-                let body = answer(&query).to_string();
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    (addr, asked)
+    let base = support::serve(move |head| {
+        let (circuit, request) = match head.split_once("\r\n") {
+            Some((first, rest)) if first.starts_with("PROXY ") => {
+                (Some(sov_tor_testnet::circuit_of_proxy_line(first).expect("a circuit id")), rest)
+            }
+            _ => (None, head),
+        };
+        let path = support::path_of(request);
+        let query = [support::param(path, "q"), support::param(path, "srsearch")].concat();
+        log.lock().unwrap().push((circuit, query.clone()));
+        (200, "application/json".into(), answer(&query).to_string().into_bytes())
+    })
+    .await;
+    (base.trim_start_matches("http://").parse().unwrap(), asked)
 }
 
 fn searxng(query: &str) -> serde_json::Value {
@@ -154,22 +121,7 @@ fn the_agents_searches_reach_an_onion_engine_and_one_behind_the_exit_each_on_a_f
         let relayed_before = behind_exit.relayed();
 
         // The gate, its workers, the Tool API, and the agent's web_search tool.
-        let store = sov_core::store::Store::open(&dir.path().join("sov.db")).unwrap();
-        let gate = Arc::new(Gate::new(store, Some(dir.path().join("audit.head")), Policy::default()));
-        let mut executors = Executors::new();
-        executors
-            .register(
-                Kind::WebSearch,
-                Arc::new(sov_web::SearchExecutor { web: web.clone(), runtime: tokio::runtime::Handle::current() }),
-            )
-            .unwrap();
-        let _workers = sov_gate::Workers::start(gate.clone(), Arc::new(Approver), executors).unwrap();
-        let router = sov_toolapi::ToolApi::new(gate.clone(), "http://127.0.0.1:1")
-            .service(sov_web::api::routes(gate.clone(), web))
-            .router();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let tool = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let (gate, _workers, tool) = support::tool_api(dir.path(), web).await;
         let session = gate.create_session(Side::Open, "test").unwrap().token;
         let api = sov_agent::services::ToolApi::new(&tool, Some(session));
         let search = sov_agent::services::web::tools(&api)[0].clone();
