@@ -158,7 +158,7 @@ fn extract(body: &[u8], max: usize) -> Result<Text, Unread> {
     let mut raw = String::new();
     pdf_extract::output_doc(&doc, &mut pdf_extract::PlainTextOutput::new(&mut raw))
         .map_err(|e| Unread::Malformed(e.to_string()))?;
-    let mut text = tidy(&raw);
+    let mut text = crate::text::tidy(&raw, true);
     if text.is_empty() {
         return Err(Unread::NoText { pages });
     }
@@ -444,24 +444,6 @@ fn title(doc: &Document) -> String {
         .unwrap_or_default()
 }
 
-/// Lines without trailing blanks, at most one empty line in a row, none at either end.
-fn tidy(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut blank = 0;
-    for line in raw.lines().map(str::trim_end) {
-        if line.trim().is_empty() {
-            blank += 1;
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
-        }
-        blank = 0;
-        out.push_str(line);
-    }
-    out
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -495,6 +477,6 @@ mod tests {
 
     #[test]
     fn tidy_keeps_paragraphs_and_drops_blank_runs() {
-        assert_eq!(tidy("\n\n  a  \nb\n\n\n\nc \n\n"), "  a\nb\n\nc");
+        assert_eq!(crate::text::tidy("\n\n  a  \nb\n\n\n\nc \n\n", true), "  a\nb\n\nc");
     }
 }

@@ -96,7 +96,7 @@ pub fn readable(html: &str, base: Option<&Url>) -> Readable {
     let root = root.unwrap_or_else(|| document.root_element());
     let mut walker = Walker { base, hidden, has_main, out: String::new(), links: Vec::new(), hidden_dropped: 0 };
     walker.walk(root);
-    Readable { title, text: tidy(&walker.out), links: walker.links, hidden_dropped: walker.hidden_dropped }
+    Readable { title, text: tidy(&walker.out, false), links: walker.links, hidden_dropped: walker.hidden_dropped }
 }
 
 struct Walker<'a> {
@@ -210,12 +210,13 @@ fn collapse(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Lines trimmed, at most one blank line in a row.
-fn tidy(text: &str) -> String {
-    let mut out = String::new();
+/// Lines trimmed (at the end only with `keep_indent`), at most one blank line in a row, none at
+/// either end.
+pub(crate) fn tidy(text: &str, keep_indent: bool) -> String {
+    let mut out = String::with_capacity(text.len());
     let mut blank = 0;
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() {
+    for line in text.lines().map(|l| if keep_indent { l.trim_end() } else { l.trim() }) {
+        if line.trim().is_empty() {
             blank += 1;
             continue;
         }
