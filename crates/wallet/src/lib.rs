@@ -8,6 +8,9 @@
 //! - [`Passphrase`] and [`PrivateKey`]: secrets read from a file only the user may read, or from
 //!   the terminal with echo off ([`secret`]).
 //!
+//! - [`decode`]: what a transaction would do, read from its bytes, and why it must wait for
+//!   you whatever the caps (an approve, a swap paying someone else, smuggled bytes).
+//!
 //! Reads (balances, ENS), sends and swaps, and their executors behind the gate come later
 //! ([2.5]); nothing here talks to a network.
 //!
@@ -21,6 +24,7 @@
 //!   is a precise error, never a panic; an imported file is copied only once its passphrase has
 //!   decrypted it.
 
+pub mod decode;
 mod error;
 pub mod keys;
 pub mod secret;
