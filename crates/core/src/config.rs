@@ -36,6 +36,8 @@ pub struct Config {
     pub zkapi: ZkapiConfig,
     /// Selling calls for credits (`sov provider`).
     pub provider: ProviderConfig,
+    /// The Ethereum wallet (`sov wallet`): the node its reads go to.
+    pub wallet: WalletConfig,
     /// The attestation policy for remote models: allowed TCB statuses and measurement
     /// allowlists. Kept as a table here and read by `sov-attest` (its `Policy`), which checks
     /// every key.
@@ -281,6 +283,15 @@ impl Default for ZkapiConfig {
     fn default() -> Self {
         Self { rpc: "http://127.0.0.1:8545".into(), key_file: PathBuf::new() }
     }
+}
+
+/// `[wallet]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalletConfig {
+    /// The Ethereum JSON-RPC endpoint the wallet reads balances and ENS names from (by
+    /// `[net] chain`); empty: none set, and reads say so.
+    pub rpc: String,
 }
 
 /// `[provider]`
@@ -577,6 +588,15 @@ impl Config {
             if !path.as_os_str().is_empty() {
                 *path = expand_home(path, home).map_err(|message| Error::ConfigValue { key: key.into(), message })?;
             }
+        }
+        if !(self.wallet.rpc.is_empty()
+            || self.wallet.rpc.starts_with("http://")
+            || self.wallet.rpc.starts_with("https://"))
+        {
+            return Err(Error::ConfigValue {
+                key: "wallet.rpc".into(),
+                message: format!("`{}` is not an http:// or https:// URL", self.wallet.rpc),
+            });
         }
         for (i, engine) in self.web.engines.iter().enumerate() {
             let key = |field: &str| format!("web.engines[{i}].{field}");

@@ -87,6 +87,102 @@ pub enum Error {
     #[error("no terminal to ask on: give it in a file instead (see --help)")]
     NoTerminal,
 
+    // --- reading the chain: the configuration and the caller's input ---
+    /// No Ethereum node is configured.
+    #[error("no Ethereum RPC to read from: set [wallet] rpc in the config (an http:// or https:// URL)")]
+    NoRpc,
+    /// The configured RPC is not a URL that can be reached.
+    #[error("invalid RPC URL `{url}`: {reason}")]
+    InvalidRpcUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// An ENS name that is not resolved here.
+    #[error("`{name}` is not resolved: {reason}")]
+    InvalidName {
+        /// The name, cleaned for display.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The ENS registry has no resolver for the name: nobody registered it (or it is a
+    /// wildcard name, which is not resolved yet).
+    #[error("no such name: `{name}` has no resolver in the ENS registry")]
+    NoSuchName {
+        /// The normalised name.
+        name: String,
+    },
+    /// The name's resolver gives no Ethereum address for it.
+    #[error("`{name}` is registered but names no Ethereum address")]
+    NoAddress {
+        /// The normalised name.
+        name: String,
+    },
+    /// The name's resolver asks for an offchain lookup (EIP-3668 CCIP-Read).
+    #[error(
+        "offchain ENS names are not resolved yet: the resolver of `{name}` asks to fetch its answer from a \
+         gateway URL the contract chose, and that is never fetched"
+    )]
+    OffchainName {
+        /// The name.
+        name: String,
+    },
+
+    // --- reading the chain: the node's answers ---
+    /// The node could not be asked, or answered with an error.
+    #[error("{action}: the Ethereum node failed: {message}")]
+    Rpc {
+        /// What was being read.
+        action: &'static str,
+        /// The node's or the transport's error.
+        message: String,
+    },
+    /// The node's proof does not verify against the block's state root: it answered something
+    /// the chain does not say. Nothing was read.
+    #[error(
+        "the RPC answered something the chain does not say: its proof for {account} at block {block} does not \
+         verify against the block's state root ({reason}); nothing was read, try another RPC"
+    )]
+    ProofInvalid {
+        /// The account (or token contract) whose proof failed.
+        account: alloy::primitives::Address,
+        /// The block number.
+        block: u64,
+        /// What did not verify.
+        reason: String,
+    },
+    /// The node's block header does not hash to the block hash it gave.
+    #[error(
+        "the RPC answered something the chain does not say: its header of block {number} hashes to {computed}, \
+         not to the block hash {claimed} it gave; nothing was read, try another RPC"
+    )]
+    HeaderMismatch {
+        /// The block number.
+        number: u64,
+        /// The hash the node gave.
+        claimed: alloy::primitives::B256,
+        /// The hash of the header it gave.
+        computed: alloy::primitives::B256,
+    },
+    /// A contract does not answer as an ERC-20 token does.
+    #[error("{token} does not answer as an ERC-20 token: {reason}")]
+    NotAToken {
+        /// The contract.
+        token: alloy::primitives::Address,
+        /// What it did.
+        reason: String,
+    },
+    /// An ENS registry or resolver does not answer as ENS's do.
+    #[error("resolving `{name}`: {reason}")]
+    Ens {
+        /// The name (normalised) or reverse name.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     // --- the keystore directory ---
     /// A keystore file whose key is not the account its name or `address` field says.
     #[error("{} holds the key of {actual}, not of {claimed}: the file was changed or misnamed", path.display())]
@@ -115,4 +211,10 @@ pub enum Error {
     /// parameters, never secrets).
     #[error("keystore encryption failed: {0}")]
     Crypto(String),
+    /// The outbox of signed transactions cannot be read or written.
+    #[error("the wallet's outbox of transactions: {0}")]
+    Outbox(String),
+    /// A transaction could not be prepared, signed or broadcast.
+    #[error("{0}")]
+    Tx(String),
 }

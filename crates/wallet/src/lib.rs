@@ -10,9 +10,12 @@
 //!
 //! - [`decode`]: what a transaction would do, read from its bytes, and why it must wait for
 //!   you whatever the caps (an approve, a swap paying someone else, smuggled bytes).
+//! - [`Reader`]: reads of the chain ([`read`]): ETH and ERC-20 balances verified against the
+//!   block's state root (`eth_getProof`, alloy-trie), token metadata and ENS names forward and
+//!   reverse (unverified `eth_call`s, said so in each [`Read`]).
 //!
-//! Reads (balances, ENS), sends and swaps, and their executors behind the gate come later
-//! ([2.5]); nothing here talks to a network.
+//! Sends and swaps, and their executors behind the gate, come later ([2.5]). Transaction
+//! history is not read.
 //!
 //! # Security properties
 //! - A key leaves the keystore only through [`Keystore::unlock`], as an alloy
@@ -23,13 +26,20 @@
 //! - A keystore file is checked before it is decrypted, so a truncated, hostile or foreign file
 //!   is a precise error, never a panic; an imported file is copied only once its passphrase has
 //!   decrypted it.
+//! - The reader reaches the node only through the outbound policy (`[net] chain`, Tor by
+//!   default); a balance whose proof does not verify is an error, never a value; the block
+//!   header (its state root) is still the node's word. ENS offchain lookups are refused: no URL
+//!   chosen by a contract is fetched.
 
 pub mod decode;
 mod error;
 pub mod keys;
+pub mod read;
 pub mod secret;
+pub mod send;
 
 pub use alloy::primitives::Address;
 pub use error::Error;
 pub use keys::{Account, Keystore};
+pub use read::{Block, ContractText, Read, Reader, TokenInfo};
 pub use secret::{Passphrase, PrivateKey};
