@@ -164,12 +164,20 @@ pub fn gate_servers(
         )?;
     let workers = sov_gate::Workers::start(gate.clone(), reviewer, executors)?;
     let poller = messaging.start_polling()?;
+    let mut tool_api = sov_toolapi::ToolApi::new(gate.clone(), &console_url)
+        .service(messaging.routes())
+        .service(sov_web::api::routes(gate.clone(), web));
+    if !config.wallet.rpc.is_empty() {
+        // The wallet's reads, by `[net] chain` to `[wallet] rpc`, for the keystore's accounts.
+        let reader = sov_wallet::Reader::from_config(&config.wallet, &net.http(sov_net::Class::Chain))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let keystore = sov_wallet::Keystore::open(sov_wallet::Keystore::dir_in(&paths.data_dir))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tool_api = tool_api.service(sov_wallet::api::routes(gate.clone(), Arc::new(reader), keystore));
+    }
     Ok(GateServers {
         gate: gate.clone(),
-        tool_api: sov_toolapi::ToolApi::new(gate.clone(), &console_url)
-            .service(messaging.routes())
-            .service(sov_web::api::routes(gate.clone(), web))
-            .router(),
+        tool_api: tool_api.router(),
         console: sov_console::console::Console::new(gate, paths.database(), paths.audit_head()).router(),
         workers,
         poller,

@@ -31,6 +31,7 @@
 //!   header (its state root) is still the node's word. ENS offchain lookups are refused: no URL
 //!   chosen by a contract is fetched.
 
+pub mod api;
 pub mod decode;
 mod error;
 pub mod keys;
