@@ -81,6 +81,15 @@ impl Tools {
         services.tools().into_iter().chain(web).fold(self, Tools::register)
     }
 
+    /// Offers the wallet's read tools (`wallet_balance`, `ens_resolve`) when the Tool API at
+    /// `services` serves the wallet (asked once, here); otherwise nothing.
+    pub fn with_wallet(self, services: &ToolApi) -> Tools {
+        if !crate::services::wallet::served(services) {
+            return self;
+        }
+        crate::services::wallet::tools(services).into_iter().fold(self, Tools::register)
+    }
+
     /// Offers the `remote` tool, for a question to a stronger model outside this machine.
     pub fn with_remote(self, remote: RemoteTool) -> Tools {
         self.register(Arc::new(remote))

@@ -287,7 +287,8 @@ fn inside(args: AgentArgs) -> Result<i32> {
     let agents = context::agents_files(&workdir);
     let mut tools = Tools::new(&workdir).with_skills(skills.clone()).with_cancel(cancel.clone());
     if let Some(url) = &args.tool_url {
-        tools = tools.with_services(ToolApi::new(url, std::env::var(sov_gate::SESSION_ENV).ok()));
+        let services = ToolApi::new(url, std::env::var(sov_gate::SESSION_ENV).ok());
+        tools = tools.with_services(services.clone()).with_wallet(&services);
     }
     let url = args.url.clone().context("--url is missing")?;
     let api_key = std::env::var("SOV_API_KEY").ok().filter(|k| !k.is_empty());

@@ -67,6 +67,24 @@ async fn an_agent_reads_the_users_balances_and_names_and_its_session_is_tainted(
     let (status, reverse) = get(&tool, &format!("/wallet/ens?address={spoofer}"), &token).await;
     assert_eq!((status, &reverse["name"]), (200, &Value::Null), "{reverse}");
 
+    // The agent's tools, offered because this Tool API serves the wallet.
+    let api = sov_agent::services::ToolApi::new(&tool, Some(token.clone()));
+    let probe = api.clone();
+    assert!(tokio::task::spawn_blocking(move || sov_agent::services::wallet::served(&probe)).await.unwrap());
+    let [balance_tool, ens_tool] = sov_agent::services::wallet::tools(&api);
+    let arguments = format!(r#"{{"token": "{}"}}"#, chain.usdc);
+    let said = tokio::task::spawn_blocking(move || balance_tool.run(&arguments)).await.unwrap().unwrap();
+    assert!(said.contains(r#""balance":"5000""#), "{said}");
+    let said = tokio::task::spawn_blocking(move || ens_tool.run(r#"{"name": "alice.eth"}"#)).await.unwrap().unwrap();
+    assert!(said.contains(&chain.alice.to_string()), "{said}");
+    // A Tool API without the wallet is not offered them.
+    let bare = sov_toolapi::ToolApi::new(gate.clone(), "http://127.0.0.1:1").router();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bare_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, bare).await.unwrap() });
+    let without = sov_agent::services::ToolApi::new(&bare_url, None);
+    assert!(!tokio::task::spawn_blocking(move || sov_agent::services::wallet::served(&without)).await.unwrap());
+
     // The session has read wallet data now: reaching the internet needs the human.
     let tainted = gate.session(Some(&token)).unwrap();
     assert!(tainted.labels.contains(&Label::Wallet), "{tainted:?}");

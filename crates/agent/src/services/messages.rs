@@ -63,6 +63,12 @@ impl ToolApi {
         answer(path, request.call())
     }
 
+    /// The status `GET path` answers (no session sent, nothing read), or `None` when the Tool
+    /// API cannot be reached: how a session learns which services `sov serve` runs.
+    pub(crate) fn status_of(&self, path: &str) -> Option<u16> {
+        self.http.get(format!("{}{path}", self.base)).call().ok().map(|r| r.status().as_u16())
+    }
+
     pub(crate) fn post(&self, path: &str, body: &Value) -> Result<String, ToolError> {
         let mut request = self.http.post(format!("{}{path}", self.base));
         if let Some(token) = &self.token {

@@ -5,6 +5,8 @@
 //! - [`messages`]: `messages` (read the user's mail and Signal), `send_message` and
 //!   `message_status`, through the Tool API;
 //! - [`web`]: `web_search` and `web_fetch`, through the Tool API;
+//! - [`wallet`]: `wallet_balance` and `ens_resolve`, through the Tool API, when it serves the
+//!   wallet;
 //! - [`remote`]: `remote`, a question for a stronger model outside this machine, through the LLM
 //!   API.
 //!
@@ -14,11 +16,16 @@
 mod http;
 pub mod messages;
 pub mod remote;
+pub mod wallet;
 pub mod web;
 
 pub use messages::ToolApi;
 pub use remote::RemoteTool;
 
 /// The service tools a session may lack, each with why: a model that calls one anyway is told.
-pub(crate) const ABSENT: &[(&[&str], &str)] =
-    &[(&messages::NAMES, messages::WHY_ABSENT), (&web::NAMES, web::WHY_ABSENT), (&[remote::NAME], remote::WHY_ABSENT)];
+pub(crate) const ABSENT: &[(&[&str], &str)] = &[
+    (&messages::NAMES, messages::WHY_ABSENT),
+    (&web::NAMES, web::WHY_ABSENT),
+    (&wallet::NAMES, wallet::WHY_ABSENT),
+    (&[remote::NAME], remote::WHY_ABSENT),
+];
