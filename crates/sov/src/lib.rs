@@ -17,6 +17,7 @@ pub mod agent;
 pub mod agent_setup;
 pub mod audit;
 pub mod gate;
+pub mod know;
 pub mod llm;
 pub mod msg;
 pub mod net;
@@ -115,6 +116,13 @@ pub enum Command {
     /// once; anything else waits for the AI reviewer and you.
     #[command(subcommand)]
     Msg(msg::MsgCommand),
+    /// Your notes and offline documents, indexed here and searched by passage in milliseconds.
+    ///
+    /// Add folders (`sov know add ~/notes --private`), index them (`sov know index`: only what
+    /// changed is read again), then `sov know search "…"`. Markdown, text, HTML and source code;
+    /// the index lives in <data dir>/know/ and nothing leaves the machine.
+    #[command(subcommand)]
+    Know(know::KnowCommand),
     /// Sovereign's agent, in a sandbox of the current directory (or `setup` for other agents).
     ///
     /// It reads, writes and runs things only inside `sov sbox` rooted here, granted only the LLM
@@ -205,6 +213,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Console(args) => gate::console(&args, &config, &paths),
         Command::Policy(cmd) => gate::policy(cmd, &config, &paths),
         Command::Msg(cmd) => msg::run(cmd, &config, &paths),
+        Command::Know(cmd) => know::run(cmd, &paths),
         Command::Agent(args) => agent::run(args, &config, &paths),
         Command::Wallet(cmd) => wallet::run(cmd, &paths),
         Command::Zkapi(cmd) => zkapi::run(cmd, &config, &paths),

@@ -3,5 +3,6 @@ mod cli;
 mod console;
 mod escape;
 mod harness;
+mod know;
 mod sbox;
 mod wallet;

@@ -1,0 +1,575 @@
+//! Local knowledge: your notes and offline documents, indexed on this machine and searched by
+//! passage in milliseconds (`sov know`).
+//!
+//! A **source** is a folder (or one file) added by name ([`Knowledge::add`]); [`Knowledge::index`]
+//! walks the sources, reads what changed, and keeps a full-text index (BM25 with English stems,
+//! phrases, titles boosted ×3 and headings ×2; [tantivy]) of **passages**: each document is split
+//! into sections at its headings (Markdown `#`, HTML `<h1>`–`<h6>`) and long sections into
+//! passages of at most [`extract::MAX_PASSAGE`] bytes that keep their heading, so a result
+//! ([`Knowledge::search`]) points to the passage that answers, not to a whole book.
+//!
+//! Formats: Markdown, plain text, HTML (its readable text, by [`sov_html`]: scripts, styles and
+//! hidden elements dropped), source code as text. Anything else, and any broken file (not
+//! UTF-8, binary, an HTML file cut short, unreadable, larger than [`extract::MAX_FILE`]), is
+//! skipped with its reason in the run's [`Report`] and in [`Knowledge::skipped`]; one broken
+//! file never stops a run.
+//!
+//! # Guarantees
+//! - **Incremental**: a run reads only files whose size or mtime changed since the last run (and
+//!   re-indexes them only if their SHA-256 changed too); a deleted file's passages are dropped.
+//!   A source whose folder is missing (an unmounted disk) is reported and keeps its passages.
+//! - **Crash-safe**: passages are committed to the index in batches of at most
+//!   [`BATCH_BYTES`] of files; a file is recorded in the manifest only after the commit that
+//!   holds it, and a file's passages are deleted by its key before they are added. A crash
+//!   (`kill -9`) loses at most the batch in flight; the next run redoes it, and nothing is
+//!   missing or doubled.
+//! - **One writer**: a second run while one is going fails at once ([`Error::Busy`]); searches
+//!   go on during a run and see its last commit.
+//! - **Local only**: this crate opens no socket and starts no process. The index and the
+//!   manifest live in the data directory (`<data dir>/know/`), never in a sandbox; symlinks in
+//!   a source are not followed, hidden files and folders (`.git`, `.cache`) are not read.
+//!
+//! # Not yet
+//! The Tool API's `/knowledge/search` and `/knowledge/doc` and the agent's `knowledge` tool; the
+//! gate's taint for results from a `--private` source (the flag is recorded and shown, nothing
+//! acts on it yet); `sov serve` watching the sources; hybrid search with local embeddings; Kiwix
+//! ZIM archives (the one pure-Rust reader, `zim` 0.5, maps files with the unmaintained `memmap`
+//! and links C `xz2` and `zstd`: a reader of our own on the openZIM spec is the next step);
+//! MediaWiki XML dumps; PDF.
+
+pub mod extract;
+mod index;
+mod manifest;
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+pub use extract::{Document, Passage, Skip};
+pub use manifest::{Counts, Source};
+
+use index::{DocContext, Store};
+use manifest::{FileRow, Manifest};
+
+/// Files read into the index between two commits, in bytes: what a crash can cost.
+pub const BATCH_BYTES: u64 = 32 << 20;
+/// Files read between two commits, at most.
+pub const BATCH_FILES: usize = 5000;
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A source name that is not a name: letters, digits, `.`, `_`, `-`, at most 64.
+    #[error("invalid source name {0:?}: use letters, digits, '.', '_' and '-' (at most 64)")]
+    BadName(String),
+    /// No source of that name.
+    #[error("no source named {0:?} (see `sov know list`)")]
+    NoSuchSource(String),
+    /// A source of that name exists.
+    #[error("a source named {0:?} exists already (choose another with --name)")]
+    NameTaken(String),
+    /// The path is already a source.
+    #[error("{path} is already the source {name:?}")]
+    PathTaken {
+        /// The path.
+        path: PathBuf,
+        /// The source's name.
+        name: String,
+    },
+    /// The path to add cannot be used.
+    #[error("cannot add {path}: {source}")]
+    BadPath {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No passage (or document) of that id.
+    #[error("no passage with id {0:?} (ids are what `sov know search` shows)")]
+    NoSuchId(String),
+    /// Another run holds the index writer.
+    #[error("another `sov know index` is running on {0} (wait for it to finish)")]
+    Busy(PathBuf),
+    /// The index on disk was written by a build with another schema.
+    #[error("the index in {path} has another schema ({why}); remove that folder and its manifest.db and index again")]
+    IndexSchema {
+        /// The index folder.
+        path: PathBuf,
+        /// What tantivy said.
+        why: String,
+    },
+    /// The manifest was written by a newer build.
+    #[error("{path} has schema version {version}, newer than this build knows: use a newer sov")]
+    NewerManifest {
+        /// The database file.
+        path: PathBuf,
+        /// Its version.
+        version: i64,
+    },
+    /// The index failed (disk full, a damaged file).
+    #[error("index {path}: {source}")]
+    Index {
+        /// The index folder.
+        path: PathBuf,
+        /// What tantivy said.
+        source: tantivy::TantivyError,
+    },
+    /// The manifest database failed.
+    #[error("manifest {path}: {source}")]
+    Manifest {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// A file of our own could not be read or written.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// This crate's results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The knowledge store of one data directory: its sources, manifest and index.
+pub struct Knowledge {
+    manifest: Manifest,
+    store: Store,
+}
+
+/// How far a run is, for a progress bar.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Files to read in this run, and read so far.
+    pub files_total: u64,
+    /// Files read so far.
+    pub files_done: u64,
+    /// Bytes to read in this run.
+    pub bytes_total: u64,
+    /// Bytes read so far.
+    pub bytes_done: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    /// Files found in the sources.
+    pub seen: u64,
+    /// Files whose size and mtime were unchanged: not read.
+    pub unchanged: u64,
+    /// Files read (new, or size or mtime changed).
+    pub read: u64,
+    /// Files whose passages were (re)written.
+    pub indexed: u64,
+    /// Passages written.
+    pub passages: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Files dropped because they are gone.
+    pub removed: u64,
+    /// Files read and skipped in this run, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Sources that could not be walked (their passages were kept), with the reason.
+    pub failed_sources: Vec<(String, String)>,
+    /// Index commits made.
+    pub commits: u64,
+}
+
+/// A search result: one passage.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hit {
+    /// For `sov know show`.
+    pub id: String,
+    /// The source's name.
+    pub source: String,
+    /// Whether the source is private.
+    pub private: bool,
+    /// The file.
+    pub path: String,
+    /// The document's title.
+    pub title: String,
+    /// The passage's heading path (empty before the first heading).
+    pub heading: String,
+    /// A piece of the passage around the matched words.
+    pub snippet: String,
+    /// Byte ranges of `snippet` that matched the query.
+    pub highlights: Vec<(usize, usize)>,
+    /// BM25 score (higher is better).
+    pub score: f32,
+}
+
+/// A stored passage, for `sov know show`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Shown {
+    /// Its id.
+    pub id: String,
+    /// The source's name.
+    pub source: String,
+    /// The file.
+    pub path: String,
+    /// The document's title.
+    pub title: String,
+    /// The heading path.
+    pub heading: String,
+    /// The passage's text.
+    pub text: String,
+}
+
+impl Knowledge {
+    /// The knowledge folder of a data directory.
+    pub fn dir_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("know")
+    }
+
+    /// Opens (creating if needed) the store in `dir` (see [`Knowledge::dir_in`]).
+    pub fn open(dir: &Path) -> Result<Knowledge> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Io { what: format!("creating {}", dir.display()), source: e })?;
+        let manifest = Manifest::open(&dir.join("manifest.db"))?;
+        let store = Store::open(&dir.join("index"))?;
+        Ok(Knowledge { manifest, store })
+    }
+
+    /// Adds `path` as a source named `name` (default: the folder's name).
+    pub fn add(&self, path: &Path, name: Option<&str>, private: bool) -> Result<Source> {
+        let path = std::fs::canonicalize(path).map_err(|e| Error::BadPath { path: path.to_owned(), source: e })?;
+        let name = match name {
+            Some(n) => n.to_owned(),
+            None => path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into()),
+        };
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            return Err(Error::BadName(name));
+        }
+        let sources = self.manifest.sources()?;
+        if sources.iter().any(|s| s.name == name) {
+            return Err(Error::NameTaken(name));
+        }
+        if let Some(s) = sources.iter().find(|s| s.path == path) {
+            return Err(Error::PathTaken { path, name: s.name.clone() });
+        }
+        let source = Source { name, path, private };
+        self.manifest.add_source(&source, now_ms())?;
+        Ok(source)
+    }
+
+    /// The sources, by name, with their counts.
+    pub fn list(&self) -> Result<Vec<(Source, Counts)>> {
+        let mut out = Vec::new();
+        for source in self.manifest.sources()? {
+            let counts = self.manifest.counts(&source.name)?;
+            out.push((source, counts));
+        }
+        Ok(out)
+    }
+
+    /// The files of source `name` skipped when last read, and why.
+    pub fn skipped(&self, name: &str) -> Result<Vec<(PathBuf, String)>> {
+        self.manifest.source(name)?.ok_or_else(|| Error::NoSuchSource(name.to_owned()))?;
+        self.manifest.skipped(name)
+    }
+
+    /// Removes source `name` and its passages (its files are not touched).
+    pub fn remove(&mut self, name: &str) -> Result<()> {
+        // The source goes first: passages of a source that is not registered are never shown,
+        // and the next run drops them should this process die before its commit below.
+        if !self.manifest.remove_source(name)? {
+            return Err(Error::NoSuchSource(name.to_owned()));
+        }
+        let mut writer = self.store.writer()?;
+        writer.delete_term(self.store.source_term(name));
+        writer.commit().map_err(|e| self.index_err(e))?;
+        Ok(())
+    }
+
+    fn index_err(&self, e: tantivy::TantivyError) -> Error {
+        Error::Index { path: PathBuf::from("know/index"), source: e }
+    }
+
+    /// Brings the index up to date with source `only` (all sources if `None`), calling
+    /// `progress` as files are read.
+    pub fn index(&mut self, only: Option<&str>, progress: &mut dyn FnMut(&Progress)) -> Result<Report> {
+        let started = Instant::now();
+        let all = self.manifest.sources()?;
+        let sources: Vec<Source> = match only {
+            Some(name) => {
+                vec![all.iter().find(|s| s.name == name).cloned().ok_or_else(|| Error::NoSuchSource(name.to_owned()))?]
+            }
+            None => all.clone(),
+        };
+        let mut writer = self.store.writer()?;
+        let mut report = Report::default();
+        // Passages of sources removed by a `rm` that died before its commit.
+        self.store.reload()?;
+        let registered: HashSet<&str> = all.iter().map(|s| s.name.as_str()).collect();
+        let mut pending_index = false;
+        for orphan in self.store.indexed_sources()?.into_iter().filter(|n| !registered.contains(n.as_str())) {
+            writer.delete_term(self.store.source_term(&orphan));
+            pending_index = true;
+        }
+
+        // What to read, what is gone.
+        let mut todo: Vec<(String, PathBuf, u64, i64, Option<FileRow>)> = Vec::new();
+        let mut gone: Vec<(String, PathBuf, Option<FileRow>)> = Vec::new();
+        for source in &sources {
+            let mut known = self.manifest.files(&source.name)?;
+            if let Err(e) = std::fs::metadata(&source.path) {
+                report.failed_sources.push((source.name.clone(), format!("{}: {e}", source.path.display())));
+                continue;
+            }
+            let walk = walkdir::WalkDir::new(&source.path).follow_links(false).into_iter();
+            for entry in walk.filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')) {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        let path = e.path().map(Path::to_owned).unwrap_or_else(|| source.path.clone());
+                        report.skipped.push((path, format!("unreadable ({e})")));
+                        continue;
+                    }
+                };
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                report.seen += 1;
+                let (size, mtime_ns) = match entry.metadata() {
+                    Ok(m) => (m.len(), mtime_ns(&m)),
+                    Err(e) => {
+                        report.skipped.push((entry.path().to_owned(), format!("unreadable ({e})")));
+                        continue;
+                    }
+                };
+                let before = known.remove(entry.path());
+                if before.as_ref().is_some_and(|b| b.size == size && b.mtime_ns == mtime_ns) {
+                    report.unchanged += 1;
+                    continue;
+                }
+                todo.push((source.name.clone(), entry.path().to_owned(), size, mtime_ns, before));
+            }
+            gone.extend(known.into_keys().map(|path| (source.name.clone(), path, None)));
+        }
+
+        let mut state = Progress {
+            files_total: todo.len() as u64,
+            bytes_total: todo.iter().map(|t| t.2).sum(),
+            ..Progress::default()
+        };
+        progress(&state);
+        let mut batch: Vec<(String, PathBuf, Option<FileRow>)> = Vec::new();
+        let mut batch_bytes = 0;
+        for (source, path, size, mtime_ns, before) in todo {
+            let key = file_key(&source, &path);
+            let (row, docs) = self.read_file(&source, &path, size, mtime_ns, before.as_ref(), &key);
+            report.read += 1;
+            report.bytes += size;
+            if let Some(why) = &row.skipped {
+                report.skipped.push((path.clone(), why.clone()));
+            }
+            if let Some(docs) = docs {
+                writer.delete_term(self.store.file_term(&key));
+                report.indexed += u64::from(row.skipped.is_none());
+                report.passages += docs.len() as u64;
+                for doc in docs {
+                    writer.add_document(doc).map_err(|e| self.index_err(e))?;
+                }
+                pending_index = true;
+            }
+            batch.push((source, path, Some(row)));
+            batch_bytes += size;
+            state.files_done += 1;
+            state.bytes_done += size;
+            progress(&state);
+            if batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_FILES {
+                self.commit(&mut writer, &mut batch, &mut pending_index, &mut report)?;
+                batch_bytes = 0;
+            }
+        }
+        for (source, path, _) in &gone {
+            writer.delete_term(self.store.file_term(&file_key(source, path)));
+            pending_index = true;
+        }
+        report.removed = gone.len() as u64;
+        batch.extend(gone);
+        self.commit(&mut writer, &mut batch, &mut pending_index, &mut report)?;
+        writer.wait_merging_threads().map_err(|e| self.index_err(e))?;
+        self.store.reload()?;
+        tracing::info!(
+            read = report.read,
+            indexed = report.indexed,
+            removed = report.removed,
+            skipped = report.skipped.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "knowledge index run"
+        );
+        Ok(report)
+    }
+
+    /// Commits the index, then (only then) the manifest rows of what it holds.
+    fn commit(
+        &mut self,
+        writer: &mut tantivy::IndexWriter,
+        batch: &mut Vec<(String, PathBuf, Option<FileRow>)>,
+        pending_index: &mut bool,
+        report: &mut Report,
+    ) -> Result<()> {
+        if *pending_index {
+            writer.commit().map_err(|e| self.index_err(e))?;
+            report.commits += 1;
+            *pending_index = false;
+        }
+        if !batch.is_empty() {
+            self.manifest.apply(batch)?;
+            batch.clear();
+        }
+        Ok(())
+    }
+
+    /// Reads one file: its manifest row, and the index documents to replace its passages with
+    /// (`None`: the content is what the index has, only the row changes).
+    fn read_file(
+        &self,
+        source: &str,
+        path: &Path,
+        size: u64,
+        mtime_ns: i64,
+        before: Option<&FileRow>,
+        key: &str,
+    ) -> (FileRow, Option<Vec<tantivy::TantivyDocument>>) {
+        let row =
+            |hash: String, passages: u64, skipped: Option<String>| FileRow { size, mtime_ns, hash, passages, skipped };
+        // A name that says the format is unknown (a picture, an archive) is not read at all.
+        if path.extension().is_some()
+            && let Err(skip) = extract::format_of(path, b"")
+        {
+            return (row(String::new(), 0, Some(skip.to_string())), Some(Vec::new()));
+        }
+        if size > extract::MAX_FILE {
+            return (row(String::new(), 0, Some(Skip::TooLarge(size).to_string())), Some(Vec::new()));
+        }
+        let bytes = match read_at_most(path, extract::MAX_FILE) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return (row(String::new(), 0, Some(Skip::Unreadable(e.to_string()).to_string())), Some(Vec::new()));
+            }
+        };
+        if bytes.len() as u64 > extract::MAX_FILE {
+            return (row(String::new(), 0, Some(Skip::TooLarge(bytes.len() as u64).to_string())), Some(Vec::new()));
+        }
+        let hash = hex::encode(Sha256::digest(&bytes));
+        if let Some(b) = before.filter(|b| b.hash == hash) {
+            return (row(hash, b.passages, b.skipped.clone()), None);
+        }
+        match extract::extract(path, &bytes) {
+            Err(skip) => (row(hash, 0, Some(skip.to_string())), Some(Vec::new())),
+            Ok(document) => {
+                let passages = extract::passages(&document);
+                let shown = path.to_string_lossy();
+                let docs = passages
+                    .iter()
+                    .enumerate()
+                    .map(|(n, p)| {
+                        let ctx = DocContext { source, path: &shown, title: &document.title, number: n as u64 };
+                        self.store.document(p, key, &hash, ctx)
+                    })
+                    .collect::<Vec<_>>();
+                (row(hash.clone(), docs.len() as u64, None), Some(docs))
+            }
+        }
+    }
+
+    /// The best `limit` passages for `query`, from source `source` only if given.
+    pub fn search(&self, query: &str, source: Option<&str>, limit: usize) -> Result<Vec<Hit>> {
+        let sources = self.manifest.sources()?;
+        let wanted: Vec<String> = match source {
+            Some(name) => {
+                vec![
+                    sources
+                        .iter()
+                        .find(|s| s.name == name)
+                        .ok_or_else(|| Error::NoSuchSource(name.to_owned()))?
+                        .name
+                        .clone(),
+                ]
+            }
+            None => sources.iter().map(|s| s.name.clone()).collect(),
+        };
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.reload()?;
+        let hits = self.store.search(query, &wanted, limit)?;
+        Ok(hits
+            .into_iter()
+            .map(|h| Hit {
+                private: sources.iter().any(|s| s.name == h.stored.source && s.private),
+                id: h.stored.id,
+                source: h.stored.source,
+                path: h.stored.path,
+                title: h.stored.title,
+                heading: h.stored.heading,
+                snippet: h.fragment,
+                highlights: h.highlights,
+                score: h.score,
+            })
+            .collect())
+    }
+
+    /// The passage `id`, or with `whole` every passage of its document, in order.
+    pub fn show(&self, id: &str, whole: bool) -> Result<Vec<Shown>> {
+        self.store.reload()?;
+        let registered: HashSet<String> = self.manifest.sources()?.into_iter().map(|s| s.name).collect();
+        let found = self.store.by_term(self.store.fields.id, id)?;
+        let first =
+            found.into_iter().find(|s| registered.contains(&s.source)).ok_or_else(|| Error::NoSuchId(id.to_owned()))?;
+        let passages = if whole { self.store.by_term(self.store.fields.file, &first.file)? } else { vec![first] };
+        Ok(passages
+            .into_iter()
+            .map(|s| Shown {
+                id: s.id,
+                source: s.source,
+                path: s.path,
+                title: s.title,
+                heading: s.heading,
+                text: s.body,
+            })
+            .collect())
+    }
+
+    /// Passages in the index.
+    pub fn passages(&self) -> Result<u64> {
+        self.store.reload()?;
+        Ok(self.store.passages())
+    }
+}
+
+/// A file's key in the index: the first 64 bits of SHA-256 over the source name and the path.
+fn file_key(source: &str, path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut h = Sha256::new();
+    h.update(source.as_bytes());
+    h.update([0]);
+    h.update(path.as_os_str().as_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+fn read_at_most(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
