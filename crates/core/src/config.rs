@@ -286,12 +286,15 @@ impl Default for ZkapiConfig {
 }
 
 /// `[wallet]`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WalletConfig {
     /// The Ethereum JSON-RPC endpoint the wallet reads balances and ENS names from (by
     /// `[net] chain`); empty: none set, and reads say so.
     pub rpc: String,
+    /// US dollars per whole unit of what the wallet may send, by `ETH` or a token contract's
+    /// address: the value the gate's caps count. A transfer of anything not listed is refused.
+    pub prices: BTreeMap<String, f64>,
 }
 
 /// `[provider]`
@@ -589,6 +592,22 @@ impl Config {
                 *path = expand_home(path, home).map_err(|message| Error::ConfigValue { key: key.into(), message })?;
             }
         }
+        for (asset, usd) in &self.wallet.prices {
+            let is_address =
+                asset.len() == 42 && asset.starts_with("0x") && asset[2..].bytes().all(|b| b.is_ascii_hexdigit());
+            if asset != "ETH" && !is_address {
+                return Err(Error::ConfigValue {
+                    key: format!("wallet.prices.{asset}"),
+                    message: "name `ETH` or a token contract's address (0x and 40 hex digits)".into(),
+                });
+            }
+            if !(usd.is_finite() && *usd > 0.0) {
+                return Err(Error::ConfigValue {
+                    key: format!("wallet.prices.{asset}"),
+                    message: format!("{usd} is not a price in US dollars above zero"),
+                });
+            }
+        }
         if !(self.wallet.rpc.is_empty()
             || self.wallet.rpc.starts_with("http://")
             || self.wallet.rpc.starts_with("https://"))
@@ -744,6 +763,23 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use pretty_assertions::assert_eq;
+
+    #[test]
+    fn wallet_prices_name_eth_or_a_token_address_and_are_above_zero() {
+        let parse = |text: &str| Config::parse(text, Path::new("c.toml"), None);
+        let ok =
+            parse("[wallet.prices]\nETH = 3000.0\n\"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48\" = 1.0\n").unwrap();
+        assert_eq!(ok.wallet.prices.len(), 2);
+        for (text, key) in [
+            ("[wallet.prices]\nBTC = 1.0\n", "wallet.prices.BTC"),
+            ("[wallet.prices]\nETH = 0.0\n", "wallet.prices.ETH"),
+            ("[wallet.prices]\nETH = nan\n", "wallet.prices.ETH"),
+            ("[wallet.prices]\n\"0x1234\" = 1.0\n", "wallet.prices.0x1234"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
 
     #[test]
     fn documented_default_file_equals_builtin_defaults() {

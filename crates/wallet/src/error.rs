@@ -211,6 +211,14 @@ pub enum Error {
     /// parameters, never secrets).
     #[error("keystore encryption failed: {0}")]
     Crypto(String),
+    /// The wallet has no price for what would be sent, so it cannot say what the send is worth.
+    #[error(
+        "no US dollar price for {asset}: add it to [wallet] prices (USD per whole unit); the wallet refuses to value what it cannot price"
+    )]
+    NoPrice {
+        /// What has no price.
+        asset: String,
+    },
     /// The outbox of signed transactions cannot be read or written.
     #[error("the wallet's outbox of transactions: {0}")]
     Outbox(String),

@@ -35,6 +35,7 @@ pub mod api;
 pub mod decode;
 mod error;
 pub mod keys;
+pub mod price;
 pub mod read;
 pub mod secret;
 pub mod send;
