@@ -223,7 +223,7 @@ impl std::fmt::Debug for Credits {
     }
 }
 
-fn connect(rpc_url: &str, signer: PrivateKeySigner, http: &sov_net::Http) -> Result<DynProvider> {
+pub(crate) fn connect(rpc_url: &str, signer: PrivateKeySigner, http: &sov_net::Http) -> Result<DynProvider> {
     let transport = NetTransport::new(rpc_url, http)?;
     let is_local = transport.is_local();
     // Nonces come from the node for every transaction: alloy's default cache advances even when

@@ -252,48 +252,27 @@ pub fn decode(to: Address, value: U256, data: &[u8], own: &[Address]) -> Decoded
             }
             Err(why) => unknown(format!("a setApprovalForAll whose bytes are odd: {why}"), &mut must_confirm),
         },
-        Some(swapExactETHForTokensCall::SELECTOR) => match strict::<swapExactETHForTokensCall>(data) {
-            Ok(c) => swap(
-                to,
-                "swapExactETHForTokens",
-                value,
-                c.amountOutMin,
-                c.path,
-                c.to,
-                c.deadline,
-                own,
-                &mut must_confirm,
-            ),
-            Err(why) => unknown(format!("a swap whose bytes are odd: {why}"), &mut must_confirm),
-        },
-        Some(swapExactTokensForETHCall::SELECTOR) => match strict::<swapExactTokensForETHCall>(data) {
-            Ok(c) => swap(
-                to,
-                "swapExactTokensForETH",
-                c.amountIn,
-                c.amountOutMin,
-                c.path,
-                c.to,
-                c.deadline,
-                own,
-                &mut must_confirm,
-            ),
-            Err(why) => unknown(format!("a swap whose bytes are odd: {why}"), &mut must_confirm),
-        },
-        Some(swapExactTokensForTokensCall::SELECTOR) => match strict::<swapExactTokensForTokensCall>(data) {
-            Ok(c) => swap(
-                to,
-                "swapExactTokensForTokens",
-                c.amountIn,
-                c.amountOutMin,
-                c.path,
-                c.to,
-                c.deadline,
-                own,
-                &mut must_confirm,
-            ),
-            Err(why) => unknown(format!("a swap whose bytes are odd: {why}"), &mut must_confirm),
-        },
+        Some(
+            selector @ (swapExactETHForTokensCall::SELECTOR
+            | swapExactTokensForETHCall::SELECTOR
+            | swapExactTokensForTokensCall::SELECTOR),
+        ) => {
+            // (function, amount in, least out, path, recipient, deadline): one shape, three ABIs.
+            let decoded = match selector {
+                swapExactETHForTokensCall::SELECTOR => strict::<swapExactETHForTokensCall>(data)
+                    .map(|c| ("swapExactETHForTokens", value, c.amountOutMin, c.path, c.to, c.deadline)),
+                swapExactTokensForETHCall::SELECTOR => strict::<swapExactTokensForETHCall>(data)
+                    .map(|c| ("swapExactTokensForETH", c.amountIn, c.amountOutMin, c.path, c.to, c.deadline)),
+                _ => strict::<swapExactTokensForTokensCall>(data)
+                    .map(|c| ("swapExactTokensForTokens", c.amountIn, c.amountOutMin, c.path, c.to, c.deadline)),
+            };
+            match decoded {
+                Ok((function, amount_in, least, path, recipient, deadline)) => {
+                    swap(to, function, amount_in, least, path, recipient, deadline, own, &mut must_confirm)
+                }
+                Err(why) => unknown(format!("a swap whose bytes are odd: {why}"), &mut must_confirm),
+            }
+        }
         Some(s) => match PERMIT2_SELECTORS.iter().find(|(sel, _)| *sel == s) {
             Some((_, function)) => {
                 must_confirm

@@ -8,7 +8,7 @@
 //! npm publishes them. Those are GPL-licensed test fixtures: this module exists only behind the
 //! `testing` feature, which no shipped binary enables.
 //!
-//! Everything is sent through [`NetTransport`] over the [`sov_net::Http`] the caller passes, as
+//! Everything is sent through [`crate::rpc::NetTransport`] over the [`sov_net::Http`] the caller passes, as
 //! the product's own client does; on [`super::Anvil`] that is loopback only.
 //!
 //! Accounts (anvil's dev keys, [`super::Anvil::signer`]): [`DEPLOYER`] deploys everything, holds
@@ -18,13 +18,11 @@
 //! forward resolution names Alice).
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::client::RpcClient;
+use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 
 use super::Anvil;
 use crate::error::{Error, Result};
-use crate::rpc::NetTransport;
 
 use bindings::{ENSRegistry, ReverseRegistrar, TestResolver, TestToken, UniswapV2Factory, UniswapV2Router02, WETH9};
 
@@ -273,23 +271,10 @@ impl WalletChain {
     }
 }
 
-/// A provider sending as `signer` to `rpc_url` through `http` (via [`NetTransport`]), with the
+/// A provider sending as `signer` to `rpc_url` through `http` (via [`crate::rpc::NetTransport`]), with the
 /// nonce read from the node for every transaction, as [`crate::Credits`] does.
 pub fn connect(rpc_url: &str, signer: PrivateKeySigner, http: &sov_net::Http) -> Result<DynProvider> {
-    let transport = NetTransport::new(rpc_url, http)?;
-    let is_local = transport.is_local();
-    let provider = ProviderBuilder::new()
-        .disable_recommended_fillers()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id()
-        .wallet(signer)
-        .connect_client(RpcClient::new(transport, is_local))
-        .erased();
-    if is_local {
-        provider.client().set_poll_interval(std::time::Duration::from_millis(20));
-    }
-    Ok(provider)
+    crate::credits::connect(rpc_url, signer, http)
 }
 
 /// ENS's namehash (EIP-137) of a name already normalized (lower-case ASCII labels, as every
