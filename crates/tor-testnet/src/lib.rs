@@ -560,8 +560,9 @@ impl TestNet {
         Ok(lines.join("\n"))
     }
 
-    /// The circuit id of each of the C-tor client's streams that succeeded so far (one per stream, in order),
-    /// from `STREAM` events the client has been reporting since start.
+    /// The circuit id of each SOCKS stream with credentials that the C-tor client opened so far (one per
+    /// stream, in order), from `STREAM` events the client has been reporting since start. The client's
+    /// own directory streams and the start-up's onion probes are left out.
     pub fn client_stream_circuits(&self) -> Vec<String> {
         self.stream_circuits.lock().map(|v| v.clone()).unwrap_or_default()
     }
@@ -688,9 +689,14 @@ fn spawn_stream_watcher(mut conn: ControlConnection, circuits: Arc<Mutex<Vec<Str
             for line in lines {
                 // 650 STREAM <StreamID> <StreamStatus> <CircuitID> <Target> ...
                 let mut words = line.split(' ');
+                // Only streams a SOCKS client opened with credentials count: C-tor's own directory
+                // fetches (BEGIN_DIR) report STREAM events too, at any time, and the start-up's
+                // onion probes may report theirs late.
                 if words.next() == Some("650")
                     && words.next() == Some("STREAM")
                     && let (Some(_id), Some("SUCCEEDED"), Some(circ)) = (words.next(), words.next(), words.next())
+                    && let Some(user) = line.split(' ').find_map(|w| w.strip_prefix("SOCKS_USERNAME="))
+                    && !user.trim_matches('"').starts_with("onion-probe-")
                     && let Ok(mut v) = circuits.lock()
                 {
                     v.push(circ.to_owned());
