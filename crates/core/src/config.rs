@@ -286,7 +286,7 @@ impl Default for ZkapiConfig {
 }
 
 /// `[wallet]`
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WalletConfig {
     /// The Ethereum JSON-RPC endpoint the wallet reads balances and ENS names from (by
@@ -295,6 +295,29 @@ pub struct WalletConfig {
     /// US dollars per whole unit of what the wallet may send, by `ETH` or a token contract's
     /// address: the value the gate's caps count. A transfer of anything not listed is refused.
     pub prices: BTreeMap<String, f64>,
+    /// A file (yours, mode 0600) holding the keystore's passphrase, read by `sov serve` to unlock
+    /// the accounts for sends; empty: the wallet is locked and sends are refused (reads work).
+    pub passphrase_file: PathBuf,
+    /// The Uniswap V2-style router swaps go through (its address); empty: no swaps.
+    pub router: String,
+    /// The largest slippage, in percent of the quote, a swap may accept without your
+    /// confirmation whatever the caps.
+    pub max_slippage_pct: f64,
+    /// The ENS registry's address; empty: Ethereum mainnet's.
+    pub ens_registry: String,
+}
+
+impl Default for WalletConfig {
+    fn default() -> Self {
+        Self {
+            rpc: String::new(),
+            prices: BTreeMap::new(),
+            passphrase_file: PathBuf::new(),
+            router: String::new(),
+            max_slippage_pct: 1.0,
+            ens_registry: String::new(),
+        }
+    }
 }
 
 /// `[provider]`
@@ -586,6 +609,7 @@ impl Config {
             ("engine.models_dir", &mut self.engine.models_dir),
             ("gate.policy_file", &mut self.gate.policy_file),
             ("zkapi.key_file", &mut self.zkapi.key_file),
+            ("wallet.passphrase_file", &mut self.wallet.passphrase_file),
             ("audit.anchor_file", &mut self.audit.anchor_file),
         ] {
             if !path.as_os_str().is_empty() {
@@ -607,6 +631,23 @@ impl Config {
                     message: format!("{usd} is not a price in US dollars above zero"),
                 });
             }
+        }
+        for (key, value) in [("wallet.router", &self.wallet.router), ("wallet.ens_registry", &self.wallet.ens_registry)]
+        {
+            let is_address =
+                value.len() == 42 && value.starts_with("0x") && value[2..].bytes().all(|b| b.is_ascii_hexdigit());
+            if !value.is_empty() && !is_address {
+                return Err(Error::ConfigValue {
+                    key: key.into(),
+                    message: format!("`{value}` is not a contract address (0x and 40 hex digits)"),
+                });
+            }
+        }
+        if !(self.wallet.max_slippage_pct.is_finite() && (0.0..=100.0).contains(&self.wallet.max_slippage_pct)) {
+            return Err(Error::ConfigValue {
+                key: "wallet.max_slippage_pct".into(),
+                message: format!("{} is not a percentage from 0 to 100", self.wallet.max_slippage_pct),
+            });
         }
         if !(self.wallet.rpc.is_empty()
             || self.wallet.rpc.starts_with("http://")

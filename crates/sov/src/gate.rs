@@ -162,18 +162,18 @@ pub fn gate_servers(
                 net.clone(),
             )),
         )?;
+    let wallet = if config.wallet.rpc.is_empty() {
+        None
+    } else {
+        Some(wallet_service(config, paths, &net, &console_url, &mut executors)?)
+    };
     let workers = sov_gate::Workers::start(gate.clone(), reviewer, executors)?;
     let poller = messaging.start_polling()?;
     let mut tool_api = sov_toolapi::ToolApi::new(gate.clone(), &console_url)
         .service(messaging.routes())
         .service(sov_web::api::routes(gate.clone(), web));
-    if !config.wallet.rpc.is_empty() {
-        // The wallet's reads, by `[net] chain` to `[wallet] rpc`, for the keystore's accounts.
-        let reader = sov_wallet::Reader::from_config(&config.wallet, &net.http(sov_net::Class::Chain))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let keystore = sov_wallet::Keystore::open(sov_wallet::Keystore::dir_in(&paths.data_dir))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        tool_api = tool_api.service(sov_wallet::api::routes(gate.clone(), Arc::new(reader), keystore));
+    if let Some((reader, keystore, sends)) = wallet {
+        tool_api = tool_api.service(sov_wallet::api::routes(gate.clone(), reader, keystore, sends));
     }
     Ok(GateServers {
         gate: gate.clone(),
@@ -182,6 +182,39 @@ pub fn gate_servers(
         workers,
         poller,
     })
+}
+
+/// The wallet's part of `sov serve`: reads by `[net] chain` to `[wallet] rpc` for the keystore's
+/// accounts and, when `[wallet] passphrase_file` unlocks them, sends: the builder for the Tool
+/// API and the executor of `wallet.transfer` and `wallet.call` (registered in `executors`).
+fn wallet_service(
+    config: &Config,
+    paths: &Paths,
+    net: &Arc<sov_net::Net>,
+    console_url: &str,
+    executors: &mut Executors,
+) -> Result<(Arc<sov_wallet::Reader>, sov_wallet::Keystore, Option<sov_wallet::api::Sends>)> {
+    let wallet = |e: sov_wallet::Error| anyhow::anyhow!("[wallet]: {e}");
+    let reader =
+        Arc::new(sov_wallet::Reader::from_config(&config.wallet, &net.http(sov_net::Class::Chain)).map_err(wallet)?);
+    let keystore = sov_wallet::Keystore::open(sov_wallet::Keystore::dir_in(&paths.data_dir)).map_err(wallet)?;
+    if config.wallet.passphrase_file.as_os_str().is_empty() {
+        tracing::info!("the wallet is locked ([wallet] passphrase_file is empty): agents may read it, not send");
+        return Ok((reader, keystore, None));
+    }
+    let passphrase = sov_wallet::Passphrase::from_file(&config.wallet.passphrase_file).map_err(wallet)?;
+    let signers = sov_wallet::exec::Signers::unlock(&keystore, &passphrase).map_err(wallet)?;
+    tracing::info!("the wallet is unlocked for sends from {} account(s)", signers.addresses().len());
+    let outbox = Arc::new(sov_wallet::send::Outbox::open(&paths.data_dir.join("wallet/outbox.db")).map_err(wallet)?);
+    let executor = Arc::new(sov_wallet::exec::WalletExecutor::new(
+        outbox.clone(),
+        signers,
+        reader.provider().clone(),
+        tokio::runtime::Handle::current(),
+    ));
+    executors.register(Kind::WalletTransfer, executor.clone())?.register(Kind::WalletCall, executor)?;
+    let builder = Arc::new(sov_wallet::build::Builder::new(reader.clone(), keystore.clone(), &config.wallet));
+    Ok((reader, keystore, Some(sov_wallet::api::Sends { builder, outbox, console_url: console_url.to_owned() })))
 }
 
 /// The wallet's tickets ([`sov_private::ProviderTickets`]) as sov-web's port, for `zkapi`

@@ -219,6 +219,49 @@ pub enum Error {
         /// What has no price.
         asset: String,
     },
+    /// An amount the wallet cannot read.
+    #[error("the amount `{amount}` is not valid: {reason}")]
+    InvalidAmount {
+        /// The text given (cut short).
+        amount: String,
+        /// Why.
+        reason: String,
+    },
+    /// Not `ETH` nor a token contract's address.
+    #[error(
+        "`{asset}` is not an asset the wallet sends: name `ETH` or a token contract's address (0x and 40 hex digits)"
+    )]
+    InvalidAsset {
+        /// The text given (cut short).
+        asset: String,
+    },
+    /// Not an address nor an ENS name.
+    #[error("`{to}` is not a recipient: give an address (0x and 40 hex digits) or an ENS name (bob.eth)")]
+    InvalidRecipient {
+        /// The text given (cut short).
+        to: String,
+    },
+    /// Call data that is not hex.
+    #[error("the call data is not hex (0x…): {reason}")]
+    InvalidCallData {
+        /// Why.
+        reason: String,
+    },
+    /// A swap without a router.
+    #[error("no router for swaps: set [wallet] router to a Uniswap V2-style router's address")]
+    NoRouter,
+    /// The accounts are not unlocked in this daemon.
+    #[error(
+        "the wallet is locked: sends need [wallet] passphrase_file (a file of yours, mode 0600, holding the keystore's passphrase) and a restart of sov serve; reads work without it"
+    )]
+    Locked,
+    /// The node refused a signed transaction and does not have it: it was not sent.
+    #[error("{0}")]
+    Refused(String),
+    /// A signed transaction may or may not have reached the node (it could not be asked): it
+    /// stays signed, and only its bytes are ever sent again.
+    #[error("{0}")]
+    Broadcast(String),
     /// The outbox of signed transactions cannot be read or written.
     #[error("the wallet's outbox of transactions: {0}")]
     Outbox(String),

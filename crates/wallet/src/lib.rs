@@ -32,13 +32,16 @@
 //!   chosen by a contract is fetched.
 
 pub mod api;
+pub mod build;
 pub mod decode;
 mod error;
+pub mod exec;
 pub mod keys;
 pub mod price;
 pub mod read;
 pub mod secret;
 pub mod send;
+pub mod simulate;
 
 pub use alloy::primitives::Address;
 pub use error::Error;

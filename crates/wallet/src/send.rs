@@ -66,6 +66,52 @@ pub struct Stored {
     pub state: String,
 }
 
+/// What became of a transaction ([`Outbox::status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    /// The outbox holds none for the action (not approved or not run yet, or refused).
+    NotSigned,
+    /// Signed and stored, not yet taken by a node (a crash came between; the next run sends it).
+    Signed(Stored),
+    /// A node has it, not yet in a block.
+    Pending(Stored),
+    /// In a block.
+    Mined {
+        /// The transaction.
+        stored: Stored,
+        /// The block's number.
+        block: u64,
+        /// Whether it succeeded (false: it reverted, its gas spent).
+        success: bool,
+    },
+    /// Broadcast once, but the node knows it no more and has no receipt: dropped from its pool.
+    /// It stays signed; only the human decides whether to send it again or replace it.
+    Dropped(Stored),
+}
+
+impl TxStatus {
+    /// One word for it: `not_signed`, `signed`, `pending`, `mined`, `reverted`, `dropped`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            TxStatus::NotSigned => "not_signed",
+            TxStatus::Signed(_) => "signed",
+            TxStatus::Pending(_) => "pending",
+            TxStatus::Mined { success: true, .. } => "mined",
+            TxStatus::Mined { success: false, .. } => "reverted",
+            TxStatus::Dropped(_) => "dropped",
+        }
+    }
+
+    /// The transaction, when there is one.
+    pub fn stored(&self) -> Option<&Stored> {
+        match self {
+            TxStatus::NotSigned => None,
+            TxStatus::Signed(s) | TxStatus::Pending(s) | TxStatus::Dropped(s) => Some(s),
+            TxStatus::Mined { stored, .. } => Some(stored),
+        }
+    }
+}
+
 /// The outcome of [`Outbox::send`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
@@ -129,6 +175,14 @@ impl Outbox {
                  state      TEXT NOT NULL,
                  created_ms INTEGER NOT NULL,
                  UNIQUE (chain_id, sender, nonce)
+             ) STRICT;
+             CREATE TABLE IF NOT EXISTS wallet_refused (
+                 action     TEXT NOT NULL,
+                 hash       TEXT NOT NULL,
+                 nonce      INTEGER NOT NULL,
+                 raw        BLOB NOT NULL,
+                 reason     TEXT NOT NULL,
+                 refused_ms INTEGER NOT NULL
              ) STRICT;",
         )
         .map_err(db_error)?;
@@ -268,6 +322,53 @@ impl Outbox {
         Ok((stored, raw, false))
     }
 
+    fn refuse(&self, stored: &Stored, raw: &[u8], reason: &str) -> Result<(), Error> {
+        let mut db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = db.transaction().map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO wallet_refused (action, hash, nonce, raw, reason, refused_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                stored.action,
+                stored.hash.to_string(),
+                i64::try_from(stored.nonce).unwrap_or(i64::MAX),
+                raw,
+                reason,
+                sov_core::now_ms()
+            ],
+        )
+        .map_err(db_error)?;
+        tx.execute("DELETE FROM wallet_outbox WHERE action = ?1", [&stored.action]).map_err(db_error)?;
+        tx.commit().map_err(db_error)
+    }
+
+    /// What became of `action`'s transaction, asked of the node at `provider`.
+    ///
+    /// # Errors
+    /// [`Error::Outbox`] when the outbox cannot be read; [`Error::Rpc`] when the node cannot be
+    /// asked.
+    pub async fn status(&self, action: &str, provider: &DynProvider) -> Result<TxStatus, Error> {
+        let Some(stored) = self.get(action)? else { return Ok(TxStatus::NotSigned) };
+        let rpc = |action: &'static str| {
+            move |e: alloy::transports::TransportError| Error::Rpc { action, message: e.to_string() }
+        };
+        if let Some(receipt) =
+            provider.get_transaction_receipt(stored.hash).await.map_err(rpc("reading the transaction's receipt"))?
+        {
+            return Ok(TxStatus::Mined {
+                stored,
+                block: receipt.block_number.unwrap_or_default(),
+                success: receipt.status(),
+            });
+        }
+        if provider.get_transaction_by_hash(stored.hash).await.map_err(rpc("looking the transaction up"))?.is_some() {
+            return Ok(TxStatus::Pending(stored));
+        }
+        if stored.state == "signed" {
+            return Ok(TxStatus::Signed(stored));
+        }
+        Ok(TxStatus::Dropped(stored))
+    }
+
     /// Carries out `action`: signs `outgoing` once ([`Outbox::sign`]) and broadcasts it.
     ///
     /// # Errors
@@ -287,12 +388,28 @@ impl Outbox {
             Err(e) => {
                 // A node that has it (pending or mined) may refuse it as known or as reusing a
                 // nonce: it is sent. Anything else is an error, and it stays signed.
-                let known = provider.get_transaction_by_hash(stored.hash).await.ok().flatten().is_some();
-                if !known {
-                    return Err(Error::Tx(format!(
-                        "broadcasting {} (nonce {}): {e}; it stays signed and is sent again, never re-signed, on the next try",
-                        stored.hash, stored.nonce
-                    )));
+                let known = match provider.get_transaction_by_hash(stored.hash).await {
+                    Ok(found) => Some(found.is_some()),
+                    Err(_) => None,
+                };
+                match known {
+                    Some(true) => {}
+                    Some(false) => {
+                        // The node refused it and does not have it: it was not sent. Its row
+                        // moves to `wallet_refused`, so that its nonce is free for the next
+                        // transaction (one stuck nonce would hold every later one).
+                        self.refuse(&stored, &raw, &e.to_string())?;
+                        return Err(Error::Refused(format!(
+                            "the Ethereum node refused the transaction (nonce {}): {e}; it was not sent",
+                            stored.nonce
+                        )));
+                    }
+                    None => {
+                        return Err(Error::Broadcast(format!(
+                            "broadcasting {} (nonce {}): {e}; it stays signed and is sent again, never re-signed, on the next try",
+                            stored.hash, stored.nonce
+                        )));
+                    }
                 }
             }
         }

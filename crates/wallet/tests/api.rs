@@ -37,7 +37,7 @@ async fn an_agent_reads_the_users_balances_and_names_and_its_session_is_tainted(
     let store = sov_core::store::Store::open(&dir.path().join("sov.db")).unwrap();
     let gate = Arc::new(Gate::new(store, Some(dir.path().join("audit.head")), Policy::default()));
     let router = sov_toolapi::ToolApi::new(gate.clone(), "http://127.0.0.1:1")
-        .service(sov_wallet::api::routes(gate.clone(), reader, keystore))
+        .service(sov_wallet::api::routes(gate.clone(), reader, keystore, None))
         .router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tool = format!("http://{}", listener.local_addr().unwrap());

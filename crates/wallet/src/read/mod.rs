@@ -148,7 +148,17 @@ impl Reader {
     /// # Errors
     /// [`Error::NoRpc`] if it names none; [`Error::InvalidRpcUrl`] as [`Reader::new`].
     pub fn from_config(config: &sov_core::config::WalletConfig, http: &sov_net::Http) -> Result<Self, Error> {
-        Self::new(&config.rpc, http)
+        let reader = Self::new(&config.rpc, http)?;
+        // The config checked the address's form.
+        Ok(match config.ens_registry.parse::<Address>() {
+            Ok(registry) => reader.with_ens_registry(registry),
+            Err(_) => reader,
+        })
+    }
+
+    /// The provider this reader asks (for the wallet's simulations and quotes).
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
     }
 
     /// The same reader, resolving ENS names on the registry at `registry` (another chain's, or a
