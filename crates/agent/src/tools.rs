@@ -81,7 +81,8 @@ impl Tools {
         services.tools().into_iter().chain(web).fold(self, Tools::register)
     }
 
-    /// Offers the wallet's read tools (`wallet_balance`, `ens_resolve`) when the Tool API at
+    /// Offers the wallet's tools (`wallet_balance`, `ens_resolve`, `wallet_send`, `wallet_swap`,
+    /// `wallet_tx`) when the Tool API at
     /// `services` serves the wallet (asked once, here); otherwise nothing.
     pub fn with_wallet(self, services: &ToolApi) -> Tools {
         if !crate::services::wallet::served(services) {

@@ -201,7 +201,9 @@ impl Gate {
         let now = self.now();
         let record = self.db.write(Durability::Crash, |tx, audit| {
             let mut usage = usage(tx, now)?;
-            if request.kind.moves_money() {
+            // To the user's own accounts (set only by the wallet, which checked it) is no one's
+            // first payment.
+            if request.kind.moves_money() && !request.to_self {
                 usage.new_recipients = never_paid(tx, &request.recipients)?;
             }
             let evaluation = policy.evaluate(&request, session, &usage);

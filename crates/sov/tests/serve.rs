@@ -3173,3 +3173,128 @@ fn a_rejected_grammar_never_reaches_the_log() {
     assert!(log.contains("model loaded"), "the log is the server's: {log}");
     assert!(!log.contains(marker), "request content reached the log:\n{log}");
 }
+
+/// An approved wallet send through `sov serve` on a real anvil, with `kill -9` at every step the
+/// gate and the wallet's outbox take: after each restart the transaction is on chain exactly
+/// once, and the account's nonces follow on one by one (none skipped, none reused).
+#[test]
+fn a_wallet_send_killed_at_every_step_reaches_the_chain_exactly_once() {
+    use sov_chain::testing::Anvil;
+    use sov_chain::testing::wallet::{ALICE as ALICE_KEY, WalletChain};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let anvil = Anvil::start().unwrap();
+    let chain = runtime.block_on(WalletChain::deploy(anvil.url(), &anvil.http())).unwrap();
+    // Bob is the user's second account: a send to it is to the user's own (no first-payment
+    // confirmation) and within the caps, so the gate allows it at once.
+    const BOB_KEY: usize = 3;
+    let bob = Anvil::signer(BOB_KEY).address();
+    let home = tempfile::tempdir().unwrap();
+    let secret = |name: &str, text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = home.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path.display().to_string()
+    };
+    let passphrase = secret("wallet-pass", "correct horse\n");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[engine]\nmodels_dir = \"{}\"\ndefault_model = \"smollm2\"\nthreads = 1\n\
+             [wallet]\nrpc = \"{}\"\npassphrase_file = \"{passphrase}\"\nens_registry = \"{}\"\n\
+             [wallet.prices]\nETH = 2000.0\n\"{}\" = 1.0\n",
+            models_dir().display(),
+            anvil.url(),
+            chain.ens_registry,
+            chain.usdc
+        ),
+    )
+    .unwrap();
+    let sov = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sov"))
+            .args(args)
+            .env("HOME", home.path())
+            .env("SOV_CONFIG", home.path().join("config.toml"))
+            .env("SOV_DATA_DIR", home.path().join("data"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "sov {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for key in [ALICE_KEY, BOB_KEY] {
+        let file = secret(&format!("key-{key}"), sov_chain::testing::DEV_KEYS[key]);
+        sov(&["wallet", "import", "--key-file", &file, "--passphrase-file", &passphrase]);
+    }
+    sov(&["wallet", "default", &chain.alice.to_string()]);
+    let provider = sov_wallet_test_provider(&anvil);
+    let usdc_of = |holder| runtime.block_on(erc20_balance(&provider, chain.usdc, holder));
+    let nonce = || {
+        runtime
+            .block_on(async { alloy::providers::Provider::get_transaction_count(&provider, chain.alice).await })
+            .unwrap()
+    };
+    let (bob_start, nonce_start) = (usdc_of(bob), nonce());
+
+    let mut server = Server::launch(Home::Shared(home.path().to_owned()), &[]);
+    let steps = ["after-submit", "after-claim", "wallet-signed", "wallet-broadcast", "after-effect", "after-finish"];
+    for (i, step) in steps.iter().enumerate() {
+        server = server.restart(&[("SOV_TEST_CRASH_AT", step)]);
+        // The answer may never come: the daemon dies while the send is on its way.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let body = json!({"to": bob.to_string(), "amount": "1", "token": chain.usdc.to_string()});
+        let answer = agent.post(format!("{}/wallet/send", server.tool)).send_json(&body);
+        if let Ok(mut answer) = answer {
+            let text = answer.body_mut().read_to_string().unwrap_or_default();
+            assert!(!text.contains("\"error\""), "{step}: {text}");
+        }
+        let mut died = None;
+        for _ in 0..300 {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                died = Some(status);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(died.and_then(|s| s.signal()), Some(9), "{step}: sov serve should die by SIGKILL\n{}", server.log());
+        server = server.restart(&[]);
+        let want = bob_start + alloy::primitives::U256::from(1_000_000u64 * (i as u64 + 1));
+        for _ in 0..300 {
+            if usdc_of(bob) >= want {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Let a second copy, if there were one, reach the chain too before counting.
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(usdc_of(bob), want, "{step}: exactly one transfer per approved send\n{}", server.log());
+        assert_eq!(nonce(), nonce_start + i as u64 + 1, "{step}: one transaction, the next nonce");
+    }
+    let listed = sov(&["confirm", "list", "--all"]);
+    assert_eq!(listed.matches("executed").count(), steps.len(), "{listed}");
+    let verify = server.sov(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+}
+
+fn sov_wallet_test_provider(anvil: &sov_chain::testing::Anvil) -> alloy::providers::DynProvider {
+    sov_chain::testing::wallet::connect(anvil.url(), sov_chain::testing::Anvil::signer(9), &anvil.http()).unwrap()
+}
+
+async fn erc20_balance(
+    provider: &alloy::providers::DynProvider,
+    token: alloy::primitives::Address,
+    holder: alloy::primitives::Address,
+) -> alloy::primitives::U256 {
+    alloy::sol! { function balanceOf(address holder) returns (uint256); }
+    use alloy::sol_types::SolCall;
+    let request = alloy::rpc::types::TransactionRequest::default()
+        .to(token)
+        .input(alloy::rpc::types::TransactionInput::new(balanceOfCall { holder }.abi_encode().into()));
+    let out = alloy::providers::Provider::call(provider, request).await.unwrap();
+    balanceOfCall::abi_decode_returns(&out).unwrap()
+}

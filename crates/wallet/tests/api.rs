@@ -71,7 +71,7 @@ async fn an_agent_reads_the_users_balances_and_names_and_its_session_is_tainted(
     let api = sov_agent::services::ToolApi::new(&tool, Some(token.clone()));
     let probe = api.clone();
     assert!(tokio::task::spawn_blocking(move || sov_agent::services::wallet::served(&probe)).await.unwrap());
-    let [balance_tool, ens_tool] = sov_agent::services::wallet::tools(&api);
+    let [balance_tool, ens_tool, ..] = sov_agent::services::wallet::tools(&api);
     let arguments = format!(r#"{{"token": "{}"}}"#, chain.usdc);
     let said = tokio::task::spawn_blocking(move || balance_tool.run(&arguments)).await.unwrap().unwrap();
     assert!(said.contains(r#""balance":"5000""#), "{said}");

@@ -456,10 +456,21 @@ async fn a_swap_pays_what_the_quote_said_into_the_users_own_account() {
     let got = rig.usdc(alice).await - before;
     // About $20 of USDC (the pool's fee and price impact below it), at least the minimum.
     assert!(got > usdc(19) && got < usdc(20), "{got}");
-    // A second swap through the same router is within the caps: it goes at once.
-    let (_, again) =
-        rig.post("/wallet/swap", json!({"sell": "ETH", "buy": rig.chain.usdc.to_string(), "amount": "0.01"})).await;
+    // A second swap through the same router is within the caps: it goes at once. This time by
+    // the agent's own tools, as `sov agent` offers them.
+    let api = sov_agent::services::ToolApi::new(&rig.tool, Some(rig.token.clone()));
+    let [_, _, send_tool, swap_tool, tx_tool] = sov_agent::services::wallet::tools(&api);
+    let arguments = json!({"sell": "ETH", "buy": rig.chain.usdc.to_string(), "amount": 0.01}).to_string();
+    let said = tokio::task::spawn_blocking(move || swap_tool.run(&arguments)).await.unwrap().unwrap();
+    let again: Value = serde_json::from_str(&said).unwrap();
     assert_eq!(again["sent"].as_bool(), Some(true), "{again}");
+    let arguments = json!({"id": again["id"]}).to_string();
+    let said = tokio::task::spawn_blocking(move || tx_tool.run(&arguments)).await.unwrap().unwrap();
+    assert!(said.contains(r#""tx":"mined""#), "{said}");
+    // To the user's own account (by its ENS name): not a payment to anyone, it goes at once.
+    let arguments = json!({"to": "alice.eth", "amount": "1", "token": rig.chain.usdc.to_string()}).to_string();
+    let said = tokio::task::spawn_blocking(move || send_tool.run(&arguments)).await.unwrap().unwrap();
+    assert!(said.contains(r#""sent":true"#), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
