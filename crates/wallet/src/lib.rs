@@ -1,5 +1,5 @@
-//! The Ethereum wallet of Sovereign: the user's accounts, and (later) the reads, sends and gate
-//! executors that agents reach through the Tool API.
+//! The Ethereum wallet of Sovereign: the user's accounts, the reads, and the sends, swaps and
+//! calls that agents ask for through the Tool API, built by the wallet and run by the gate.
 //!
 //! # What exists now
 //! - [`Keystore`]: a directory of Ethereum keystore v3 files (scrypt, AES-128-CTR) that geth
@@ -14,8 +14,14 @@
 //!   block's state root (`eth_getProof`, alloy-trie), token metadata and ENS names forward and
 //!   reverse (unverified `eth_call`s, said so in each [`Read`]).
 //!
-//! Sends and swaps, and their executors behind the gate, come later ([2.5]). Transaction
-//! history is not read.
+//! - [`build`]: a send, swap or call built from what the agent asks (never from a transaction
+//!   the agent wrote): encoded, decoded, priced ([`price`]), simulated ([`simulate`]) and written
+//!   as the gate action the reviewer and the human see.
+//! - [`exec`]: the gate's executor of `wallet.transfer` and `wallet.call`, with keys unlocked
+//!   once in `sov serve`; [`send`]: its outbox (signed once, broadcast exactly once).
+//! - [`api`]: the Tool API routes.
+//!
+//! Transaction history is not read; typed-data signatures are not made.
 //!
 //! # Security properties
 //! - A key leaves the keystore only through [`Keystore::unlock`], as an alloy
@@ -30,6 +36,12 @@
 //!   default); a balance whose proof does not verify is an error, never a value; the block
 //!   header (its state root) is still the node's word. ENS offchain lookups are refused: no URL
 //!   chosen by a contract is fetched.
+//! - A send's value is the wallet's own: the larger of the amount asked and what the simulation
+//!   shows leaving the user's accounts, by the user's price table; unpriced assets are refused.
+//!   Every address the simulation shows gaining counts as a recipient. What the decoder or the
+//!   builder flags waits for the human whatever the caps.
+//! - Unlocked keys live only in `sov serve`'s memory ([`exec::Signers`]); an approved action is
+//!   signed once, stored before it is broadcast, and sent again byte for byte after a crash.
 
 pub mod api;
 pub mod build;
