@@ -174,6 +174,22 @@ const MIGRATIONS: &[&str] = &[
     // 7: which model gave the AI reviewer's verdict (crate `sov-gate`), shown beside it. Rows
     // reviewed before this migration keep NULL: their reviewer is unknown.
     "ALTER TABLE gate_actions ADD COLUMN ai_model TEXT;",
+    // 8: value-level provenance (crate `sov-gate`, `provenance.rs`): salted hashes of the pieces
+    // of text each session was served, by origin (private or untrusted), with where they came
+    // from (for the reason a denial gives) and from whom; and the database's salt.
+    "CREATE TABLE gate_served (
+        session TEXT NOT NULL,
+        origin  TEXT NOT NULL,
+        hash    BLOB NOT NULL,
+        what    TEXT NOT NULL,
+        peer    TEXT,
+        ms      INTEGER NOT NULL,
+        PRIMARY KEY (session, origin, hash)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE gate_served_salt (
+        id   INTEGER PRIMARY KEY CHECK (id = 1),
+        salt BLOB NOT NULL
+    ) STRICT;",
 ];
 
 /// How long a connection waits for another process's lock before reporting `SQLITE_BUSY`.

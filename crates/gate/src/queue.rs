@@ -53,7 +53,7 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// [`sov_core::audit::AuditLog::verify`] accepts) and checkpointing SQLite's write-ahead log.
 /// Dropping the gate finishes both.
 pub struct Gate {
-    db: Durable,
+    pub(crate) db: Durable,
     policy: RwLock<Arc<Policy>>,
     clock: Clock,
 }
@@ -545,6 +545,20 @@ impl Gate {
             Err(error) => (State::Failed, json!({ "error": error.to_string(), "effect": error.effect() })),
         };
         tracing::info!(id = %record.id, state = state.as_str(), "action finished");
+        // What a web action brought back is untrusted text this session is about to read.
+        if state == State::Executed
+            && matches!(record.request.kind, Kind::WebFetch | Kind::WebSearch)
+            && let Some(text) = outcome.get("text").and_then(Value::as_str)
+        {
+            let what = match (record.request.url(), record.request.query()) {
+                (Some(url), _) => format!("the web page {url}"),
+                (None, Some(query)) => format!("the web search results for \"{query}\""),
+                _ => "a web answer".to_owned(),
+            };
+            if let Err(e) = self.note_served(&record.session, crate::provenance::Origin::Untrusted, &what, None, text) {
+                tracing::warn!(id = %record.id, "remembering what the web answered: {e}");
+            }
+        }
         self.db.write(Durability::PowerLoss, |tx, audit| {
             tx.execute(
                 "UPDATE gate_actions SET state = ?2, outcome = ?3, finished_ms = ?4 WHERE id = ?1 AND state = 'executing'",

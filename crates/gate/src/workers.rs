@@ -75,19 +75,34 @@ impl Drop for Workers {
     }
 }
 
+/// The name the code reviewer's verdicts are recorded under (where a model's name goes).
+pub const CODE_REVIEWER: &str = "code";
+
 fn review_loop(gate: &Gate, reviewer: &dyn Reviewer, stop: &AtomicBool) {
     let mut seen = 0;
     while !stop.load(Ordering::SeqCst) {
         match gate.next_for_review() {
             Ok(Some(record)) => {
-                let (model, verdict, reason) = match reviewer.review(&record) {
-                    Ok((verdict, reason)) => (reviewer.model(), verdict, reason),
+                // Code first: what the session was served decides a deny whatever a model says
+                // (the model is not asked then). Its reviewer is recorded as `code`.
+                let (model, verdict, reason) = match gate.code_review(&record) {
+                    Ok(Some(reason)) => (Some(CODE_REVIEWER.to_owned()), Verdict::Deny, reason),
                     Err(e) => {
-                        tracing::warn!(id = %record.id, "the AI reviewer failed: {e}");
-                        let reason =
-                            format!("the AI reviewer could not review this action ({e}), so it counts as denied");
-                        (None, Verdict::Deny, reason)
+                        tracing::warn!(id = %record.id, "the code reviewer failed: {e}");
+                        let reason = format!(
+                            "the gate could not check what this session read ({e}), so the action counts as denied"
+                        );
+                        (Some(CODE_REVIEWER.to_owned()), Verdict::Deny, reason)
                     }
+                    Ok(None) => match reviewer.review(&record) {
+                        Ok((verdict, reason)) => (reviewer.model(), verdict, reason),
+                        Err(e) => {
+                            tracing::warn!(id = %record.id, "the AI reviewer failed: {e}");
+                            let reason =
+                                format!("the AI reviewer could not review this action ({e}), so it counts as denied");
+                            (None, Verdict::Deny, reason)
+                        }
+                    },
                 };
                 if let Err(e) = gate.record_review_by(&record.id, model.as_deref(), verdict, &reason) {
                     tracing::error!(id = %record.id, "recording the review: {e}");

@@ -27,11 +27,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sov_gate::{ActionRecord, ActionRequest, Gate, GateError, Kind, Label, Session, State as ActionState};
+use sov_gate::{ActionRecord, ActionRequest, Gate, GateError, Kind, Label, Origin, Session, State as ActionState};
 use sov_toolapi::{AgentSession, ApiError, ApiResult, Routes, blocking, parse_body, parse_query};
 
 use crate::address::{check_header_field, parse_recipients};
-use crate::store::MessageQuery;
+use crate::store::{MessageQuery, StoredMessage};
 use crate::{Backend, Messaging, MsgError};
 
 /// How long `/send` waits for a message to one's own account to go out before answering.
@@ -95,9 +95,41 @@ async fn messages(api: Messaging, AgentSession(mut session): AgentSession, query
         // Taint before anything is read: a session that saw messages stays marked.
         api.inner.gate.note_read(&mut session, Label::Messages)?;
         let messages = api.reader().query(&query)?;
+        remember_served(&api, &session, &messages)?;
         Ok(Json(json!({"count": messages.len(), "messages": messages})))
     })
     .await
+}
+
+/// Tells the gate what `session` is being served (as salted hashes, by the gate's provenance):
+/// every message is private; one from a stranger (never written to) is untrusted too, so that a
+/// recipient it names is known to have come from them.
+fn remember_served(api: &Messaging, session: &Session, messages: &[StoredMessage]) -> Result<(), ApiError> {
+    let mut strangers = std::collections::BTreeMap::new();
+    for stored in messages {
+        let m = &stored.message;
+        let when = jiff::Timestamp::from_millisecond(m.timestamp_ms)
+            .map(|t| t.strftime("%Y-%m-%d").to_string())
+            .unwrap_or_else(|_| "an unknown date".into());
+        let what = format!("your {} message from {} of {when}", m.backend, m.sender);
+        let text = format!("{}\n{}\n{}", m.subject, m.body, m.sender_name);
+        let gate = &api.inner.gate;
+        gate.note_served(&session.id, Origin::Private, &what, Some(&m.sender), &text)?;
+        let own = m.sender == m.account;
+        let stranger = match strangers.get(&m.sender) {
+            Some(known) => *known,
+            None => {
+                let s = !own && !api.reader().wrote_to(&m.sender)?;
+                strangers.insert(m.sender.clone(), s);
+                s
+            }
+        };
+        if stranger {
+            let what = format!("a {} message from {}, whom you never wrote to,", m.backend, m.sender);
+            gate.note_served(&session.id, Origin::Untrusted, &what, Some(&m.sender), &text)?;
+        }
+    }
+    Ok(())
 }
 
 /// `to` as one string (commas allowed) or a JSON list.

@@ -260,6 +260,19 @@ impl MessageStore {
             .optional()?)
     }
 
+    /// Whether the user ever wrote to `address`: a stored message from one of the user's accounts
+    /// names it among its recipients, or an executed `message.send` went to it. A sender the
+    /// user never wrote to is a stranger: what their messages say is untrusted text.
+    pub fn wrote_to(&self, address: &str) -> Result<bool, MsgError> {
+        Ok(self.store.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM msg_messages WHERE sender = account AND instr(lower(recipient), lower(?1)) > 0)
+                 OR EXISTS (SELECT 1 FROM gate_actions a, json_each(a.request, '$.recipients') r
+                            WHERE a.kind = 'message.send' AND a.state = 'executed' AND lower(r.value) = lower(?1))",
+            [address],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The chats messages came from, most recent first: `(chat, name, last message ms)`, with
     /// the chat named as the policy's `reply_without_confirm` list names it.
     pub fn chats(&self, limit: u32) -> Result<Vec<(String, String, i64)>, MsgError> {

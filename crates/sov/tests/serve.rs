@@ -3437,6 +3437,9 @@ fn drainer_instructions_obeyed_by_a_model_through_sov_agent_move_nothing_on_chai
     let listed = sov_in(home.path(), &["confirm", "list", "--all"]);
     for id in &pending {
         let line = listed.lines().find(|l| l.contains(id.as_str())).unwrap_or_else(|| panic!("{id}: {listed}"));
-        assert!(line.contains("reviewing") || line.contains("pending"), "{line}");
+        assert!(line.contains("reviewing") || line.contains("awaiting_human"), "{line}");
     }
+    // The sends to the stranger's address are denied by code: the address came from his mail.
+    let first = sov_in(home.path(), &["confirm", "show", &pending[0]]);
+    assert!(first.contains("appeared in") && first.contains("never wrote to"), "{first}");
 }
