@@ -40,6 +40,7 @@
 pub mod extract;
 mod index;
 mod manifest;
+pub mod zim;
 
 use std::collections::HashSet;
 use std::io::Read;
