@@ -15,7 +15,8 @@
 # messaging tests start real Dovecot (IMAP, LMTP) and OpenSMTPD servers of their own on loopback
 # ports (OpenSMTPD needs root; each runs in a private mount namespace), and a signal-cli stand-in
 # (the Signal network is unreachable here). Local knowledge (`sov know`) is tested on a real manual,
-# Debian's python3-doc (the Python documentation as HTML).
+# Debian's python3-doc (the Python documentation as HTML), and its ZIM reader against Debian's
+# zimdump (zim-tools, GPL, run as a separate process) on openZIM's test archives in shared/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -26,7 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "unprivileged user it creates (sovtest)." >&2
   exit 1
 fi
-apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl postgresql dante-server tor iproute2 kiwix-tools gzip python3-doc \
+apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl postgresql dante-server tor iproute2 kiwix-tools zim-tools gzip python3-doc \
   "${LLAMA_BUILD_PACKAGES[@]}"
 # The tests run tor only as their own private network in a namespace. Should the package have
 # started the system's Tor service (with an init system), stop it: nothing may reach the Tor network.

@@ -24,6 +24,17 @@ pub enum Format {
     Html,
     /// Source code, as text: one section.
     Code,
+    /// A Kiwix ZIM archive (`.zim`, or the first part `.zimaa` of a split one): many documents,
+    /// read by [`crate::zim`], never loaded whole.
+    Zim,
+}
+
+impl Format {
+    /// Whether a file of this format holds many documents and is streamed (no size limit, not
+    /// read into memory), rather than read whole as one document.
+    pub fn is_container(self) -> bool {
+        matches!(self, Format::Zim)
+    }
 }
 
 /// Why a file was not indexed; shown to the user with the file's path.
@@ -48,6 +59,9 @@ pub enum Skip {
     /// The file could not be read.
     #[error("unreadable ({0})")]
     Unreadable(String),
+    /// A ZIM archive that cannot be read: damaged, cut short, or not a ZIM archive.
+    #[error("bad ZIM archive: {0}")]
+    Zim(String),
 }
 
 /// A document's readable text, in sections.
@@ -112,6 +126,8 @@ pub fn format_of(path: &Path, head: &[u8]) -> Result<Format, Skip> {
         Ok(Format::Html)
     } else if CODE.contains(&ext) {
         Ok(Format::Code)
+    } else if ext == "zim" || ext == "zimaa" {
+        Ok(Format::Zim)
     } else {
         Err(Skip::UnknownFormat(format!(".{ext}")))
     }
@@ -130,16 +146,32 @@ pub fn extract(path: &Path, bytes: &[u8]) -> Result<Document, Skip> {
     let document = match format {
         Format::Markdown => markdown(text, &file_name),
         Format::Text | Format::Code => plain(text, &file_name),
-        Format::Html => {
-            truncated_html(text).map_or(Ok(()), |why| Err(Skip::TruncatedHtml(why)))?;
-            let page = sov_html::readable_marked(text, None);
-            let mut document = markdown(&page.text, &file_name);
-            if !page.title.is_empty() {
-                document.title = page.title;
-            }
-            document
-        }
+        Format::Html => html(text, &file_name)?,
+        Format::Zim => return Err(Skip::UnknownFormat("an archive is read by its own reader".into())),
     };
+    Ok(document)
+}
+
+/// The document in an HTML page (`bytes`), titled `title` (an archive's entry title; the
+/// page's `<title>` is not used).
+pub fn html_article(bytes: &[u8], title: &str) -> Result<Document, Skip> {
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(Skip::Binary(at));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| Skip::NotUtf8(e.valid_up_to()))?;
+    let mut document = html(text.strip_prefix('\u{feff}').unwrap_or(text), title)?;
+    title.clone_into(&mut document.title);
+    Ok(document)
+}
+
+/// HTML's readable text, in sections at its headings; its `<title>` or else `fallback`.
+fn html(text: &str, fallback: &str) -> Result<Document, Skip> {
+    truncated_html(text).map_or(Ok(()), |why| Err(Skip::TruncatedHtml(why)))?;
+    let page = sov_html::readable_marked(text, None);
+    let mut document = markdown(&page.text, fallback);
+    if !page.title.is_empty() {
+        document.title = page.title;
+    }
     Ok(document)
 }
 
@@ -154,12 +186,21 @@ fn truncated_html(html: &str) -> Option<&'static str> {
         return Some("ends inside a tag");
     }
     let lower = |s: &str| s.to_ascii_lowercase();
-    let start = lower(&html[..html.len().min(4096)]);
-    let end = lower(&tail[tail.len().saturating_sub(64)..]);
+    let start = lower(&html[..floor_char(html, 4096)]);
+    let end = lower(&tail[floor_char(tail, tail.len().saturating_sub(64))..]);
     if start.contains("<html") && !end.contains("</html>") && !lower(tail).contains("</html>") {
         return Some("no </html> after <html>");
     }
     None
+}
+
+/// The largest character boundary of `text` at or before `at`.
+fn floor_char(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 fn plain(text: &str, file_name: &str) -> Document {
@@ -317,6 +358,14 @@ mod tests {
         assert_eq!(skip("a.html", b"<html><body><p>cut here"), Skip::TruncatedHtml("no </html> after <html>"));
         assert_eq!(skip("a.md", b"\xff").to_string(), "not UTF-8 (invalid byte at offset 0)");
         assert!(extract(Path::new("frag.html"), b"<p>a fragment</p>").is_ok());
+        // The checks look at the first 4096 and last 64 bytes: a character across either cut is
+        // no reason to fail (nor to panic).
+        for pad in 0..4 {
+            let html = format!("<html><body><p>{}{}</p></body></html>", "x".repeat(pad), "ы".repeat(3000));
+            assert!(extract(Path::new("ru.html"), html.as_bytes()).is_ok(), "{pad}");
+            let html = format!("<html><body><p>{}{}</p></html>", "ы".repeat(3000), "x".repeat(pad));
+            assert!(extract(Path::new("ru.html"), html.as_bytes()).is_ok(), "{pad}");
+        }
         assert_eq!(extract(Path::new("README"), b"plain").unwrap().title, "README");
         assert_eq!(format_of(Path::new("x/Makefile"), b""), Ok(Format::Code));
     }

@@ -4,6 +4,8 @@
 //! | --- | --- | --- |
 //! | `id` | string, stored | `sov know show ID`: the file's key, `-`, the passage number |
 //! | `file` | string, stored | the file's key (hash of source and path): delete a file's passages by one term before adding them again |
+//! | `doc` | string, stored | the document's key: the file's key, or for an article of an archive the file's key, `/` and the article's number; `show --whole` |
+//! | `entry` | stored | an article's path in its archive (a ZIM entry, a MediaWiki page title); empty for a plain file |
 //! | `source` | string, stored | `--source`, and dropping a removed source's passages |
 //! | `path` | stored | shown in results |
 //! | `title` | text (English stems), stored | boosted ×3 |
@@ -34,6 +36,8 @@ const WRITER_THREADS: usize = 2;
 pub(crate) struct Fields {
     pub(crate) id: Field,
     pub(crate) file: Field,
+    pub(crate) doc: Field,
+    pub(crate) entry: Field,
     pub(crate) source: Field,
     pub(crate) path: Field,
     pub(crate) title: Field,
@@ -54,6 +58,8 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         id: b.add_text_field("id", STRING | STORED),
         file: b.add_text_field("file", STRING | STORED),
+        doc: b.add_text_field("doc", STRING | STORED),
+        entry: b.add_text_field("entry", STORED),
         source: b.add_text_field("source", STRING | STORED),
         path: b.add_text_field("path", STORED),
         title: b.add_text_field("title", stemmed(true)),
@@ -77,6 +83,8 @@ pub(crate) struct Store {
 pub(crate) struct Stored {
     pub(crate) id: String,
     pub(crate) file: String,
+    pub(crate) doc: String,
+    pub(crate) entry: String,
     pub(crate) source: String,
     pub(crate) path: String,
     pub(crate) title: String,
@@ -169,6 +177,8 @@ impl Store {
         Stored {
             id: text(f.id),
             file: text(f.file),
+            doc: text(f.doc),
+            entry: text(f.entry),
             source: text(f.source),
             path: text(f.path),
             title: text(f.title),
@@ -243,6 +253,8 @@ impl Store {
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, format!("{file}-{}", ctx.number));
         doc.add_text(f.file, file);
+        doc.add_text(f.doc, ctx.doc);
+        doc.add_text(f.entry, ctx.entry);
         doc.add_text(f.source, ctx.source);
         doc.add_text(f.path, ctx.path);
         doc.add_text(f.title, ctx.title);
@@ -258,6 +270,10 @@ impl Store {
 pub(crate) struct DocContext<'a> {
     pub(crate) source: &'a str,
     pub(crate) path: &'a str,
+    /// The document's key (the file's for a plain file).
+    pub(crate) doc: &'a str,
+    /// The article's path in its archive, or empty.
+    pub(crate) entry: &'a str,
     pub(crate) title: &'a str,
     pub(crate) number: u64,
 }

@@ -194,6 +194,9 @@ pub struct Hit {
     pub private: bool,
     /// The file.
     pub path: String,
+    /// The article's path in the archive `path` (a ZIM entry such as `A/Bees.html`); empty
+    /// for a plain file.
+    pub entry: String,
     /// The document's title.
     pub title: String,
     /// The passage's heading path (empty before the first heading).
@@ -215,6 +218,8 @@ pub struct Shown {
     pub source: String,
     /// The file.
     pub path: String,
+    /// The article's path in the archive `path`; empty for a plain file.
+    pub entry: String,
     /// The document's title.
     pub title: String,
     /// The heading path.
@@ -337,12 +342,13 @@ impl Knowledge {
                         continue;
                     }
                 };
-                if !entry.file_type().is_file() {
+                // The later parts of a split ZIM archive are read with its first part.
+                if !entry.file_type().is_file() || zim::is_later_part(entry.path()) {
                     continue;
                 }
                 report.seen += 1;
-                let (size, mtime_ns) = match entry.metadata() {
-                    Ok(m) => (m.len(), mtime_ns(&m)),
+                let (size, mtime_ns) = match file_stamp(entry.path()) {
+                    Ok(stamp) => stamp,
                     Err(e) => {
                         report.skipped.push((entry.path().to_owned(), format!("unreadable ({e})")));
                         continue;
@@ -368,19 +374,16 @@ impl Knowledge {
         let mut batch_bytes = 0;
         for (source, path, size, mtime_ns, before) in todo {
             let key = file_key(&source, &path);
-            let (row, docs) = self.read_file(&source, &path, size, mtime_ns, before.as_ref(), &key);
+            let stamp = Stamp { size, mtime_ns };
+            let (row, written) = self.read_file(&mut writer, &source, &path, stamp, before.as_ref(), &key)?;
             report.read += 1;
             report.bytes += size;
             if let Some(why) = &row.skipped {
                 report.skipped.push((path.clone(), why.clone()));
             }
-            if let Some(docs) = docs {
-                writer.delete_term(self.store.file_term(&key));
+            if written {
                 report.indexed += u64::from(row.skipped.is_none());
-                report.passages += docs.len() as u64;
-                for doc in docs {
-                    writer.add_document(doc).map_err(|e| self.index_err(e))?;
-                }
+                report.passages += row.passages;
                 pending_index = true;
             }
             batch.push((source, path, Some(row)));
@@ -433,55 +436,166 @@ impl Knowledge {
         Ok(())
     }
 
-    /// Reads one file: its manifest row, and the index documents to replace its passages with
-    /// (`None`: the content is what the index has, only the row changes).
+    /// Reads one file and replaces its passages in `writer` (deleted by its key first): its
+    /// manifest row, and whether its passages were written (`false`: the content is what the
+    /// index has, only the row changes).
     fn read_file(
         &self,
+        writer: &mut tantivy::IndexWriter,
         source: &str,
         path: &Path,
-        size: u64,
-        mtime_ns: i64,
+        stamp: Stamp,
         before: Option<&FileRow>,
         key: &str,
-    ) -> (FileRow, Option<Vec<tantivy::TantivyDocument>>) {
+    ) -> Result<(FileRow, bool)> {
+        let Stamp { size, mtime_ns } = stamp;
         let row =
             |hash: String, passages: u64, skipped: Option<String>| FileRow { size, mtime_ns, hash, passages, skipped };
+        let skip = |writer: &mut tantivy::IndexWriter, hash: String, why: Skip| {
+            writer.delete_term(self.store.file_term(key));
+            (row(hash, 0, Some(why.to_string())), true)
+        };
         // A name that says the format is unknown (a picture, an archive) is not read at all.
-        if path.extension().is_some()
-            && let Err(skip) = extract::format_of(path, b"")
-        {
-            return (row(String::new(), 0, Some(skip.to_string())), Some(Vec::new()));
+        let format = match extract::format_of(path, b"") {
+            Err(skip_why) if path.extension().is_some() => return Ok(skip(writer, String::new(), skip_why)),
+            format => format.ok(),
+        };
+        if format.is_some_and(extract::Format::is_container) {
+            return self.read_archive(writer, source, path, stamp, before, key);
         }
         if size > extract::MAX_FILE {
-            return (row(String::new(), 0, Some(Skip::TooLarge(size).to_string())), Some(Vec::new()));
+            return Ok(skip(writer, String::new(), Skip::TooLarge(size)));
         }
         let bytes = match read_at_most(path, extract::MAX_FILE) {
             Ok(bytes) => bytes,
-            Err(e) => {
-                return (row(String::new(), 0, Some(Skip::Unreadable(e.to_string()).to_string())), Some(Vec::new()));
-            }
+            Err(e) => return Ok(skip(writer, String::new(), Skip::Unreadable(e.to_string()))),
         };
         if bytes.len() as u64 > extract::MAX_FILE {
-            return (row(String::new(), 0, Some(Skip::TooLarge(bytes.len() as u64).to_string())), Some(Vec::new()));
+            return Ok(skip(writer, String::new(), Skip::TooLarge(bytes.len() as u64)));
         }
         let hash = hex::encode(Sha256::digest(&bytes));
         if let Some(b) = before.filter(|b| b.hash == hash) {
-            return (row(hash, b.passages, b.skipped.clone()), None);
+            return Ok((row(hash, b.passages, b.skipped.clone()), false));
         }
         match extract::extract(path, &bytes) {
-            Err(skip) => (row(hash, 0, Some(skip.to_string())), Some(Vec::new())),
+            Err(why) => Ok(skip(writer, hash, why)),
             Ok(document) => {
-                let passages = extract::passages(&document);
+                writer.delete_term(self.store.file_term(key));
                 let shown = path.to_string_lossy();
-                let docs = passages
-                    .iter()
-                    .enumerate()
-                    .map(|(n, p)| {
-                        let ctx = DocContext { source, path: &shown, title: &document.title, number: n as u64 };
-                        self.store.document(p, key, &hash, ctx)
-                    })
-                    .collect::<Vec<_>>();
-                (row(hash.clone(), docs.len() as u64, None), Some(docs))
+                let mut number = 0;
+                self.add_document(
+                    writer,
+                    &document,
+                    key,
+                    &hash,
+                    Place { source, path: &shown, doc: key, entry: "" },
+                    &mut number,
+                )?;
+                Ok((row(hash, number, None), true))
+            }
+        }
+    }
+
+    /// Adds the passages of `document` to `writer`, numbered on from `number`.
+    fn add_document(
+        &self,
+        writer: &mut tantivy::IndexWriter,
+        document: &Document,
+        key: &str,
+        hash: &str,
+        place: Place<'_>,
+        number: &mut u64,
+    ) -> Result<()> {
+        for p in extract::passages(document) {
+            let ctx = DocContext {
+                source: place.source,
+                path: place.path,
+                doc: place.doc,
+                entry: place.entry,
+                title: &document.title,
+                number: *number,
+            };
+            writer.add_document(self.store.document(&p, key, hash, ctx)).map_err(|e| self.index_err(e))?;
+            *number += 1;
+        }
+        Ok(())
+    }
+
+    /// Reads a ZIM archive article by article into `writer`. Its hash is the archive's own
+    /// checksum (and id), read from its end: an archive touched but not changed is not read
+    /// again. A damaged archive is skipped whole (what was added of it is deleted again), with
+    /// the problem as its reason.
+    fn read_archive(
+        &self,
+        writer: &mut tantivy::IndexWriter,
+        source: &str,
+        path: &Path,
+        stamp: Stamp,
+        before: Option<&FileRow>,
+        key: &str,
+    ) -> Result<(FileRow, bool)> {
+        let row = |hash: String, passages: u64, skipped: Option<String>| FileRow {
+            size: stamp.size,
+            mtime_ns: stamp.mtime_ns,
+            hash,
+            passages,
+            skipped,
+        };
+        let mut archive = match zim::Archive::open_path(path) {
+            Ok(archive) => archive,
+            Err(e) => {
+                writer.delete_term(self.store.file_term(key));
+                return Ok((row(String::new(), 0, Some(Skip::Zim(e.to_string()).to_string())), true));
+            }
+        };
+        let hash = match archive.checksum() {
+            Ok(sum) => format!("zim:{}:{}", hex::encode(archive.header.uuid), hex::encode(sum)),
+            Err(e) => String::from("zim:") + &e.to_string(),
+        };
+        if let Some(b) = before.filter(|b| b.hash == hash) {
+            return Ok((row(hash, b.passages, b.skipped.clone()), false));
+        }
+        writer.delete_term(self.store.file_term(key));
+        let shown = path.to_string_lossy();
+        let mut number = 0;
+        let mut unread = 0u64;
+        let outcome = (|| -> Result<Result<(), zim::ZimError>> {
+            let refs = match archive.articles() {
+                Ok(refs) => refs,
+                Err(e) => return Ok(Err(e)),
+            };
+            for r in refs {
+                let article = match archive.article(r) {
+                    Ok(article) => article,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if article.html.len() as u64 > extract::MAX_FILE {
+                    unread += 1;
+                    continue;
+                }
+                match extract::html_article(&article.html, &article.title) {
+                    Ok(document) => {
+                        let doc = format!("{key}/{}", r.index);
+                        let place = Place { source, path: &shown, doc: &doc, entry: &article.path };
+                        self.add_document(writer, &document, key, &hash, place, &mut number)?;
+                    }
+                    Err(why) => {
+                        tracing::debug!(archive = %path.display(), article = %article.path, %why, "article not read");
+                        unread += 1;
+                    }
+                }
+            }
+            Ok(Ok(()))
+        })()?;
+        if unread > 0 {
+            tracing::warn!(archive = %path.display(), unread, "articles of the archive not read (not text, or too large)");
+        }
+        match outcome {
+            Ok(()) => Ok((row(hash, number, None), true)),
+            Err(e) => {
+                // Drops what was added of it before the damage was found.
+                writer.delete_term(self.store.file_term(key));
+                Ok((row(String::new(), 0, Some(Skip::Zim(e.to_string()).to_string())), true))
             }
         }
     }
@@ -514,6 +628,7 @@ impl Knowledge {
                 id: h.stored.id,
                 source: h.stored.source,
                 path: h.stored.path,
+                entry: h.stored.entry,
                 title: h.stored.title,
                 heading: h.stored.heading,
                 snippet: h.fragment,
@@ -530,13 +645,14 @@ impl Knowledge {
         let found = self.store.by_term(self.store.fields.id, id)?;
         let first =
             found.into_iter().find(|s| registered.contains(&s.source)).ok_or_else(|| Error::NoSuchId(id.to_owned()))?;
-        let passages = if whole { self.store.by_term(self.store.fields.file, &first.file)? } else { vec![first] };
+        let passages = if whole { self.store.by_term(self.store.fields.doc, &first.doc)? } else { vec![first] };
         Ok(passages
             .into_iter()
             .map(|s| Shown {
                 id: s.id,
                 source: s.source,
                 path: s.path,
+                entry: s.entry,
                 title: s.title,
                 heading: s.heading,
                 text: s.body,
@@ -559,6 +675,35 @@ fn file_key(source: &str, path: &Path) -> String {
     h.update([0]);
     h.update(path.as_os_str().as_bytes());
     hex::encode(&h.finalize()[..8])
+}
+
+/// A file's size and mtime, what a run compares; for the first part of a split ZIM archive
+/// those of all its parts (their sum, the latest), so that a changed part reads it again.
+fn file_stamp(path: &Path) -> std::io::Result<(u64, i64)> {
+    let mut size = 0u64;
+    let mut latest = 0i64;
+    for part in zim::parts_of(path) {
+        let meta = std::fs::metadata(&part)?;
+        size = size.saturating_add(meta.len());
+        latest = latest.max(mtime_ns(&meta));
+    }
+    Ok((size, latest))
+}
+
+/// A file's size and mtime.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    size: u64,
+    mtime_ns: i64,
+}
+
+/// Where a document's passages come from.
+#[derive(Debug, Clone, Copy)]
+struct Place<'a> {
+    source: &'a str,
+    path: &'a str,
+    doc: &'a str,
+    entry: &'a str,
 }
 
 fn read_at_most(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {

@@ -13,8 +13,9 @@ use sov_know::{Hit, Knowledge};
 pub enum KnowCommand {
     /// Add a folder (or one file) of documents to search: notes, manuals, a docs tree.
     ///
-    /// Nothing is read until `sov know index`. Markdown, plain text, HTML and source code are
-    /// read; other files are listed as skipped. Hidden files and folders are left out and
+    /// Nothing is read until `sov know index`. Markdown, plain text, HTML, source code and
+    /// Kiwix ZIM archives (each HTML article a document; a split `.zimaa`, `.zimab`, … read
+    /// as one) are read; other files are listed as skipped. Hidden files and folders are left out and
     /// symlinks are not followed. The files stay where they are; only the index
     /// (<data dir>/know/) is written.
     Add {
@@ -174,7 +175,7 @@ pub fn run(cmd: KnowCommand, paths: &Paths) -> Result<i32> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&passages)?);
             } else if let Some(first) = passages.first() {
-                println!("{}  [{}]  {}", first.title, first.source, first.path);
+                println!("{}  [{}]  {}", first.title, first.source, located(&first.path, &first.entry));
                 for p in &passages {
                     println!();
                     if !p.heading.is_empty() {
@@ -204,11 +205,16 @@ fn progress_bar() -> indicatif::ProgressBar {
 
 fn print_hit(hit: &Hit, bold: bool) {
     let private = if hit.private { " (private)" } else { "" };
-    println!("{}  [{}{private}]  {}", hit.id, hit.source, hit.path);
+    println!("{}  [{}{private}]  {}", hit.id, hit.source, located(&hit.path, &hit.entry));
     let heading = if hit.heading.is_empty() { String::new() } else { format!(" > {}", hit.heading) };
     println!("  {}{heading}", hit.title);
     println!("  {}", highlight(&hit.snippet, &hit.highlights, bold).replace('\n', " "));
     println!();
+}
+
+/// A file, or an article in an archive (`wiki.zim » A/Bees.html`).
+fn located(path: &str, entry: &str) -> String {
+    if entry.is_empty() { path.to_owned() } else { format!("{path} » {entry}") }
 }
 
 /// `snippet` with its matched ranges in bold on a terminal, else between `**`.
@@ -236,5 +242,11 @@ mod tests {
     fn highlights_wrap_the_matched_ranges() {
         assert_eq!(highlight("make a temp dir", &[(7, 11)], false), "make a **temp** dir");
         assert_eq!(highlight("ab", &[(0, 1), (5, 9)], false), "**a**b");
+    }
+
+    #[test]
+    fn an_article_is_shown_with_its_archive() {
+        assert_eq!(located("/k/wiki.zim", "A/Bees.html"), "/k/wiki.zim » A/Bees.html");
+        assert_eq!(located("/k/notes.md", ""), "/k/notes.md");
     }
 }

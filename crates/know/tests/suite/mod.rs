@@ -1,2 +1,3 @@
 mod manual;
 mod notes;
+mod zim;
