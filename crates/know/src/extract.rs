@@ -13,6 +13,10 @@ pub const MAX_PASSAGE: usize = 2000;
 /// The largest file read; a larger one is skipped (a log or a data dump, not a document).
 pub const MAX_FILE: u64 = 64 << 20;
 
+/// The most text kept of a PDF (the rest is cut, and the text says so). It also bounds what the
+/// PDF reader may unpack (32 times this) and go through (64 times this): see [`sov_pdf`].
+pub const MAX_PDF_TEXT: usize = 8 << 20;
+
 /// A format this crate reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -27,6 +31,8 @@ pub enum Format {
     /// A Kiwix ZIM archive (`.zim`, or the first part `.zimaa` of a split one): many documents,
     /// read by [`crate::zim`], never loaded whole.
     Zim,
+    /// PDF: the text of its pages ([`sov_pdf`]), one section; its title from its info.
+    Pdf,
 }
 
 impl Format {
@@ -59,6 +65,10 @@ pub enum Skip {
     /// The file could not be read.
     #[error("unreadable ({0})")]
     Unreadable(String),
+    /// A PDF that gives no text: malformed, encrypted, scanned (no text layer), or one that
+    /// would make the parser unpack or go through too much.
+    #[error("unreadable PDF: {0}")]
+    Pdf(String),
     /// A ZIM archive that cannot be read: damaged, cut short, or not a ZIM archive.
     #[error("bad ZIM archive: {0}")]
     Zim(String),
@@ -126,6 +136,8 @@ pub fn format_of(path: &Path, head: &[u8]) -> Result<Format, Skip> {
         Ok(Format::Html)
     } else if CODE.contains(&ext) {
         Ok(Format::Code)
+    } else if ext == "pdf" {
+        Ok(Format::Pdf)
     } else if ext == "zim" || ext == "zimaa" {
         Ok(Format::Zim)
     } else {
@@ -137,17 +149,20 @@ pub fn format_of(path: &Path, head: &[u8]) -> Result<Format, Skip> {
 /// better, the title).
 pub fn extract(path: &Path, bytes: &[u8]) -> Result<Document, Skip> {
     let format = format_of(path, &bytes[..bytes.len().min(8192)])?;
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if format == Format::Pdf {
+        return pdf(bytes, &file_name);
+    }
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
         return Err(Skip::Binary(at));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| Skip::NotUtf8(e.valid_up_to()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let document = match format {
         Format::Markdown => markdown(text, &file_name),
         Format::Text | Format::Code => plain(text, &file_name),
         Format::Html => html(text, &file_name)?,
-        Format::Zim => return Err(Skip::UnknownFormat("an archive is read by its own reader".into())),
+        Format::Pdf | Format::Zim => return Err(Skip::UnknownFormat("an archive is read by its own reader".into())),
     };
     Ok(document)
 }
@@ -171,6 +186,16 @@ fn html(text: &str, fallback: &str) -> Result<Document, Skip> {
     let mut document = markdown(&page.text, fallback);
     if !page.title.is_empty() {
         document.title = page.title;
+    }
+    Ok(document)
+}
+
+/// A PDF's text as one section, titled by its info's title or else `file_name`.
+fn pdf(bytes: &[u8], file_name: &str) -> Result<Document, Skip> {
+    let text = sov_pdf::extract_guarded(bytes, MAX_PDF_TEXT).map_err(|why| Skip::Pdf(why.to_string()))?;
+    let mut document = plain(&text.text, file_name);
+    if !text.title.is_empty() {
+        document.title = text.title;
     }
     Ok(document)
 }
@@ -368,6 +393,19 @@ mod tests {
         }
         assert_eq!(extract(Path::new("README"), b"plain").unwrap().title, "README");
         assert_eq!(format_of(Path::new("x/Makefile"), b""), Ok(Format::Code));
+    }
+
+    #[test]
+    fn a_pdf_gives_its_title_and_text_and_a_bad_one_a_reason() {
+        let pancakes = include_bytes!("../../web/tests/fixtures/pancakes.pdf");
+        let doc = extract(Path::new("recipes/pancakes.pdf"), pancakes).unwrap();
+        assert_eq!(doc.title, "Pancakes for a Sunday");
+        assert!(doc.sections[0].text.contains("Mix two cups of flour"), "{doc:?}");
+        let cut = extract(Path::new("cut.pdf"), &pancakes[..pancakes.len() / 2]).unwrap_err();
+        assert!(matches!(&cut, Skip::Pdf(why) if !why.is_empty()), "{cut:?}");
+        assert!(cut.to_string().starts_with("unreadable PDF: "), "{cut}");
+        let garbage = extract(Path::new("x.pdf"), b"%PDF-1.4\n\x00\xff not a pdf").unwrap_err();
+        assert!(garbage.to_string().starts_with("unreadable PDF: "), "{garbage}");
     }
 
     #[test]

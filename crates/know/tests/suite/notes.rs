@@ -143,3 +143,31 @@ fn sources_are_named_searched_apart_and_removed_with_their_passages() {
     // A query that is not valid syntax is still a query.
     assert_eq!(know.search("chain AND (", None, 10).unwrap().len(), 1);
 }
+
+#[test]
+fn pdfs_are_read_for_their_text_and_a_broken_one_is_skipped_with_the_reason() {
+    let pancakes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/tests/fixtures/pancakes.pdf")).unwrap();
+    let notes = notes();
+    let d = notes.path();
+    write(d, "pancakes.pdf", &pancakes);
+    write(d, "cut.pdf", &pancakes[..pancakes.len() / 2]);
+    write(d, "empty.pdf", b"");
+    let data = tempfile::tempdir().unwrap();
+    let mut know = Knowledge::open(&Knowledge::dir_in(data.path())).unwrap();
+    know.add(d, None, false).unwrap();
+    let report = know.index(None, &mut |_| {}).unwrap();
+    assert_eq!((report.seen, report.indexed), (7, 5), "{report:?}");
+    let mut skipped: Vec<String> =
+        report.skipped.iter().map(|(p, why)| format!("{}: {why}", p.file_name().unwrap().to_string_lossy())).collect();
+    skipped.sort();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(
+        skipped[0].starts_with("cut.pdf: unreadable PDF: ") && skipped[1].starts_with("empty.pdf: unreadable PDF: "),
+        "{skipped:?}"
+    );
+    let hits = know.search("batter golden", None, 3).unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].title, "Pancakes for a Sunday", "{hits:?}");
+    assert!(hits[0].path.ends_with("pancakes.pdf") && hits[0].entry.is_empty(), "{hits:?}");
+}
