@@ -31,6 +31,9 @@ pub enum Format {
     /// A Kiwix ZIM archive (`.zim`, or the first part `.zimaa` of a split one): many documents,
     /// read by [`crate::zim`], never loaded whole.
     Zim,
+    /// A MediaWiki XML dump (`.xml`, `.xml.bz2`): many documents, streamed by
+    /// [`crate::mediawiki`].
+    MediaWiki,
     /// PDF: the text of its pages ([`sov_pdf`]), one section; its title from its info.
     Pdf,
 }
@@ -39,7 +42,7 @@ impl Format {
     /// Whether a file of this format holds many documents and is streamed (no size limit, not
     /// read into memory), rather than read whole as one document.
     pub fn is_container(self) -> bool {
-        matches!(self, Format::Zim)
+        matches!(self, Format::Zim | Format::MediaWiki)
     }
 }
 
@@ -69,6 +72,9 @@ pub enum Skip {
     /// would make the parser unpack or go through too much.
     #[error("unreadable PDF: {0}")]
     Pdf(String),
+    /// A MediaWiki dump that cannot be read: broken XML, cut short, or not a dump.
+    #[error("bad MediaWiki dump: {0}")]
+    MediaWiki(String),
     /// A ZIM archive that cannot be read: damaged, cut short, or not a ZIM archive.
     #[error("bad ZIM archive: {0}")]
     Zim(String),
@@ -136,6 +142,8 @@ pub fn format_of(path: &Path, head: &[u8]) -> Result<Format, Skip> {
         Ok(Format::Html)
     } else if CODE.contains(&ext) {
         Ok(Format::Code)
+    } else if ext == "xml" || (ext == "bz2" && name.to_ascii_lowercase().ends_with(".xml.bz2")) {
+        Ok(Format::MediaWiki)
     } else if ext == "pdf" {
         Ok(Format::Pdf)
     } else if ext == "zim" || ext == "zimaa" {
@@ -162,7 +170,9 @@ pub fn extract(path: &Path, bytes: &[u8]) -> Result<Document, Skip> {
         Format::Markdown => markdown(text, &file_name),
         Format::Text | Format::Code => plain(text, &file_name),
         Format::Html => html(text, &file_name)?,
-        Format::Pdf | Format::Zim => return Err(Skip::UnknownFormat("an archive is read by its own reader".into())),
+        Format::Pdf | Format::Zim | Format::MediaWiki => {
+            return Err(Skip::UnknownFormat("an archive is read by its own reader".into()));
+        }
     };
     Ok(document)
 }
@@ -230,6 +240,12 @@ fn floor_char(text: &str, at: usize) -> usize {
 
 fn plain(text: &str, file_name: &str) -> Document {
     Document { title: file_name.to_owned(), sections: vec![Section { heading: String::new(), text: text.to_owned() }] }
+}
+
+/// Markdown split at ATX headings (`#` to `######`), not inside fenced code blocks; titled by
+/// its first level-1 heading or else `file_name`.
+pub(crate) fn markdown_document(text: &str, file_name: &str) -> Document {
+    markdown(text, file_name)
 }
 
 /// Markdown split at ATX headings (`#` to `######`), not inside fenced code blocks.

@@ -40,6 +40,7 @@
 pub mod extract;
 mod index;
 mod manifest;
+pub mod mediawiki;
 pub mod zim;
 
 use std::collections::HashSet;
@@ -460,6 +461,9 @@ impl Knowledge {
             Err(skip_why) if path.extension().is_some() => return Ok(skip(writer, String::new(), skip_why)),
             format => format.ok(),
         };
+        if format == Some(extract::Format::MediaWiki) {
+            return self.read_dump(writer, source, path, stamp, before, key);
+        }
         if format.is_some_and(extract::Format::is_container) {
             return self.read_archive(writer, source, path, stamp, before, key);
         }
@@ -600,6 +604,67 @@ impl Knowledge {
         }
     }
 
+    /// Reads a MediaWiki dump page by page into `writer`, streamed (bzip2 too). Its hash is the
+    /// SHA-256 of the file, read first in a pass of its own; a broken or cut dump is skipped
+    /// whole (what was added of it is deleted again), with the problem as its reason.
+    fn read_dump(
+        &self,
+        writer: &mut tantivy::IndexWriter,
+        source: &str,
+        path: &Path,
+        stamp: Stamp,
+        before: Option<&FileRow>,
+        key: &str,
+    ) -> Result<(FileRow, bool)> {
+        let row = |hash: String, passages: u64, skipped: Option<String>| FileRow {
+            size: stamp.size,
+            mtime_ns: stamp.mtime_ns,
+            hash,
+            passages,
+            skipped,
+        };
+        let skipped = |writer: &mut tantivy::IndexWriter, hash: String, why: Skip| {
+            writer.delete_term(self.store.file_term(key));
+            (row(hash, 0, Some(why.to_string())), true)
+        };
+        let hash = match hash_file(path) {
+            Ok(hash) => hash,
+            Err(e) => return Ok(skipped(writer, String::new(), Skip::Unreadable(e.to_string()))),
+        };
+        if let Some(b) = before.filter(|b| b.hash == hash) {
+            return Ok((row(hash, b.passages, b.skipped.clone()), false));
+        }
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) => return Ok(skipped(writer, hash, Skip::Unreadable(e.to_string()))),
+        };
+        let bz2 = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("bz2"));
+        let reader: Box<dyn std::io::BufRead> = if bz2 {
+            Box::new(std::io::BufReader::with_capacity(256 << 10, bzip2::read::MultiBzDecoder::new(file)))
+        } else {
+            Box::new(std::io::BufReader::with_capacity(256 << 10, file))
+        };
+        writer.delete_term(self.store.file_term(key));
+        let shown = path.to_string_lossy();
+        let mut number = 0;
+        for (n, page) in mediawiki::Pages::new(reader).enumerate() {
+            let page = match page {
+                Ok(page) => page,
+                // Other XML (an SVG, a feed, a config) is a format this crate does not read.
+                Err(mediawiki::WikiError::NotADump(first)) => {
+                    let why = format!("XML that is not a MediaWiki dump (its first element is <{first}>)");
+                    return Ok(skipped(writer, hash, Skip::UnknownFormat(why)));
+                }
+                Err(e) => return Ok(skipped(writer, hash, Skip::MediaWiki(e.to_string()))),
+            };
+            let document = mediawiki::wikitext(&page.title, &page.text);
+            let doc = format!("{key}/{n}");
+            let place = Place { source, path: &shown, doc: &doc, entry: &page.title };
+            self.add_document(writer, &document, key, &hash, place, &mut number)?;
+        }
+        Ok((row(hash, number, None), true))
+    }
+
     /// The best `limit` passages for `query`, from source `source` only if given.
     pub fn search(&self, query: &str, source: Option<&str>, limit: usize) -> Result<Vec<Hit>> {
         let sources = self.manifest.sources()?;
@@ -704,6 +769,20 @@ struct Place<'a> {
     path: &'a str,
     doc: &'a str,
     entry: &'a str,
+}
+
+/// The SHA-256 of a file, read in a stream.
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
 }
 
 fn read_at_most(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
