@@ -39,6 +39,14 @@ pub enum WikiError {
         /// What the XML reader said.
         why: String,
     },
+    /// The file (or its bzip2 stream) could not be read on.
+    #[error("unreadable after {pages} pages ({why})")]
+    Read {
+        /// Pages read before.
+        pages: u64,
+        /// What the reader said.
+        why: String,
+    },
     /// The dump ends before `</mediawiki>`.
     #[error("cut short: it ends {0}")]
     Truncated(String),
@@ -87,7 +95,11 @@ impl<R: BufRead> Pages<R> {
             let event = self.reader.read_event_into(&mut self.buf);
             let (at, pages) = (self.reader.buffer_position(), self.pages);
             let xml_error = |why: &dyn std::fmt::Display| WikiError::Xml { at, pages, why: why.to_string() };
-            let event = event.map_err(|e| xml_error(&e))?;
+            let event = event.map_err(|e| match e {
+                // The reader failed (a bzip2 stream cut or damaged, a page too long, a disk error).
+                quick_xml::Error::Io(io) => WikiError::Read { pages, why: io.to_string() },
+                e => xml_error(&e),
+            })?;
             let target = match field {
                 In::Title => Some(&mut title),
                 In::Ns => Some(&mut ns),

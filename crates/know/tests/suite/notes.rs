@@ -171,3 +171,71 @@ fn pdfs_are_read_for_their_text_and_a_broken_one_is_skipped_with_the_reason() {
     assert_eq!(hits[0].title, "Pancakes for a Sunday", "{hits:?}");
     assert!(hits[0].path.ends_with("pancakes.pdf") && hits[0].entry.is_empty(), "{hits:?}");
 }
+
+#[test]
+fn mediawiki_dumps_plain_and_bzip2_are_indexed_by_article_and_cut_ones_skipped() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mediawiki");
+    let wiki = tempfile::tempdir().unwrap();
+    let w = wiki.path();
+    std::fs::create_dir(w.join("plain")).unwrap();
+    std::fs::create_dir(w.join("bz2")).unwrap();
+    for (from, to) in [
+        ("pages-articles.xml", "plain/pages-articles.xml"),
+        ("pages-articles.xml.bz2", "bz2/pages-articles.xml.bz2"),
+        ("truncated.xml", "truncated.xml"),
+        ("truncated.xml.bz2", "truncated.xml.bz2"),
+    ] {
+        std::fs::copy(fixtures.join(from), w.join(to)).unwrap();
+    }
+    write(w, "feed.xml", b"<rss><channel><title>not a dump</title></channel></rss>");
+    let data = tempfile::tempdir().unwrap();
+    let mut know = Knowledge::open(&Knowledge::dir_in(data.path())).unwrap();
+    know.add(w, Some("wiki"), false).unwrap();
+    let report = know.index(None, &mut |_| {}).unwrap();
+    assert_eq!((report.seen, report.indexed), (5, 2), "{report:?}");
+    let mut skipped: Vec<String> =
+        report.skipped.iter().map(|(p, why)| format!("{}: {why}", p.file_name().unwrap().to_string_lossy())).collect();
+    skipped.sort();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(skipped[0].starts_with("feed.xml: unknown format (XML that is not a MediaWiki dump"), "{skipped:?}");
+    assert!(
+        skipped[1].starts_with("truncated.xml.bz2: bad MediaWiki dump: unreadable after 0 pages (decompression"),
+        "{skipped:?}"
+    );
+    assert_eq!(skipped[2], "truncated.xml: bad MediaWiki dump: cut short: it ends inside page 5 (\"Wasp\")");
+
+    // Each article is a document with its sections; redirects, talk and template pages are not.
+    for dump in ["pages-articles.xml", "pages-articles.xml.bz2"] {
+        let hits = know.search("\"waggle dance\" direction", None, 10).unwrap();
+        let hit = hits.iter().find(|h| h.path.ends_with(dump)).unwrap_or_else(|| panic!("{dump}: {hits:#?}"));
+        assert_eq!(
+            (hit.entry.as_str(), hit.title.as_str(), hit.heading.as_str()),
+            ("Honey bee", "Honey bee", "Colony > Waggle dance")
+        );
+        let whole = know.show(&hit.id, true).unwrap();
+        let headings: Vec<&str> = whole.iter().map(|p| p.heading.as_str()).collect();
+        assert_eq!(headings, vec!["", "Colony", "Colony > Waggle dance", "Products", "See also"], "{dump}");
+        let text: String = whole.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n");
+        for gone in
+            ["{{", "}}", "[[", "'''", "<ref", "cite book", "wikitable", "Category:", "check the figure", "thumb"]
+        {
+            assert!(!text.contains(gone), "{dump}: {gone:?} left in {text}");
+        }
+        assert!(text.contains("The honey bee is a social insect of the genus Apis."), "{text}");
+        assert!(text.contains("Beeswax, from the workers' glands.") && text.contains("External bee notes"), "{text}");
+    }
+    assert!(know.search("talk own page", None, 10).unwrap().is_empty());
+    assert!(know.search("infobox", None, 10).unwrap().is_empty());
+    let wasp = know.search("\"paper wasps chew wood\"", None, 10).unwrap();
+    assert_eq!(wasp.len(), 2, "{wasp:#?}");
+    assert!(wasp.iter().all(|h| h.entry == "Wasp" && h.heading == "Nests"), "{wasp:#?}");
+
+    // Unchanged dumps are not read again; a touched one is read but not indexed again.
+    let again = know.index(None, &mut |_| {}).unwrap();
+    assert_eq!((again.unchanged, again.read), (5, 0), "{again:?}");
+    let bytes = std::fs::read(w.join("plain/pages-articles.xml")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(&w.join("plain"), "pages-articles.xml", &bytes);
+    let touched = know.index(None, &mut |_| {}).unwrap();
+    assert_eq!((touched.read, touched.indexed, touched.commits), (1, 0, 0), "{touched:?}");
+}
