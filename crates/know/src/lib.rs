@@ -9,14 +9,26 @@
 //! ([`Knowledge::search`]) points to the passage that answers, not to a whole book.
 //!
 //! Formats: Markdown, plain text, HTML (its readable text, by [`sov_html`]: scripts, styles and
-//! hidden elements dropped), source code as text. Anything else, and any broken file (not
-//! UTF-8, binary, an HTML file cut short, unreadable, larger than [`extract::MAX_FILE`]), is
-//! skipped with its reason in the run's [`Report`] and in [`Knowledge::skipped`]; one broken
-//! file never stops a run.
+//! hidden elements dropped), source code as text, PDF (its text layer, by [`sov_pdf`], checked
+//! first against files that hang or kill the parser; at most [`extract::MAX_PDF_TEXT`] of text),
+//! and two formats that hold many documents, streamed and never loaded whole: **Kiwix ZIM
+//! archives** ([`zim`], our reader of the openZIM format, both layouts; a split `x.zimaa`,
+//! `x.zimab`, … is one archive) whose HTML articles are each a document titled by the entry's
+//! title, and **MediaWiki XML dumps** ([`mediawiki`]; `.xml`, `.xml.bz2`) whose articles
+//! (namespace 0, not redirects) are each a document, wikitext turned into plain text. A hit on
+//! an article names its archive ([`Hit::path`]) and its path in it ([`Hit::entry`]); `show
+//! --whole` gives that article. Anything else, and any broken file (not UTF-8, binary, an HTML
+//! file cut short, a PDF without text, a damaged ZIM archive or a cut dump, unreadable, a plain
+//! file larger than [`extract::MAX_FILE`]), is skipped with its reason in the run's [`Report`]
+//! and in [`Knowledge::skipped`]; one broken file never stops a run. An archive or dump that
+//! breaks mid-way is skipped whole (what was added of it is deleted again); one article that is
+//! not text is left out (logged).
 //!
 //! # Guarantees
 //! - **Incremental**: a run reads only files whose size or mtime changed since the last run (and
-//!   re-indexes them only if their SHA-256 changed too); a deleted file's passages are dropped.
+//!   re-indexes them only if their SHA-256 changed too; for a ZIM archive, the checksum and id it
+//!   ends with); a deleted file's passages are dropped. An archive or dump is one file in the
+//!   manifest: changed, it is read again whole.
 //!   A source whose folder is missing (an unmounted disk) is reported and keeps its passages.
 //! - **Crash-safe**: passages are committed to the index in batches of at most
 //!   [`BATCH_BYTES`] of files; a file is recorded in the manifest only after the commit that
@@ -32,10 +44,9 @@
 //! # Not yet
 //! The Tool API's `/knowledge/search` and `/knowledge/doc` and the agent's `knowledge` tool; the
 //! gate's taint for results from a `--private` source (the flag is recorded and shown, nothing
-//! acts on it yet); `sov serve` watching the sources; hybrid search with local embeddings; Kiwix
-//! ZIM archives (the one pure-Rust reader, `zim` 0.5, maps files with the unmaintained `memmap`
-//! and links C `xz2` and `zstd`: a reader of our own on the openZIM spec is the next step);
-//! MediaWiki XML dumps; PDF.
+//! acts on it yet); `sov serve` watching the sources; hybrid search with local embeddings. A
+//! large archive is one batch: a crash in its middle redoes it whole (nothing is doubled), and
+//! the progress bar moves once per file, not per article.
 
 pub mod extract;
 mod index;

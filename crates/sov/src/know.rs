@@ -13,9 +13,9 @@ use sov_know::{Hit, Knowledge};
 pub enum KnowCommand {
     /// Add a folder (or one file) of documents to search: notes, manuals, a docs tree.
     ///
-    /// Nothing is read until `sov know index`. Markdown, plain text, HTML, source code and
+    /// Nothing is read until `sov know index`. Markdown, plain text, HTML, PDF, source code,
     /// Kiwix ZIM archives (each HTML article a document; a split `.zimaa`, `.zimab`, … read
-    /// as one) are read; other files are listed as skipped. Hidden files and folders are left out and
+    /// as one) and MediaWiki XML dumps (`.xml`, `.xml.bz2`; each article a document) are read; other files are listed as skipped. Hidden files and folders are left out and
     /// symlinks are not followed. The files stay where they are; only the index
     /// (<data dir>/know/) is written.
     Add {

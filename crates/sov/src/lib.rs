@@ -119,7 +119,8 @@ pub enum Command {
     /// Your notes and offline documents, indexed here and searched by passage in milliseconds.
     ///
     /// Add folders (`sov know add ~/notes --private`), index them (`sov know index`: only what
-    /// changed is read again), then `sov know search "…"`. Markdown, text, HTML and source code;
+    /// changed is read again), then `sov know search "…"`. Markdown, text, HTML, PDF, source code,
+    /// Kiwix ZIM archives and MediaWiki dumps;
     /// the index lives in <data dir>/know/ and nothing leaves the machine.
     #[command(subcommand)]
     Know(know::KnowCommand),
