@@ -350,6 +350,8 @@ mod tests {
                 "audit_no_update",
                 "console_login_links",
                 "gate_actions",
+                "gate_served",
+                "gate_served_salt",
                 "gate_sessions",
                 "gate_spend",
                 "msg_accounts",
