@@ -22,6 +22,7 @@ pub mod llm;
 pub mod msg;
 pub mod net;
 pub mod remote;
+pub mod service;
 pub mod wallet;
 pub mod zkapi;
 
@@ -157,6 +158,22 @@ pub enum Command {
     /// How connections leave this machine ([net]: Tor in process by default) and Tor's state.
     #[command(subcommand)]
     Net(net::NetCommand),
+    /// Check this machine for what keeps Sovereign from working, and say how to fix each.
+    ///
+    /// bubblewrap, user namespaces (with the exact sysctl or AppArmor fix for your
+    /// distribution), Landlock, seccomp, a real sandbox run, the permissions of the data
+    /// directory and the secret files, the models (missing, truncated, bigger than free memory),
+    /// the ports, the routes out ([net]), and whether a service unit is installed. Exit status 1
+    /// when a check failed. Reaches nothing off this machine unless --tor.
+    Doctor(service::DoctorArgs),
+    /// Run `sov serve` as a systemd service: install, status, logs, uninstall.
+    ///
+    /// User units by default (~/.config/systemd/user/sovereign.service), so the daemon runs as
+    /// the person whose mail, notes and models it serves, with hardening that still lets sbox
+    /// build its sandboxes. --system writes /etc/systemd/system/sovereign.service for a
+    /// dedicated `sovereign` account. On NixOS use the module in nix/module.nix instead.
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
 }
 
 /// `sov config …`
@@ -222,6 +239,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Attest(cmd) => remote::attest(cmd, &config),
         Command::Sanitize(args) => remote::sanitize(&args, &config),
         Command::Net(cmd) => net::run(cmd, &config, &paths),
+        Command::Doctor(args) => service::doctor(&args, &config, &paths),
+        Command::Service(cmd) => service::run(cmd, &paths),
     }
 }
 

@@ -105,7 +105,7 @@ fn models_dir(config: &Config, paths: &Paths) -> PathBuf {
     }
 }
 
-fn catalog(config: &Config, paths: &Paths) -> Result<Vec<ModelSpec>> {
+pub(crate) fn catalog(config: &Config, paths: &Paths) -> Result<Vec<ModelSpec>> {
     let default_threads = (config.engine.threads > 0).then(|| i32::try_from(config.engine.threads).unwrap_or(i32::MAX));
     let configured = config
         .models
