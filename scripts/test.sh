@@ -27,7 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "unprivileged user it creates (sovtest)." >&2
   exit 1
 fi
-apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl postgresql dante-server tor iproute2 kiwix-tools zim-tools gzip python3-doc \
+apt_install bubblewrap util-linux procps curl chromium dovecot-imapd dovecot-lmtpd opensmtpd openssl postgresql dante-server tor iproute2 kiwix-tools zim-tools gzip python3-doc nix-bin systemd \
   "${LLAMA_BUILD_PACKAGES[@]}"
 # The tests run tor only as their own private network in a namespace. Should the package have
 # started the system's Tor service (with an init system), stop it: nothing may reach the Tor network.

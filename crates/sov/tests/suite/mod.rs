@@ -1,8 +1,10 @@
 mod audit;
 mod cli;
 mod console;
+mod doctor;
 mod escape;
 mod harness;
 mod know;
 mod sbox;
+mod service;
 mod wallet;
