@@ -39,7 +39,7 @@ rustPlatform.buildRustPackage {
     ++ lib.optionals cudaSupport [ cudaPackages.cuda_cudart cudaPackages.libcublas ]
     ++ lib.optionals vulkanSupport [ vulkan-loader vulkan-headers ];
 
-  buildFeatures = lib.optionals cudaSupport [ "cuda" ] ++ lib.optionals vulkanSupport [ "vulkan" ];
+  buildFeatures = lib.optionals cudaSupport [ "sov/cuda" ] ++ lib.optionals vulkanSupport [ "sov/vulkan" ];
 
   # A portable build, whatever .cargo/config.toml says for local installs.
   env.CARGO_BUILD_RUSTFLAGS = "";
