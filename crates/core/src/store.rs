@@ -190,6 +190,9 @@ const MIGRATIONS: &[&str] = &[
         id   INTEGER PRIMARY KEY CHECK (id = 1),
         salt BLOB NOT NULL
     ) STRICT;",
+    // 9: the signals the gate's code computed for an action (crate `sov-gate`, `signals.rs`),
+    // as JSON, shown to the reviewer and the human. Actions asked for before keep NULL.
+    "ALTER TABLE gate_actions ADD COLUMN signals TEXT;",
 ];
 
 /// How long a connection waits for another process's lock before reporting `SQLITE_BUSY`.
