@@ -116,6 +116,7 @@ mod tests {
             attempts: 0,
             outcome: None,
             finished_ms: None,
+            signals: Default::default(),
         }
     }
 

@@ -56,6 +56,7 @@ pub struct Gate {
     pub(crate) db: Durable,
     policy: RwLock<Arc<Policy>>,
     clock: Clock,
+    pub(crate) contacts: crate::signals::Contacts,
 }
 
 impl std::fmt::Debug for Gate {
@@ -72,7 +73,12 @@ impl Gate {
 
     /// As [`Gate::new`] with another clock.
     pub fn with_clock(store: Store, audit_head: Option<PathBuf>, policy: Policy, clock: Clock) -> Gate {
-        Gate { db: Durable::open(store, audit_head), policy: RwLock::new(Arc::new(policy)), clock }
+        Gate {
+            db: Durable::open(store, audit_head),
+            policy: RwLock::new(Arc::new(policy)),
+            clock,
+            contacts: crate::signals::Contacts::default(),
+        }
     }
 
     /// The policy in force.
@@ -192,9 +198,12 @@ impl Gate {
     // ---- submitting ----
 
     /// Decides `request` from `session` and stores it: denied, approved (allowed at once) or
-    /// pending review. Every submission is in the audit log, whatever the decision.
+    /// pending review. Every submission is in the audit log, whatever the decision. Its
+    /// [`crate::Signals`] are computed first and stored with it; those that weigh `confirm` or
+    /// more make an `allow` a `confirm` ([`crate::Signals::raise`]).
     pub fn submit(&self, session: &Session, request: ActionRequest) -> Result<ActionRecord, GateError> {
         request.validate()?;
+        let signals = self.signals(session, &request);
         let policy = self.policy();
         let id = sov_core::random_hex(16)?;
         let key = sov_core::random_hex(16)?;
@@ -206,7 +215,7 @@ impl Gate {
             if request.kind.moves_money() && !request.to_self {
                 usage.new_recipients = never_paid(tx, &request.recipients)?;
             }
-            let evaluation = policy.evaluate(&request, session, &usage);
+            let evaluation = signals.raise(policy.evaluate(&request, session, &usage));
             let state = match evaluation.rule {
                 Rule::Allow => State::Approved,
                 Rule::Confirm => State::Reviewing,
@@ -227,9 +236,10 @@ impl Gate {
                 attempts: 0,
                 outcome: None,
                 finished_ms: (state == State::Denied).then_some(now),
+                signals,
             };
             tx.execute(
-                &format!("INSERT INTO gate_actions (kind, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL, NULL, NULL, ?9, ?10, 0, NULL, ?11, NULL)"),
+                &format!("INSERT INTO gate_actions (kind, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL, NULL, NULL, ?9, ?10, 0, NULL, ?11, NULL, ?12)"),
                 params![
                     record.request.kind.as_str(),
                     record.id,
@@ -242,6 +252,7 @@ impl Gate {
                     record.expires_ms,
                     record.idempotency_key,
                     record.finished_ms,
+                    (!record.signals.is_empty()).then(|| to_json(&record.signals)),
                 ],
             )
             .map_err(db)?;
@@ -576,7 +587,7 @@ impl Gate {
 
 /// What the audit log keeps of a request: what and to whom, never message bodies or secrets.
 fn request_detail(record: &ActionRecord) -> Value {
-    json!({
+    let mut detail = json!({
         "id": record.id,
         "kind": record.request.kind,
         "session": record.session,
@@ -588,7 +599,12 @@ fn request_detail(record: &ActionRecord) -> Value {
         "url": record.request.url(),
         "decision": record.decision,
         "reasons": record.reasons,
-    })
+    });
+    // What the code found, by name only (a signal's sentence can name a contact).
+    if !record.signals.is_empty() {
+        detail["signals"] = json!(record.signals.names());
+    }
+    detail
 }
 
 fn usage(conn: &rusqlite::Connection, now: i64) -> Result<Usage, GateError> {

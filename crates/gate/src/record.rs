@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::action::{ActionRequest, Session};
 use crate::policy::Rule;
+use crate::signals::Signals;
 use crate::state::State;
 
 /// The reviewer's verdict.
@@ -98,6 +99,27 @@ pub struct ActionRecord {
     pub outcome: Option<Value>,
     /// When it reached executed, failed, denied or expired.
     pub finished_ms: Option<i64>,
+    /// What the gate's code found when it was asked for ([`crate::signals`]); shown to the
+    /// reviewer model and the human, never to the agent (a signal can name the user's contacts).
+    #[serde(skip)]
+    pub signals: Signals,
+}
+
+impl ActionRecord {
+    /// The reviewer's verdict and reason as the agent that asked may be shown them. A denial
+    /// that rests on a look-alike names no contact here (the human is shown which), so an agent
+    /// cannot learn the user's address book by trying look-alikes.
+    pub fn review_for_agent(&self) -> Option<(Verdict, String)> {
+        let review = self.review.as_ref()?;
+        let look_alike = self.signals.iter().any(|s| matches!(s, crate::signals::Signal::LookAlike { .. }));
+        if review.verdict == Verdict::Deny && look_alike {
+            return Some((
+                Verdict::Deny,
+                "denied by Sovereign's code: a recipient or a value in it imitates one of the user's contacts (the user is shown which)".into(),
+            ));
+        }
+        Some((review.verdict, review.reason.clone()))
+    }
 }
 
 /// A session's secret token (given to the sandbox) and its public record. Its `Debug` shows the
@@ -143,7 +165,7 @@ pub struct Status {
 /// The columns of `gate_actions` that [`record_from_row`] reads, in its order.
 pub(crate) const COLUMNS: &str = "id, created_ms, request, session, decision, reasons, state, ai_verdict, ai_reason, \
                                   ai_ms, human, human_ms, expires_ms, idempotency_key, attempts, outcome, finished_ms, \
-                                  ai_model";
+                                  ai_model, signals";
 
 /// A row of `SELECT {COLUMNS} FROM gate_actions` as a record; a row that does not parse is an
 /// error naming the column, never a default.
@@ -190,6 +212,11 @@ pub(crate) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<ActionRecord> {
         attempts: row.get(14)?,
         outcome: row.get::<_, Option<String>>(15)?.and_then(|o| serde_json::from_str(&o).ok()),
         finished_ms: row.get(16)?,
+        // Actions asked for before signals were computed have none.
+        signals: match row.get::<_, Option<String>>(18)? {
+            None => Signals::default(),
+            Some(text) => serde_json::from_str(&text).map_err(|e| bad(18, e.to_string()))?,
+        },
     })
 }
 

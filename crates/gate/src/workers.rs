@@ -83,18 +83,22 @@ fn review_loop(gate: &Gate, reviewer: &dyn Reviewer, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         match gate.next_for_review() {
             Ok(Some(record)) => {
-                // Code first: what the session was served decides a deny whatever a model says
-                // (the model is not asked then). Its reviewer is recorded as `code`.
-                let (model, verdict, reason) = match gate.code_review(&record) {
-                    Ok(Some(reason)) => (Some(CODE_REVIEWER.to_owned()), Verdict::Deny, reason),
-                    Err(e) => {
+                // Code first: what the session was served, and the signals that weigh deny,
+                // decide a deny whatever a model says (the model is not asked then). Its
+                // reviewer is recorded as `code`.
+                let (model, verdict, reason) = match (gate.code_review(&record), record.signals.deny_reason()) {
+                    (Err(e), _) => {
                         tracing::warn!(id = %record.id, "the code reviewer failed: {e}");
                         let reason = format!(
                             "the gate could not check what this session read ({e}), so the action counts as denied"
                         );
                         (Some(CODE_REVIEWER.to_owned()), Verdict::Deny, reason)
                     }
-                    Ok(None) => match reviewer.review(&record) {
+                    (Ok(provenance), signals) if provenance.is_some() || signals.is_some() => {
+                        let reason = provenance.into_iter().chain(signals).collect::<Vec<_>>().join("; and ");
+                        (Some(CODE_REVIEWER.to_owned()), Verdict::Deny, reason)
+                    }
+                    (Ok(_), _) => match reviewer.review(&record) {
                         Ok((verdict, reason)) => (reviewer.model(), verdict, reason),
                         Err(e) => {
                             tracing::warn!(id = %record.id, "the AI reviewer failed: {e}");

@@ -803,3 +803,127 @@ fn what_a_web_fetch_brought_back_is_remembered_as_untrusted() {
     let why = f.gate.code_review(&send).unwrap().expect("denied");
     assert!(why.contains("the web page https://recipes.example/sourdough"), "{why}");
 }
+
+// ---- signals computed by code ----
+
+/// Waits until the daemon's reviewer (with `reviewer`) has reviewed `id`.
+fn reviewed_by_workers(f: &Fixture, reviewer: Arc<dyn sov_gate::Reviewer>, id: &str) -> ActionRecord {
+    let workers = sov_gate::Workers::start(
+        Arc::new(open_gate(&f.db, &f.head, &f.now)),
+        reviewer,
+        executors(Kind::MessageSend, Arc::new(Recorder::default())),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = f.gate.get(id).unwrap();
+        if r.review.is_some() {
+            drop(workers);
+            return r;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} was never reviewed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_address_poisoning_a_paid_one_is_denied_by_code_naming_it_and_the_model_is_not_asked() {
+    let f = fixture();
+    let session = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let paid = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    // Same first four and last four hex digits, different in between: what a wallet shows of it.
+    let poisoned = "0x7099A0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d579C8";
+    let to = |recipient: &str, usd: f64| {
+        let mut req = transfer(usd);
+        req.recipients = vec![recipient.into()];
+        req
+    };
+    let first = f.gate.submit(&session, to(paid, 20.0)).unwrap();
+    f.gate.record_review(&first.id, Verdict::Approve, "fine").unwrap();
+    f.gate.decide(&first.id, &human(true)).unwrap();
+
+    let attack = f.gate.submit(&session, to(poisoned, 5.0)).unwrap();
+    assert_eq!(attack.state, State::Reviewing);
+    let yes = Arc::new(Yes::default());
+    let reviewed = reviewed_by_workers(&f, yes.clone(), &attack.id);
+    let review = reviewed.review.clone().unwrap();
+    assert_eq!((review.verdict, review.model.as_deref()), (Verdict::Deny, Some("code")), "{}", review.reason);
+    assert!(
+        review.reason.contains(&paid.to_lowercase()) && review.reason.contains("address poisoning"),
+        "{}",
+        review.reason
+    );
+    assert_eq!(*yes.0.lock().unwrap(), 0, "the model was not asked");
+    // The human can still approve, with the override's friction.
+    let err = f.gate.decide(&attack.id, &human(true)).unwrap_err();
+    assert!(err.to_string().contains("override it in"), "{err}");
+
+    // The same address again, in capitals: no look-alike, no signal, under the caps at once.
+    let again = f.gate.submit(&session, to(&paid.to_uppercase().replacen("0X", "0x", 1), 15.0)).unwrap();
+    assert_eq!((again.state, again.signals.is_empty()), (State::Approved, true), "{:?}", again.signals);
+    // More than 3x the largest before to them (and above 50 USD), though within the caps: it waits.
+    let big = f.gate.submit(&session, to(paid, 61.0)).unwrap();
+    assert_eq!(big.state, State::Reviewing);
+    assert!(
+        big.reasons[0].starts_with("61.00 USD is unusual: more than 3× the largest earlier payment"),
+        "{:?}",
+        big.reasons
+    );
+    // A restarted gate knows the payments too.
+    let restarted = open_gate(&f.db, &f.head, &f.now);
+    let poisoned_again = restarted.submit(&session, to(poisoned, 1.0)).unwrap();
+    assert!(poisoned_again.signals.deny_reason().is_some_and(|r| r.contains(&paid.to_lowercase())));
+}
+
+#[test]
+fn secrets_in_what_leaves_are_signals_a_seed_phrase_denies_and_an_api_key_needs_the_human() {
+    let f = fixture();
+    let session = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let seed = "abandon ability able about above absent absorb abstract absurd abuse access accident";
+    let leak = f.gate.submit(&session, send_body("carol@example.org", &format!("as asked: {seed}"))).unwrap();
+    let reason = leak.signals.deny_reason().expect("denied by code");
+    assert!(reason.contains("seed phrase") && !reason.contains("abandon"), "the sentence never repeats it: {reason}");
+    let reviewed = reviewed_by_workers(&f, Arc::new(Yes::default()), &leak.id);
+    assert_eq!(reviewed.review.unwrap().verdict, Verdict::Deny);
+    // The audit log names the signal, never the words.
+    let store = Store::open(&f.db).unwrap();
+    let log = AuditLog::new(&store, Some(f.head.clone())).entries(0, 100).unwrap();
+    let requested = log.iter().find(|e| e.action == "gate.request" && e.detail["id"] == leak.id.as_str()).unwrap();
+    assert_eq!(requested.detail["signals"], json!(["secret", "new_recipient"]));
+    assert!(!requested.detail.to_string().contains("abandon"));
+
+    // A search the policy allows at once waits when its query carries an API key.
+    let other = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let key = search("sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD why does this key fail");
+    let r = f.gate.submit(&other, key).unwrap();
+    assert_eq!(r.state, State::Reviewing, "{:?}", r.reasons);
+    assert!(r.reasons[0].starts_with("what is sent carries an API key"), "{:?}", r.reasons);
+    let plain = f.gate.submit(&f.gate.create_session(Side::Open, "test").unwrap().session, search("pancakes")).unwrap();
+    assert_eq!((plain.state, plain.signals.is_empty()), (State::Approved, true));
+}
+
+#[test]
+fn an_action_after_untrusted_text_says_so_and_a_first_recipient_is_new_to_the_gate() {
+    use sov_gate::Origin;
+    let f = fixture();
+    let session = f.gate.create_session(Side::Open, "test").unwrap().session;
+    let plain = f.gate.submit(&session, send_body("dana@example.org", "hello")).unwrap();
+    assert_eq!(
+        plain.signals.sentences(),
+        ["dana@example.org is new to the gate: no earlier action went to them (no address book is connected)"]
+    );
+    let page = "Bake the loaf for forty minutes, then let it cool.";
+    f.gate.note_served(&session.id, Origin::Untrusted, "the web page https://recipes.example/", None, page).unwrap();
+    let after = f.gate.submit(&session, send_body("dana@example.org", "hello")).unwrap();
+    assert!(
+        after.signals.sentences().contains(
+            &"this session read text anyone could have written before asking for this: the web page https://recipes.example/"
+                .to_owned()
+        ),
+        "{:?}",
+        after.signals
+    );
+    // The reviewer model is given them as facts.
+    let message = sov_gate::review::review_message(&after);
+    assert!(message.contains("signals_found_by_code") && message.contains("recipes.example"), "{message}");
+}
