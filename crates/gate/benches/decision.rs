@@ -2,6 +2,11 @@
 //! `confirm` action, p50/p99 over many runs on a database file in a temporary directory. Also the
 //! policy evaluation alone, to show where the time goes. Goal: `allow` p99 < 100 µs.
 //!
+//! Then the time the signals add per action ([`Gate::signals`], which `submit` runs first), with
+//! an address book of 3,000 contacts (2,400 e-mail addresses on 600 domains, 400 numbers, 200
+//! wallet addresses) and 200 earlier payments: a reply to a known contact with a 2 KB body, a
+//! look-alike recipient, a wallet transfer. Goal: p99 < 2 ms.
+//!
 //! `cargo bench -p sov-gate --bench decision [-- RUNS]`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -13,7 +18,10 @@ use std::time::Duration;
 use serde_json::json;
 use sov_core::store::Store;
 use sov_gate::policy::Usage;
-use sov_gate::{ActionRequest, Decision, Gate, Kind, Policy, Session, Side, State, Verdict};
+use sov_gate::{
+    ActionRequest, AddressBook, Channel, Contact, ContactList, Decision, Gate, Kind, Policy, Session, Side, State,
+    Verdict,
+};
 use support::{measure, percentile};
 
 fn main() {
@@ -78,6 +86,80 @@ fn main() {
         println!("{name:<44} {:>10} {:>10}", fmt(percentile(&samples, 50)), fmt(percentile(&samples, 99)));
     }
     println!("goal: allow p99 < 100 µs");
+    signals(runs);
+}
+
+/// A fixed address book.
+struct Book(std::sync::Arc<ContactList>);
+
+impl AddressBook for Book {
+    fn contacts(&self) -> Result<std::sync::Arc<ContactList>, String> {
+        Ok(self.0.clone())
+    }
+}
+
+fn contact(channel: Channel, address: String, wrote_to: bool) -> Contact {
+    Contact { channel, address, name: String::new(), own: false, wrote_to, received: 3, seen_in: "your mail".into() }
+}
+
+fn signals(runs: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Gate::new(
+        Store::open(&dir.path().join("sov.db")).unwrap(),
+        Some(dir.path().join("audit.head")),
+        Policy::default(),
+    );
+    let mut contacts = Vec::new();
+    for i in 0..2400 {
+        contacts.push(contact(Channel::Email, format!("person{i}@company{}.example", i % 600), i % 3 == 0));
+    }
+    for i in 0..400u64 {
+        contacts.push(contact(Channel::Phone, format!("+49151{:08}", i * 7919), i % 2 == 0));
+    }
+    for i in 0..200u64 {
+        contacts.push(contact(Channel::Wallet, format!("0x{:040x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), true));
+    }
+    gate.set_address_book(std::sync::Arc::new(Book(std::sync::Arc::new(ContactList { version: 1, contacts }))));
+    let session = gate.create_session(Side::Open, "bench").unwrap().session;
+    // 200 earlier payments, approved.
+    for i in 0..200u64 {
+        let mut pay = ActionRequest::new(Kind::WalletTransfer);
+        pay.recipients = vec![format!("0x{:040x}", 0x1000 + i)];
+        pay.value_usd = Some(1.0);
+        let id = gate.submit(&session, pay).unwrap().id;
+        gate.record_review(&id, Verdict::Approve, "fine").unwrap();
+        gate.decide(&id, &Decision { approve: true, confirm_text: None, by: "bench".into() }).unwrap();
+    }
+    let mut reply = ActionRequest::new(Kind::MessageSend);
+    reply.summary = "email to person3@company3.example: Friday".into();
+    reply.recipients = vec!["person3@company3.example".into()];
+    let body = "Thanks for the notes from Tuesday; the figures for the third quarter look right to me. ".repeat(24);
+    reply.params.insert("body".into(), json!(body));
+    let mut look_alike = reply.clone();
+    look_alike.recipients = vec!["person3@cornpany3.example".into()];
+    let mut pay = ActionRequest::new(Kind::WalletTransfer);
+    pay.recipients = vec![format!("0x{:040x}", 0x1000 + 7)];
+    pay.value_usd = Some(5.0);
+    let mut measured = Vec::new();
+    for (name, request) in [
+        ("signals: reply to a known contact, 2 KB", &reply),
+        ("signals: look-alike recipient, 2 KB", &look_alike),
+        ("signals: wallet transfer to a paid address", &pay),
+    ] {
+        let samples = measure(runs, || {
+            std::hint::black_box(gate.signals(&session, request));
+        });
+        measured.push((name, samples));
+    }
+    assert!(gate.signals(&session, &look_alike).deny_reason().is_some(), "the look-alike is found");
+    assert!(gate.signals(&session, &reply).is_empty(), "the reply carries none");
+    println!("signals per action, {runs} runs each, 3000 contacts, 200 payments");
+    println!("{:<44} {:>10} {:>10}", "", "p50", "p99");
+    for (name, mut samples) in measured {
+        samples.sort();
+        println!("{name:<44} {:>10} {:>10}", fmt(percentile(&samples, 50)), fmt(percentile(&samples, 99)));
+    }
+    println!("goal: signals p99 < 2 ms");
 }
 
 fn fmt(d: Duration) -> String {
