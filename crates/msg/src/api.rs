@@ -316,8 +316,9 @@ async fn send_status(
         if record.state.is_pending() {
             view["confirm_url"] = json!(confirm_url(&api, &record));
         }
-        if let Some(review) = &record.review {
-            view["review"] = json!({"verdict": review.verdict, "reason": review.reason});
+        // A denial for a look-alike is shown without the contact it imitates.
+        if let Some((verdict, reason)) = record.review_for_agent() {
+            view["review"] = json!({"verdict": verdict, "reason": reason});
         }
         if let Some(outcome) = &record.outcome {
             view["outcome"] = outcome.clone();

@@ -5,11 +5,15 @@
 //! `/accounts`, `/status`, compatible with the reference daemon's API). Reading marks the
 //! session as having read messages (the gate's taint). A send to one of the user's own accounts
 //! goes out at once; any other recipient becomes a `message.send` action in the gate and goes out
-//! exactly once after the AI reviewer and the human approved it.
+//! exactly once after the AI reviewer and the human approved it. The history is also the
+//! address book the gate compares recipients with ([`contacts::History`], the gate's
+//! [`sov_gate::AddressBook`] port): whom the user wrote to, who wrote, and the IBANs and wallet
+//! addresses the messages carry.
 
 pub mod accounts;
 pub mod address;
 pub mod api;
+pub mod contacts;
 pub mod email;
 pub mod mime;
 pub mod send;
@@ -23,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub use accounts::{Accounts, EmailAccount, SignalAccount, Tls};
 pub use address::{OwnAccounts, Recipient};
+pub use contacts::History;
 pub use send::MessageSender;
 pub use service::Messaging;
 pub use store::{MessageQuery, MessageStore, StoredMessage};
