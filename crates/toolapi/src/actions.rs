@@ -67,8 +67,9 @@ impl Actions {
             view["confirm_url"] = json!(format!("{}/actions/{}", self.console_url, r.id));
             view["message"] = json!("waiting for the AI reviewer and the human; nothing happens before both approve");
         }
-        if let Some(review) = &r.review {
-            view["review"] = json!({"verdict": review.verdict, "reason": review.reason});
+        // A denial for a look-alike is shown without the contact it imitates.
+        if let Some((verdict, reason)) = r.review_for_agent() {
+            view["review"] = json!({"verdict": verdict, "reason": reason});
         }
         if let Some(outcome) = &r.outcome {
             view["outcome"] = outcome.clone();
