@@ -29,7 +29,7 @@ use sov_core::audit::{AuditLog, AuditVerdict};
 use sov_core::store::Store;
 use sov_gate::display::{ReviewShown, request_has_hidden, review_shown};
 use sov_gate::queue::State as ActionState;
-use sov_gate::{ActionRecord, Decision, Gate, GateError, Provenance, Verdict};
+use sov_gate::{ActionRecord, Decision, Gate, GateError, Provenance, Signals, Verdict, Weight};
 
 use crate::html::{attr, esc, esc_block, page, time};
 use crate::login::{self, Redeemed};
@@ -385,6 +385,7 @@ fn action_body(r: &ActionRecord, override_delay_secs: u64, csrf: &str) -> String
          <tr><th>Value</th><td>{value}</td></tr>\
          <tr><th>Asked by</th><td>session {session}, {asked}</td></tr>\
          <tr><th>Policy</th><td>{decision}: {reasons}</td></tr>\
+         <tr><th>Found by code</th><td id=\"signals\">{signals}</td></tr>\
          <tr><th>AI reviewer</th><td id=\"verdict\">{verdict}</td></tr>\
          <tr><th>State</th><td id=\"state\">{state}</td></tr>\
          </table>\
@@ -398,6 +399,7 @@ fn action_body(r: &ActionRecord, override_delay_secs: u64, csrf: &str) -> String
         asked = time(r.created_ms),
         decision = r.decision.as_str(),
         reasons = esc(&r.reasons.join(" ")),
+        signals = signals_html(&r.signals),
         verdict = review_shown(r).map_or_else(
             || "reviewing…".to_owned(),
             |v| match v.reason {
@@ -443,6 +445,29 @@ fn action_body(r: &ActionRecord, override_delay_secs: u64, csrf: &str) -> String
         ));
     }
     body
+}
+
+/// The signals the gate's code found, strongest first, each in the style of its weight
+/// (`signal-deny`: denied by code; `signal-warn`: needs you whatever the policy; `signal-note`).
+fn signals_html(signals: &Signals) -> String {
+    if signals.is_empty() {
+        return "nothing to report".to_owned();
+    }
+    let mut out = String::from("<ul class=\"signals\">");
+    for signal in signals.iter() {
+        let weight = signal.weight().as_str();
+        out.push_str(&format!(
+            "<li class=\"signal-{weight}\"><span class=\"verdict-{}\">{weight}</span> {}</li>",
+            match signal.weight() {
+                Weight::Deny => "deny",
+                Weight::Confirm => "warn",
+                Weight::Shown => "approve",
+            },
+            esc(&signal.sentence())
+        ));
+    }
+    out.push_str("</ul>");
+    out
 }
 
 /// The agent's provenance claims, each marked as its claim: nothing checked them, and the gate
@@ -644,6 +669,7 @@ mod tests {
             attempts: 0,
             outcome: None,
             finished_ms: None,
+            signals: Default::default(),
         }
     }
 

@@ -169,3 +169,53 @@ fn csrf_of(page: &str) -> String {
     let start = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
     page[start..start + 64].to_owned()
 }
+
+/// A fixed address book: PayPal wrote twice, the user wrote to Bob.
+struct Book;
+
+impl sov_gate::AddressBook for Book {
+    fn contacts(&self) -> Result<std::sync::Arc<sov_gate::ContactList>, String> {
+        let contact = |address: &str, name: &str, wrote_to: bool, received: u32| sov_gate::Contact {
+            channel: sov_gate::Channel::Email,
+            address: address.into(),
+            name: name.into(),
+            own: false,
+            wrote_to,
+            received,
+            seen_in: "your mail".into(),
+        };
+        Ok(std::sync::Arc::new(sov_gate::ContactList {
+            version: 1,
+            contacts: vec![
+                contact("service@paypal.com", "PayPal", false, 2),
+                contact("bob@example.org", "Bob", true, 1),
+            ],
+        }))
+    }
+}
+
+#[test]
+fn the_action_page_shows_what_the_gates_code_found_and_names_the_contact_a_look_alike_imitates() {
+    let console = Harness::start();
+    console.gate.set_address_book(std::sync::Arc::new(Book));
+    let send = |to: &str| {
+        let mut request = ActionRequest::new(Kind::MessageSend);
+        request.summary = format!("email to {to}");
+        request.recipients = vec![to.into()];
+        request.params.insert("body".into(), json!("See you on Friday."));
+        console.gate.submit(&Session::anonymous(), request).unwrap()
+    };
+    let (attack, reply) = (send("billing@paypa1.com"), send("bob@example.org"));
+    let session = console.log_in(BROWSER);
+    let page = console.get(&format!("/actions/{}", attack.id), BROWSER, Some(&session)).body;
+    let found = &page[page.find("id=\"signals\"").unwrap()..];
+    let found = &found[..found.find("</td>").unwrap()];
+    assert_eq!(
+        found,
+        "id=\"signals\"><ul class=\"signals\"><li class=\"signal-deny\"><span class=\"verdict-deny\">deny</span> the recipient \
+         billing@paypa1.com imitates service@paypal.com (PayPal), who wrote to you 2 times, in your mail: paypa1.com is \
+         written with characters that look like paypal.com</li></ul>"
+    );
+    let page = console.get(&format!("/actions/{}", reply.id), BROWSER, Some(&session)).body;
+    assert!(page.contains("<td id=\"signals\">nothing to report</td>"), "{page}");
+}
