@@ -27,7 +27,8 @@ pub enum ConfirmCommand {
         #[arg(long)]
         all: bool,
     },
-    /// Show one action: exactly what would be sent or spent, who asked, the AI's verdict.
+    /// Show one action: exactly what would be sent or spent, who asked, what the gate's code
+    /// found (look-alike recipients, secrets, unusual amounts…), the AI's verdict.
     Show {
         /// The action's id (from `list`, or the end of its console URL).
         id: String,
@@ -115,6 +116,8 @@ pub fn gate_servers(
     remote_streams: sov_private::Streams,
 ) -> Result<GateServers> {
     let gate = Arc::new(open_gate(config, paths)?);
+    // The signals compare recipients with the mail and Signal history.
+    gate.set_address_book(Arc::new(sov_msg::History::open(&paths.database())?));
     let model =
         if config.gate.reviewer_model.is_empty() { "default".to_owned() } else { config.gate.reviewer_model.clone() };
     let reviewer = Arc::new(EngineReviewer::new(engine, model));
@@ -420,7 +423,8 @@ pub fn confirm(cmd: ConfirmCommand, config: &Config, paths: &Paths) -> Result<i3
 
 /// An action for the terminal. Every text an agent, the reviewer or a third party wrote shows
 /// invisible and direction-changing characters as `\u{…}` ([`sov_gate::display`]), with a
-/// warning line first when there are any; provenance is shown as the agent's claim it is.
+/// warning line first when there are any; the signals the gate's code found, one `signal` line
+/// each; provenance is shown as the agent's claim it is.
 fn describe(r: &ActionRecord) -> String {
     let params = serde_json::to_string_pretty(&r.request.params).unwrap_or_default();
     let mut out = String::new();
@@ -440,6 +444,11 @@ fn describe(r: &ActionRecord) -> String {
         for_terminal(&r.reasons.join(" ")),
         r.state.as_str()
     ));
+    // What the gate's code found, strongest first: `deny` was denied by code, `warn` needs you
+    // whatever the policy says, `note` is for your eyes and the reviewer's.
+    for signal in r.signals.iter() {
+        out.push_str(&format!("signal    {} {}\n", signal.weight().as_str(), for_terminal(&signal.sentence())));
+    }
     if let Some(review) = review_shown(r) {
         let said = match review.reason {
             Some(reason) => format!(": {}", for_terminal(reason)),
@@ -482,6 +491,7 @@ mod tests {
             attempts: 0,
             outcome: None,
             finished_ms: None,
+            signals: Default::default(),
         }
     }
 

@@ -143,3 +143,63 @@ fn sov_confirm_shows_invisible_characters_escaped_and_provenance_as_a_claim() {
         assert!(!list.contains(raw) && !show.contains(raw), "U+{:04X} reached the terminal raw", u32::from(raw));
     }
 }
+
+#[test]
+fn sov_confirm_show_prints_what_the_gates_code_found_naming_the_contact_a_look_alike_imitates() {
+    let world = World::new();
+    let data = world.home.path().join("data");
+    let db = data.join("sovereign.db");
+    let (attack, reply) = {
+        let gate = sov_gate::Gate::new(
+            sov_core::store::Store::open(&db).unwrap(),
+            Some(data.join("audit.head")),
+            sov_gate::Policy::default(),
+        );
+        // Mail history: PayPal wrote twice; the user wrote to Bob.
+        let mail = |uid: &str, from: &str, to: &str, name: &str| sov_msg::store::NewMessage {
+            backend: sov_msg::Backend::Email,
+            account: "alice@example.org".into(),
+            uid: uid.into(),
+            sender: from.into(),
+            sender_name: name.into(),
+            recipient: to.into(),
+            subject: "s".into(),
+            body: "b".into(),
+            thread_id: uid.into(),
+            timestamp_ms: 1_764_720_000_000,
+            metadata: serde_json::json!({}),
+        };
+        sov_msg::MessageStore::open(&db)
+            .unwrap()
+            .insert(
+                &[
+                    mail("INBOX/1/1", "service@paypal.com", "alice@example.org", "PayPal"),
+                    mail("INBOX/1/2", "service@paypal.com", "alice@example.org", "PayPal"),
+                    mail("Sent/1/1", "alice@example.org", "bob@example.net", ""),
+                ],
+                None,
+            )
+            .unwrap();
+        gate.set_address_book(std::sync::Arc::new(sov_msg::History::open(&db).unwrap()));
+        let send = |to: &str| {
+            let mut request = sov_gate::ActionRequest::new(sov_gate::Kind::MessageSend);
+            request.summary = format!("email to {to}");
+            request.recipients = vec![to.into()];
+            request.params.insert("body".into(), "See you on Friday.".into());
+            gate.submit(&sov_gate::Session::anonymous(), request).unwrap().id
+        };
+        (send("billing@paypa1.com"), send("bob@example.net"))
+    };
+    let show = world.sov(&["confirm", "show", &attack]).output().unwrap();
+    assert!(show.status.success(), "{}", stderr(&show));
+    let show = stdout(&show);
+    assert!(
+        show.contains(
+            "signal    deny the recipient billing@paypa1.com imitates service@paypal.com (PayPal), who wrote to you 2 \
+             times, in your mail: paypa1.com is written with characters that look like paypal.com\n"
+        ),
+        "{show}"
+    );
+    let show = stdout(&world.sov(&["confirm", "show", &reply]).output().unwrap());
+    assert!(!show.contains("signal "), "a reply to a known contact carries no signal: {show}");
+}
