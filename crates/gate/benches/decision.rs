@@ -5,7 +5,8 @@
 //! Then the time the signals add per action ([`Gate::signals`], which `submit` runs first), with
 //! an address book of 3,000 contacts (2,400 e-mail addresses on 600 domains, 400 numbers, 200
 //! wallet addresses) and 200 earlier payments: a reply to a known contact with a 2 KB body, a
-//! look-alike recipient, a wallet transfer. Goal: p99 < 2 ms.
+//! look-alike recipient, a wallet transfer; and the note to self of the `allow` above, whose
+//! decision includes its signals. Goal: p99 < 2 ms.
 //!
 //! `cargo bench -p sov-gate --bench decision [-- RUNS]`
 
@@ -130,6 +131,9 @@ fn signals(runs: usize) {
         gate.record_review(&id, Verdict::Approve, "fine").unwrap();
         gate.decide(&id, &Decision { approve: true, confirm_text: None, by: "bench".into() }).unwrap();
     }
+    // The setup's commits are checkpointed within half a second, holding the database: let that
+    // pass, so that what is timed is the signals and not the chore.
+    std::thread::sleep(Duration::from_secs(1));
     let mut reply = ActionRequest::new(Kind::MessageSend);
     reply.summary = "email to person3@company3.example: Friday".into();
     reply.recipients = vec!["person3@company3.example".into()];
@@ -140,8 +144,14 @@ fn signals(runs: usize) {
     let mut pay = ActionRequest::new(Kind::WalletTransfer);
     pay.recipients = vec![format!("0x{:040x}", 0x1000 + 7)];
     pay.value_usd = Some(5.0);
+    let mut note = ActionRequest::new(Kind::MessageSend);
+    note.summary = "note to self".into();
+    note.recipients = vec!["me@example.org".into()];
+    note.to_self = true;
+    note.params.insert("body".into(), json!("remember the milk"));
     let mut measured = Vec::new();
     for (name, request) in [
+        ("signals: note to self (the allow above)", &note),
         ("signals: reply to a known contact, 2 KB", &reply),
         ("signals: look-alike recipient, 2 KB", &look_alike),
         ("signals: wallet transfer to a paid address", &pay),
