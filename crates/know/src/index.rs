@@ -188,14 +188,30 @@ impl Store {
         }
     }
 
-    /// The best `limit` passages for `query` (parsed leniently: any text is a query), from the
-    /// sources in `sources` only.
-    pub(crate) fn search(&self, query: &str, sources: &[String], limit: usize) -> Result<Vec<RawHit>> {
+    /// The best `limit` passages for `query`, from the sources in `sources` only. Parsed
+    /// leniently (any text is a query: what cannot be parsed is left out), or if `strict` as
+    /// tantivy's grammar says, else [`Error::BadQuery`] with what is wrong and where.
+    pub(crate) fn search(&self, query: &str, sources: &[String], limit: usize, strict: bool) -> Result<Vec<RawHit>> {
         let f = self.fields;
         let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.heading, f.body]);
         parser.set_field_boost(f.title, TITLE_BOOST);
         parser.set_field_boost(f.heading, HEADING_BOOST);
-        let (parsed, _errors) = parser.parse_query_lenient(query);
+        let parsed = if strict {
+            parser.parse_query(query).map_err(|e| {
+                // The strict parser names no position; the lenient one's errors do.
+                let (_, lenient) = parser.parse_query_lenient(query);
+                let why = match (lenient.first(), operators(query)) {
+                    (Some(first), _) => first.to_string(),
+                    (None, Some(found)) => {
+                        format!("the query syntax does not accept it as it is (it reads {found} as syntax)")
+                    }
+                    (None, None) => e.to_string(),
+                };
+                Error::BadQuery { query: query.to_owned(), why }
+            })?
+        } else {
+            parser.parse_query_lenient(query).0
+        };
         let allowed: Vec<(Occur, Box<dyn Query>)> = sources
             .iter()
             .map(|s| {
@@ -276,4 +292,31 @@ pub(crate) struct DocContext<'a> {
     pub(crate) entry: &'a str,
     pub(crate) title: &'a str,
     pub(crate) number: u64,
+}
+
+/// The characters the query syntax reads as operators (tantivy's grammar).
+const OPERATORS: &[char] = &['+', '-', '"', '\'', '`', '(', ')', '[', ']', '{', '}', ':', '^', '~', '*', '!', '\\'];
+
+/// The first operators in `query` with their byte positions (`' at 4, ? …`), for an error
+/// that points at them when the parser names no position itself.
+fn operators(query: &str) -> Option<String> {
+    let found: Vec<String> = query
+        .char_indices()
+        .filter(|(_, c)| OPERATORS.contains(c))
+        .take(3)
+        .map(|(i, c)| format!("{c} at {i}"))
+        .collect();
+    (!found.is_empty()).then(|| found.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operators;
+
+    #[test]
+    fn operators_are_pointed_at_by_position() {
+        assert_eq!(operators("what's a tempfile?").as_deref(), Some("' at 4"));
+        assert_eq!(operators("a - b (c").as_deref(), Some("- at 2, ( at 6"));
+        assert_eq!(operators("plain words"), None);
+    }
 }

@@ -41,13 +41,37 @@
 //!   manifest live in the data directory (`<data dir>/know/`), never in a sandbox; symlinks in
 //!   a source are not followed, hidden files and folders (`.git`, `.cache`) are not read.
 //!
+//! # For agents: the Tool API and the gate
+//! [`api`] is the Tool API's `GET /knowledge/search` and `GET /knowledge/doc` (`sov serve`
+//! mounts them; the agent's `knowledge` and `knowledge_read` tools and `skills/knowledge` use
+//! them), so a sandbox searches the folders without being granted them. What it guarantees:
+//! - a result or document from a `--private` source marks the asking gate session as having
+//!   read notes (`Label::Notes`) before it is answered, and the gate remembers its words
+//!   (`Origin::Private`): an outgoing action that carries them is denied by its code reviewer;
+//! - a session on the internet side (it searched or fetched the web) gets public results only,
+//!   and a 403 for a private document;
+//! - documents are read by passage id only, checked to be one before it is looked up as a term
+//!   of the index: no request names a file to read;
+//! - a query is parsed strictly: what tantivy's grammar cannot read is an error naming the
+//!   problem, never another search.
+//!
+//! Public sources taint nothing, but their text is remembered as **untrusted**
+//! (`Origin::Untrusted`), as a web page's is: a downloaded Wikipedia dump or a manual was
+//! written by others and may carry instructions, so a recipient that first appeared in it is
+//! one the code reviewer will not let an action reach without the human.
+//!
+//! What it does not hide: BM25's statistics (document frequencies, lengths) are those of the
+//! whole index, private passages included, so the order of public results an internet-side
+//! session sees depends a little on the words of the private notes. The API answers no scores,
+//! which would say more; the order remains (a separate index per privacy class would close it).
+//!
 //! # Not yet
-//! The Tool API's `/knowledge/search` and `/knowledge/doc` and the agent's `knowledge` tool; the
-//! gate's taint for results from a `--private` source (the flag is recorded and shown, nothing
-//! acts on it yet); `sov serve` watching the sources; hybrid search with local embeddings. A
-//! large archive is one batch: a crash in its middle redoes it whole (nothing is doubled), and
-//! the progress bar moves once per file, not per article.
+//! `sov serve` watching the sources and re-indexing in the background (run `sov know index`;
+//! the server sees each run at once); hybrid search with local embeddings. A large archive is
+//! one batch: a crash in its middle redoes it whole (nothing is doubled), and the progress bar
+//! moves once per file, not per article.
 
+pub mod api;
 pub mod extract;
 mod index;
 mod manifest;
@@ -103,6 +127,19 @@ pub enum Error {
     /// No passage (or document) of that id.
     #[error("no passage with id {0:?} (ids are what `sov know search` shows)")]
     NoSuchId(String),
+    /// A query the strict parser ([`Knowledge::search_strict`]) cannot read.
+    #[error(
+        "the query {query:?} cannot be parsed: {why} (the syntax: words, \"a phrase\", +required, -excluded, title:word; to search for one of + - \" ' ` ( ) [ ] {{ }} : ^ ~ * ! \\ put \\ before it)"
+    )]
+    BadQuery {
+        /// The query.
+        query: String,
+        /// What the parser said, with where.
+        why: String,
+    },
+    /// The search was limited to public sources and named a private one.
+    #[error("the source {0:?} is private, and this search may read public sources only")]
+    PrivateSource(String),
     /// Another run holds the index writer.
     #[error("another `sov know index` is running on {0} (wait for it to finish)")]
     Busy(PathBuf),
@@ -228,6 +265,8 @@ pub struct Shown {
     pub id: String,
     /// The source's name.
     pub source: String,
+    /// Whether the source is private.
+    pub private: bool,
     /// The file.
     pub path: String,
     /// The article's path in the archive `path`; empty for a plain file.
@@ -240,10 +279,25 @@ pub struct Shown {
     pub text: String,
 }
 
+/// Which sources a search reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scope<'a> {
+    /// Only this source (by name); all when `None`.
+    pub source: Option<&'a str>,
+    /// Public sources only: a private one named in `source` is [`Error::PrivateSource`].
+    pub public_only: bool,
+}
+
 impl Knowledge {
     /// The knowledge folder of a data directory.
     pub fn dir_in(data_dir: &Path) -> PathBuf {
         data_dir.join("know")
+    }
+
+    /// Whether `dir` holds a store (one `sov know` command made it): what [`api::Library`]
+    /// waits for before it opens one, so that a server never creates it.
+    pub fn present(dir: &Path) -> bool {
+        dir.join("manifest.db").is_file() && dir.join("index/meta.json").is_file()
     }
 
     /// Opens (creating if needed) the store in `dir` (see [`Knowledge::dir_in`]).
@@ -676,27 +730,43 @@ impl Knowledge {
         Ok((row(hash, number, None), true))
     }
 
-    /// The best `limit` passages for `query`, from source `source` only if given.
+    /// The best `limit` passages for `query`, from source `source` only if given. The query is
+    /// read leniently: what tantivy's grammar cannot parse is left out (for people at a
+    /// terminal; see [`Knowledge::search_strict`]).
     pub fn search(&self, query: &str, source: Option<&str>, limit: usize) -> Result<Vec<Hit>> {
+        self.find(query, Scope { source, public_only: false }, limit, false)
+    }
+
+    /// The best `limit` passages for `query` within `scope`, the query read strictly: one that
+    /// tantivy's grammar cannot parse (an unclosed quote or bracket, an unknown field) is
+    /// [`Error::BadQuery`] naming the problem, never a different search than asked.
+    pub fn search_strict(&self, query: &str, scope: Scope<'_>, limit: usize) -> Result<Vec<Hit>> {
+        self.find(query, scope, limit, true)
+    }
+
+    fn find(&self, query: &str, scope: Scope<'_>, limit: usize, strict: bool) -> Result<Vec<Hit>> {
         let sources = self.manifest.sources()?;
-        let wanted: Vec<String> = match source {
+        let wanted: Vec<&Source> = match scope.source {
             Some(name) => {
-                vec![
-                    sources
-                        .iter()
-                        .find(|s| s.name == name)
-                        .ok_or_else(|| Error::NoSuchSource(name.to_owned()))?
-                        .name
-                        .clone(),
-                ]
+                let source =
+                    sources.iter().find(|s| s.name == name).ok_or_else(|| Error::NoSuchSource(name.to_owned()))?;
+                if scope.public_only && source.private {
+                    return Err(Error::PrivateSource(name.to_owned()));
+                }
+                vec![source]
             }
-            None => sources.iter().map(|s| s.name.clone()).collect(),
+            None => sources.iter().filter(|s| !(scope.public_only && s.private)).collect(),
         };
+        let wanted: Vec<String> = wanted.into_iter().map(|s| s.name.clone()).collect();
         if wanted.is_empty() {
+            if strict {
+                // The query is still checked: a bad one is a bad one whatever the sources.
+                self.store.search(query, &wanted, 1, true)?;
+            }
             return Ok(Vec::new());
         }
         self.store.reload()?;
-        let hits = self.store.search(query, &wanted, limit)?;
+        let hits = self.store.search(query, &wanted, limit, strict)?;
         Ok(hits
             .into_iter()
             .map(|h| Hit {
@@ -717,16 +787,16 @@ impl Knowledge {
     /// The passage `id`, or with `whole` every passage of its document, in order.
     pub fn show(&self, id: &str, whole: bool) -> Result<Vec<Shown>> {
         self.store.reload()?;
-        let registered: HashSet<String> = self.manifest.sources()?.into_iter().map(|s| s.name).collect();
-        let found = self.store.by_term(self.store.fields.id, id)?;
-        let first =
-            found.into_iter().find(|s| registered.contains(&s.source)).ok_or_else(|| Error::NoSuchId(id.to_owned()))?;
+        let sources = self.manifest.sources()?;
+        let first = self.stored_passage(id, &sources)?;
+        let private = sources.iter().any(|s| s.name == first.source && s.private);
         let passages = if whole { self.store.by_term(self.store.fields.doc, &first.doc)? } else { vec![first] };
         Ok(passages
             .into_iter()
             .map(|s| Shown {
                 id: s.id,
                 source: s.source,
+                private,
                 path: s.path,
                 entry: s.entry,
                 title: s.title,
@@ -734,6 +804,24 @@ impl Knowledge {
                 text: s.body,
             })
             .collect())
+    }
+
+    /// The id of the passage after `id` in its document, if there is one.
+    pub fn next_in_document(&self, id: &str) -> Result<Option<String>> {
+        self.store.reload()?;
+        let sources = self.manifest.sources()?;
+        let passage = self.stored_passage(id, &sources)?;
+        let next = format!("{}-{}", passage.file, passage.passage + 1);
+        Ok(self.store.by_term(self.store.fields.id, &next)?.into_iter().find(|s| s.doc == passage.doc).map(|s| s.id))
+    }
+
+    /// The passage `id` of a registered source (a removed source's passages are never shown).
+    fn stored_passage(&self, id: &str, sources: &[Source]) -> Result<index::Stored> {
+        let found = self.store.by_term(self.store.fields.id, id)?;
+        found
+            .into_iter()
+            .find(|s| sources.iter().any(|source| source.name == s.source))
+            .ok_or_else(|| Error::NoSuchId(id.to_owned()))
     }
 
     /// Passages in the index.
