@@ -5,7 +5,8 @@
 //! - [`tool`]: the [`Tool`] trait every tool implements (name, description, JSON schema, run);
 //! - [`tools`]: the toolbox a session offers the model and dispatches calls through;
 //! - [`files`] (read, write, edit, grep, find), [`bash`], [`skill`] (a SKILL.md by name);
-//! - [`services`]: the messaging tools and `remote`, under the session's gate token;
+//! - [`services`]: the messaging, web, wallet and knowledge tools and `remote`, under the
+//!   session's gate token;
 //! - [`context`]: AGENTS.md, skills, the system prompt;
 //! - [`session`]: the loop (OpenAI tool calls, malformed calls answered with an error, old tool
 //!   output elided to fit the context window as the model's tokenizer counts it, Ctrl-C), saved

@@ -91,6 +91,15 @@ impl Tools {
         crate::services::wallet::tools(services).into_iter().fold(self, Tools::register)
     }
 
+    /// Offers the knowledge tools (`knowledge`, `knowledge_read`) when the Tool API at
+    /// `services` has a knowledge index (asked once, here); otherwise nothing.
+    pub fn with_knowledge(self, services: &ToolApi) -> Tools {
+        if !crate::services::knowledge::served(services) {
+            return self;
+        }
+        crate::services::knowledge::tools(services).into_iter().fold(self, Tools::register)
+    }
+
     /// Offers the `remote` tool, for a question to a stronger model outside this machine.
     pub fn with_remote(self, remote: RemoteTool) -> Tools {
         self.register(Arc::new(remote))
@@ -103,9 +112,10 @@ impl Tools {
     }
 
     /// What the model is offered, in the OpenAI `tools` format: the file and shell tools, `skill`
-    /// when there are skills, `messages` when the Tool API is reachable, `remote` when the server
-    /// lists remote models. (`knowledge` is not offered until its service exists: a tool that
-    /// cannot work is worse than none.)
+    /// when there are skills, `messages` and the web tools when the Tool API is reachable, the
+    /// wallet's and `knowledge` when it serves them, `remote` when the server lists remote
+    /// models. (A tool that cannot work is worse than none: a service that is not there is not
+    /// offered, and a model that calls its tool anyway is told why.)
     pub fn definitions(&self) -> Value {
         Value::Array(self.offered.iter().map(|t| t.definition()).collect())
     }
@@ -253,6 +263,9 @@ mod tests {
                 refusal(name),
                 format!("there is no tool {name:?}: the Tool API is not available in this session")
             );
+        }
+        for name in ["knowledge", "knowledge_read"] {
+            assert!(refusal(name).ends_with("sov serve has no knowledge index (the user adds folders with `sov know add PATH` and runs `sov know index`)"), "{name}");
         }
         assert_eq!(refusal("skill"), "there is no tool \"skill\"; the tools are read, write, edit, bash, grep, find");
     }

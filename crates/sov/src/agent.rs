@@ -288,7 +288,7 @@ fn inside(args: AgentArgs) -> Result<i32> {
     let mut tools = Tools::new(&workdir).with_skills(skills.clone()).with_cancel(cancel.clone());
     if let Some(url) = &args.tool_url {
         let services = ToolApi::new(url, std::env::var(sov_gate::SESSION_ENV).ok());
-        tools = tools.with_services(services.clone()).with_wallet(&services);
+        tools = tools.with_services(services.clone()).with_wallet(&services).with_knowledge(&services);
     }
     let url = args.url.clone().context("--url is missing")?;
     let api_key = std::env::var("SOV_API_KEY").ok().filter(|k| !k.is_empty());
@@ -308,7 +308,11 @@ fn inside(args: AgentArgs) -> Result<i32> {
     let log = args.session_file.clone().context("--session-file is missing")?;
     let fresh = std::fs::metadata(&log).map(|m| m.len() == 0).unwrap_or(true);
     let session = if fresh {
-        Session::new(&context::system_prompt(&workdir, &agents, &skills), tools.clone(), Some(log.clone()))?
+        Session::new(
+            &context::system_prompt(&workdir, &agents, &skills, &tools.names()),
+            tools.clone(),
+            Some(log.clone()),
+        )?
     } else {
         Session::resume(&log, tools.clone())?
     };

@@ -7,6 +7,8 @@
 //! - [`web`]: `web_search` and `web_fetch`, through the Tool API;
 //! - [`wallet`]: `wallet_balance` and `ens_resolve`, through the Tool API, when it serves the
 //!   wallet;
+//! - [`knowledge`]: `knowledge` (search the user's notes and offline documents) and
+//!   `knowledge_read`, through the Tool API, when `sov serve` has a knowledge index;
 //! - [`remote`]: `remote`, a question for a stronger model outside this machine, through the LLM
 //!   API.
 //!
@@ -14,6 +16,7 @@
 //! [`ABSENT`] if a model calling it in a session without the service should be told why.
 
 mod http;
+pub mod knowledge;
 pub mod messages;
 pub mod remote;
 pub mod wallet;
@@ -27,5 +30,6 @@ pub(crate) const ABSENT: &[(&[&str], &str)] = &[
     (&messages::NAMES, messages::WHY_ABSENT),
     (&web::NAMES, web::WHY_ABSENT),
     (&wallet::NAMES, wallet::WHY_ABSENT),
+    (&knowledge::NAMES, knowledge::WHY_ABSENT),
     (&[remote::NAME], remote::WHY_ABSENT),
 ];
