@@ -1,3 +1,4 @@
+mod api;
 mod manual;
 mod notes;
 mod zim;
