@@ -178,6 +178,10 @@ pub fn gate_servers(
     if let Some((reader, keystore, sends)) = wallet {
         tool_api = tool_api.service(sov_wallet::api::routes(gate.clone(), reader, keystore, sends));
     }
+    // Always mounted, opened on the first request that finds an index: a first `sov know index`
+    // while this runs needs no restart (until then its routes answer 503 and say why).
+    let library = Arc::new(sov_know::api::Library::new(sov_know::Knowledge::dir_in(&paths.data_dir)));
+    tool_api = tool_api.service(sov_know::api::routes(gate.clone(), library));
     Ok(GateServers {
         gate: gate.clone(),
         tool_api: tool_api.router(),

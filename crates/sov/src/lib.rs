@@ -122,7 +122,9 @@ pub enum Command {
     /// Add folders (`sov know add ~/notes --private`), index them (`sov know index`: only what
     /// changed is read again), then `sov know search "…"`. Markdown, text, HTML, PDF, source code,
     /// Kiwix ZIM archives and MediaWiki dumps;
-    /// the index lives in <data dir>/know/ and nothing leaves the machine.
+    /// the index lives in <data dir>/know/ and nothing leaves the machine. Agents search it
+    /// through the Tool API (127.0.0.1:6000: /knowledge/search?q=, /knowledge/doc?id=); a
+    /// result from a --private source marks their session as having read your notes.
     #[command(subcommand)]
     Know(know::KnowCommand),
     /// Sovereign's agent, in a sandbox of the current directory (or `setup` for other agents).
