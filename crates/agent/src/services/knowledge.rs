@@ -88,7 +88,8 @@ fn render_results(answer: &Value) -> String {
         out.push_str("no passage matches; try other words (fewer, or synonyms)\n");
         return out;
     }
-    out.push_str(&format!("{} passages {QUOTED}:\n", results.len()));
+    let passages = if results.len() == 1 { "passage" } else { "passages" };
+    out.push_str(&format!("{} {passages} {QUOTED}:\n", results.len()));
     for (n, hit) in results.iter().enumerate() {
         let title = hit["title"].as_str().unwrap_or_default();
         let heading = hit["heading"].as_str().filter(|h| !h.is_empty()).map(|h| format!(" > {h}")).unwrap_or_default();
@@ -243,7 +244,7 @@ mod tests {
         assert_eq!(
             render_results(&answer),
             format!(
-                "1 passages {QUOTED}:\n\n[1] id 3f9c0a17b2d4e851-2 · python (public) · /doc/library/tempfile.html\n    tempfile > Examples\n    use a **TemporaryDirectory** here\n\nRead a passage (or its whole document) with knowledge_read and its id.\n"
+                "1 passage {QUOTED}:\n\n[1] id 3f9c0a17b2d4e851-2 · python (public) · /doc/library/tempfile.html\n    tempfile > Examples\n    use a **TemporaryDirectory** here\n\nRead a passage (or its whole document) with knowledge_read and its id.\n"
             )
         );
         let none = render_results(&json!({"results": [], "note": "public sources only"}));
