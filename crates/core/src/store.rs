@@ -193,6 +193,36 @@ const MIGRATIONS: &[&str] = &[
     // 9: the signals the gate's code computed for an action (crate `sov-gate`, `signals.rs`),
     // as JSON, shown to the reviewer and the human. Actions asked for before keep NULL.
     "ALTER TABLE gate_actions ADD COLUMN signals TEXT;",
+    // 10: the console's chat page (crate `sov-console`, `chat.rs`): conversations with their
+    // settings (model, system prompt, temperature, answer length), and their messages in order.
+    // Deleting a conversation deletes its messages (the foreign key cascades). An assistant
+    // message keeps how it ended (`stop`, `length`, `stopped` by the person, `failed`) and the
+    // engine's token counts and timings for the numbers the page shows under it.
+    "CREATE TABLE chat_conversations (
+        id            TEXT PRIMARY KEY,
+        title         TEXT NOT NULL,
+        model         TEXT NOT NULL,
+        system_prompt TEXT NOT NULL,
+        temperature   REAL NOT NULL,
+        max_tokens    INTEGER NOT NULL,
+        created_ms    INTEGER NOT NULL,
+        updated_ms    INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE chat_messages (
+        conversation      TEXT NOT NULL REFERENCES chat_conversations (id) ON DELETE CASCADE,
+        seq               INTEGER NOT NULL,
+        role              TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content           TEXT NOT NULL,
+        model             TEXT,
+        finish            TEXT,
+        prompt_tokens     INTEGER,
+        completion_tokens INTEGER,
+        prompt_ms         REAL,
+        generation_ms     REAL,
+        created_ms        INTEGER NOT NULL,
+        PRIMARY KEY (conversation, seq)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX chat_conversations_by_update ON chat_conversations (updated_ms);",
 ];
 
 /// How long a connection waits for another process's lock before reporting `SQLITE_BUSY`.
@@ -351,6 +381,8 @@ mod tests {
                 "audit",
                 "audit_no_delete",
                 "audit_no_update",
+                "chat_conversations",
+                "chat_messages",
                 "console_login_links",
                 "gate_actions",
                 "gate_served",
