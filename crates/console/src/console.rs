@@ -31,6 +31,7 @@ use sov_gate::display::{ReviewShown, request_has_hidden, review_shown};
 use sov_gate::queue::State as ActionState;
 use sov_gate::{ActionRecord, Decision, Gate, GateError, Provenance, Signals, Verdict, Weight};
 
+use crate::chat::{Chat, ChatEngine, is_conversation_id};
 use crate::html::{attr, esc, esc_block, page, time};
 use crate::login::{self, Redeemed};
 use crate::{blocking, loopback_host};
@@ -44,14 +45,16 @@ const LOGIN_LIFETIME_MS: i64 = 12 * 3600 * 1000;
 #[derive(Clone)]
 pub struct Console {
     gate: Arc<Gate>,
-    database: PathBuf,
+    pub(crate) database: PathBuf,
     audit_head: PathBuf,
     logins: Arc<Mutex<HashMap<String, Login>>>,
+    /// The chat page, when the console has an engine to ask ([`Console::with_chat`]).
+    pub(crate) chat: Option<Chat>,
 }
 
 #[derive(Clone)]
-struct Login {
-    csrf: String,
+pub(crate) struct Login {
+    pub(crate) csrf: String,
     expires_ms: i64,
     /// The `User-Agent` the browser sent when it logged in (empty if none).
     user_agent: Vec<u8>,
@@ -61,7 +64,13 @@ impl Console {
     /// A console for `gate`; `database` holds the login links ([`crate::login`]) and, with
     /// `audit_head`, the audit log.
     pub fn new(gate: Arc<Gate>, database: PathBuf, audit_head: PathBuf) -> Console {
-        Console { gate, database, audit_head, logins: Arc::default() }
+        Console { gate, database, audit_head, logins: Arc::default(), chat: None }
+    }
+
+    /// The same console with the chat page (`/chat`, [`crate::chat`]) asking `engine`.
+    pub fn with_chat(mut self, engine: Arc<dyn ChatEngine>) -> Console {
+        self.chat = Some(Chat::new(engine));
+        self
     }
 
     /// The console's routes.
@@ -78,6 +87,7 @@ impl Console {
             .route("/logout", post(logout))
             .route("/static/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
             .route("/static/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }))
+            .merge(crate::chat::routes())
             .layer(middleware::from_fn(guard))
             .with_state(self)
     }
@@ -85,7 +95,7 @@ impl Console {
     /// The login of the request's cookie, if it is valid and comes from the browser that logged
     /// in. A cookie presented with another `User-Agent` was copied out of that browser: the
     /// login ends, and the person logs in again with a new link.
-    fn login(&self, headers: &HeaderMap) -> Option<Login> {
+    pub(crate) fn login(&self, headers: &HeaderMap) -> Option<Login> {
         let id = cookie(headers, COOKIE)?;
         let mut logins = self.logins.lock().unwrap_or_else(PoisonError::into_inner);
         let now = sov_core::now_ms();
@@ -107,8 +117,11 @@ fn user_agent(headers: &HeaderMap) -> &[u8] {
 
 const CSS: &str = include_str!("../static/console.css");
 const JS: &str = include_str!("../static/console.js");
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+/// No inline script, no script or style from elsewhere, no images from elsewhere (the chat
+/// page's renderer writes none; this holds even if it did), `fetch` only to the console itself
+/// (the chat page streams answers with it).
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Loopback `Host` only; POSTs only from the console's own origin; strict headers on every page.
 async fn guard(request: Request, next: Next) -> Response {
@@ -158,7 +171,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The login page, for requests without a valid login.
-fn to_login(next: &str) -> Response {
+pub(crate) fn to_login(next: &str) -> Response {
     Redirect::to(&format!("/login?next={}", encode_path(next))).into_response()
 }
 
@@ -200,15 +213,16 @@ async fn login_page(axum::extract::Query(q): axum::extract::Query<NextQuery>) ->
 }
 
 /// Where a login may lead: one of the console's own pages (`/`, `/history`, `/audit`,
-/// `/status`, `/actions/ID`), else `/`. Nothing else passes, so no encoding trick (`//host`,
+/// `/status`, `/actions/ID`, `/chat`, `/chat/c/ID`), else `/`. Nothing else passes, so no encoding trick (`//host`,
 /// `/\t/host`, `/\host`, CR LF) can send the browser to another site or into a bad header.
 fn safe_next(next: Option<&str>) -> &str {
     let is_action_id = |id: &str| {
         (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     match next {
-        Some(path @ ("/" | "/history" | "/audit" | "/status")) => path,
+        Some(path @ ("/" | "/history" | "/audit" | "/status" | "/chat")) => path,
         Some(path) if path.strip_prefix("/actions/").is_some_and(is_action_id) => path,
+        Some(path) if path.strip_prefix("/chat/c/").is_some_and(is_conversation_id) => path,
         _ => "/",
     }
 }
@@ -290,7 +304,7 @@ async fn logout(State(console): State<Console>, headers: HeaderMap, Form(form): 
     Redirect::to("/login").into_response()
 }
 
-fn error_page(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     (status, Html(page("Error", &format!("<p class=\"error\">{}</p>", esc(message))))).into_response()
 }
 
@@ -616,7 +630,16 @@ mod tests {
 
     #[test]
     fn only_the_consoles_own_pages_follow_a_login() {
-        for good in ["/", "/history", "/audit", "/status", "/actions/ab", "/actions/0123456789abcdef0123456789abcdef"] {
+        for good in [
+            "/",
+            "/history",
+            "/audit",
+            "/status",
+            "/actions/ab",
+            "/actions/0123456789abcdef0123456789abcdef",
+            "/chat",
+            "/chat/c/0123456789abcdef0123456789abcdef",
+        ] {
             assert_eq!(safe_next(Some(good)), good);
         }
         for bad in [
@@ -637,6 +660,9 @@ mod tests {
             "/history/",
             "/status?next=//evil.example",
             "/static/console.js",
+            "/chat/c/ab",
+            "/chat/c/0123456789abcdef0123456789abcdef/delete",
+            "/chat/",
             "/login",
             "actions",
             " /",

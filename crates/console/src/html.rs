@@ -51,13 +51,22 @@ fn push_escaped(out: &mut String, text: &str) {
 
 /// A whole page: title (the console's own words), navigation, body.
 pub(crate) fn page(title: &str, body: &str) -> String {
+    frame(title, body, "")
+}
+
+/// A page of the chat: [`page`] with the chat's script.
+pub(crate) fn chat_page(title: &str, body: &str) -> String {
+    frame(title, body, "<script src=\"/static/chat.js\" defer></script>")
+}
+
+fn frame(title: &str, body: &str, script: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · Sovereign</title><link rel=\"stylesheet\" href=\"/static/console.css\">\
-         <script src=\"/static/console.js\" defer></script></head>\
+         <script src=\"/static/console.js\" defer></script>{script}</head>\
          <body><header><strong>Sovereign</strong> <nav><a href=\"/\">Pending</a> <a href=\"/history\">History</a> \
-         <a href=\"/audit\">Audit log</a> <a href=\"/status\">Status</a></nav></header><main><h1>{title}</h1>\n{body}</main></body></html>\n",
+         <a href=\"/audit\">Audit log</a> <a href=\"/status\">Status</a> <a href=\"/chat\">Chat</a></nav></header><main><h1>{title}</h1>\n{body}</main></body></html>\n",
         title = attr(title)
     )
 }

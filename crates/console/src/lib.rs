@@ -5,10 +5,16 @@
 //!   `sov console` prints ([`login`]: valid once, for ten minutes, stored only hashed), exchanged
 //!   for an HttpOnly, SameSite=Strict cookie bound to the browser's User-Agent; every state
 //!   change is a POST with a CSRF token.
+//! - [`chat`]: the chat page (`/chat`) on the same console, behind the same login: local
+//!   conversations ([`conversations`], in SQLite) with the local models, streamed, with model
+//!   output rendered inert by [`markdown`].
 
+pub mod chat;
 pub mod console;
+pub mod conversations;
 mod html;
 pub mod login;
+pub mod markdown;
 
 use axum::http::{HeaderMap, Uri};
 use sov_gate::GateError;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use sov_console::chat::ChatEngine;
 use sov_console::console::{COOKIE, Console};
 use sov_core::store::Store;
 use sov_gate::{Gate, Policy};
@@ -19,6 +20,8 @@ pub struct Harness {
 
 pub struct Answer {
     pub status: u16,
+    pub content_type: Option<String>,
+    pub csp: Option<String>,
     pub location: Option<String>,
     pub set_cookie: Option<String>,
     pub body: String,
@@ -33,9 +36,21 @@ impl Harness {
 
     /// A console on the database in `dir` (a restart, when another console used it before).
     pub fn start_in(dir: tempfile::TempDir) -> Harness {
+        Harness::start_with(dir, None)
+    }
+
+    /// A console with the chat page asking `engine`.
+    pub fn start_chat(engine: Arc<dyn ChatEngine>) -> Harness {
+        Harness::start_with(tempfile::tempdir().unwrap(), Some(engine))
+    }
+
+    fn start_with(dir: tempfile::TempDir, engine: Option<Arc<dyn ChatEngine>>) -> Harness {
         let (db, head) = (dir.path().join("sovereign.db"), dir.path().join("audit.head"));
         let gate = Arc::new(Gate::new(Store::open(&db).unwrap(), Some(head.clone()), Policy::default()));
-        let console = Console::new(gate.clone(), db, head);
+        let mut console = Console::new(gate.clone(), db, head);
+        if let Some(engine) = engine {
+            console = console.with_chat(engine);
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -74,10 +89,25 @@ impl Harness {
 
     /// A form POST whose body is sent exactly as given (already URL-encoded).
     pub fn post(&self, path: &str, body: &str, user_agent: &str, cookie: Option<&str>) -> Answer {
+        self.post_with(path, body, user_agent, cookie, &[])
+    }
+
+    /// [`Harness::post`] with more headers (`Origin`, say).
+    pub fn post_with(
+        &self,
+        path: &str,
+        body: &str,
+        user_agent: &str,
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut request = agent()
             .post(&format!("{}{path}", self.base))
             .header("user-agent", user_agent)
             .content_type("application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(cookie) = cookie {
             request = request.header("cookie", &format!("{COOKIE}={cookie}"));
         }
@@ -113,8 +143,11 @@ fn agent() -> ureq::Agent {
 fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
     let header = |name: &str| response.headers().get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let (location, set_cookie) = (header("location"), header("set-cookie"));
+    let (content_type, csp) = (header("content-type"), header("content-security-policy"));
     Answer {
         status: response.status().as_u16(),
+        content_type,
+        csp,
         location,
         set_cookie,
         body: response.body_mut().read_to_string().unwrap(),

@@ -1,2 +1,3 @@
+mod chat;
 mod console;
 mod harness;
