@@ -392,8 +392,14 @@ pub fn to_markdown(conversation: &Conversation, messages: &[Message]) -> String 
             Role::Assistant => format!("Assistant ({})", m.model.as_deref().unwrap_or("?")),
         };
         out.push_str(&format!("\n## {who}\n\n{}\n", m.content));
-        if let Some(Finish::Stopped | Finish::Failed | Finish::Length) = m.finish {
-            out.push_str(&format!("\n*(answer {})*\n", m.finish.map_or("", Finish::as_str)));
+        let ended = match m.finish {
+            Some(Finish::Stopped) => "stopped",
+            Some(Finish::Length) => "cut at the length limit",
+            Some(Finish::Failed) => "the engine failed",
+            Some(Finish::Stop) | None => "",
+        };
+        if !ended.is_empty() {
+            out.push_str(&format!("\n*({ended})*\n"));
         }
     }
     out
