@@ -120,6 +120,7 @@ pub fn gate_servers(
     gate.set_address_book(Arc::new(sov_msg::History::open(&paths.database())?));
     let model =
         if config.gate.reviewer_model.is_empty() { "default".to_owned() } else { config.gate.reviewer_model.clone() };
+    let chat = Arc::new(crate::chat::EngineChat(engine.clone()));
     let reviewer = Arc::new(EngineReviewer::new(engine, model));
     let console_url = format!("http://{console_addr}");
     let messaging = sov_msg::Messaging::open(
@@ -185,7 +186,9 @@ pub fn gate_servers(
     Ok(GateServers {
         gate: gate.clone(),
         tool_api: tool_api.router(),
-        console: sov_console::console::Console::new(gate, paths.database(), paths.audit_head()).router(),
+        console: sov_console::console::Console::new(gate, paths.database(), paths.audit_head())
+            .with_chat(chat)
+            .router(),
         workers,
         poller,
     })

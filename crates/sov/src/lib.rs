@@ -16,6 +16,7 @@ use sov_core::paths::Paths;
 pub mod agent;
 pub mod agent_setup;
 pub mod audit;
+pub mod chat;
 pub mod gate;
 pub mod know;
 pub mod llm;
