@@ -1,5 +1,5 @@
 //! The chat page's conversations, stored in the local SQLite database (tables
-//! `chat_conversations` and `chat_messages`, migration 9 of [`sov_core::store`]).
+//! `chat_conversations` and `chat_messages`, migration 10 of [`sov_core::store`]).
 //!
 //! Guarantees:
 //! - Every change is one transaction: a message and its conversation's `updated_ms` change
