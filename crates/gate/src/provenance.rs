@@ -125,8 +125,8 @@ fn recipient_pieces(record: &ActionRecord) -> BTreeSet<Piece> {
     out
 }
 
-/// Every string in `value`, joined.
-fn all_text(value: &Value, out: &mut String) {
+/// Every string in `value`, each followed by a line feed (also the signals' view of an action).
+pub(crate) fn all_text(value: &Value, out: &mut String) {
     match value {
         Value::String(s) => {
             out.push_str(s);

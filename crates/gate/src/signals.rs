@@ -375,19 +375,6 @@ pub fn values_in(text: &str) -> Vec<(Channel, String)> {
     out.into_iter().collect()
 }
 
-/// Every string in `value`, joined by line feeds.
-fn all_text(value: &Value, out: &mut String) {
-    match value {
-        Value::String(s) => {
-            out.push_str(s);
-            out.push('\n');
-        }
-        Value::Array(items) => items.iter().for_each(|v| all_text(v, out)),
-        Value::Object(map) => map.values().for_each(|v| all_text(v, out)),
-        _ => {}
-    }
-}
-
 /// What the gate knows of the user's contacts and payments, rebuilt when it changes.
 struct Known {
     /// The address book's version (`None` without one), the last `gate_spend` row, and the
@@ -505,7 +492,7 @@ impl Gate {
         let mut found = Vec::new();
         let mut text = String::new();
         if matches!(kind, Kind::MessageSend | Kind::WebFetch | Kind::WebSearch | Kind::RemoteLlm | Kind::ToolExec) {
-            all_text(&Value::Object(request.params.clone()), &mut text);
+            crate::provenance::all_text(&Value::Object(request.params.clone()), &mut text);
             text.push_str(&request.summary);
             match detectors() {
                 Ok(detectors) => found = detectors.detect(&text),

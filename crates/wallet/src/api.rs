@@ -304,19 +304,6 @@ async fn tx_status(
     Ok(Json(answer))
 }
 
-/// `amount` of a token with `decimals` as a decimal string (`1.5`), exact.
-pub(crate) fn whole_units(amount: U256, decimals: u8) -> String {
-    let digits = amount.to_string();
-    let decimals = usize::from(decimals);
-    if decimals == 0 {
-        return digits;
-    }
-    let padded = format!("{digits:0>width$}", width = decimals + 1);
-    let (int, frac) = padded.split_at(padded.len() - decimals);
-    let frac = frac.trim_end_matches('0');
-    if frac.is_empty() { int.to_owned() } else { format!("{int}.{frac}") }
-}
-
 #[derive(serde::Deserialize)]
 struct BalanceQuery {
     account: Option<String>,
@@ -362,7 +349,7 @@ async fn balance(
             let read = api.reader.eth_balance(account).await.map_err(|e| failed(&e))?;
             json!({
                 "account": account.to_string(), "asset": "ETH", "decimals": 18,
-                "balance": whole_units(read.value, 18), "raw": read.value.to_string(),
+                "balance": crate::price::whole_units(read.value, 18), "raw": read.value.to_string(),
                 "block": read.block.number, "verified": read.verified,
             })
         }
@@ -372,7 +359,7 @@ async fn balance(
             json!({
                 "account": account.to_string(), "asset": token.to_string(), "symbol": info.value.symbol.to_string(),
                 "decimals": info.value.decimals,
-                "balance": whole_units(read.value, info.value.decimals), "raw": read.value.to_string(),
+                "balance": crate::price::whole_units(read.value, info.value.decimals), "raw": read.value.to_string(),
                 "block": read.block.number, "verified": read.verified,
             })
         }
@@ -410,19 +397,4 @@ async fn ens(
         }
         (None, None) => Value::Null,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn amounts_are_written_exactly_in_whole_units() {
-        assert_eq!(whole_units(U256::from(1_500_000_000_000_000_000u128), 18), "1.5");
-        assert_eq!(whole_units(U256::from(5u8), 6), "0.000005");
-        assert_eq!(whole_units(U256::ZERO, 18), "0");
-        assert_eq!(whole_units(U256::from(2_000_000u64), 6), "2");
-        assert_eq!(whole_units(U256::from(7u8), 0), "7");
-        assert_eq!(whole_units(U256::MAX, 18).len(), 79, "{}", whole_units(U256::MAX, 18));
-    }
 }

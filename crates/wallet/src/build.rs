@@ -105,7 +105,7 @@ pub fn parse_units(text: &str, decimals: u8) -> Result<U256, Error> {
 /// `amount` (smallest unit, signed) in whole units of an asset with `decimals`, exact.
 fn whole(amount: I256, decimals: u8) -> String {
     let sign = if amount.is_negative() { "-" } else { "" };
-    format!("{sign}{}", crate::api::whole_units(amount.unsigned_abs(), decimals))
+    format!("{sign}{}", crate::price::whole_units(amount.unsigned_abs(), decimals))
 }
 
 /// `text` as an asset: `ETH`, or a token's contract address.
@@ -215,7 +215,7 @@ impl Builder {
         };
         let summary = format!(
             "send {} {symbol} (≈{declared_usd:.2} USD) from {from} to {shown}",
-            crate::api::whole_units(amount, decimals)
+            crate::price::whole_units(amount, decimals)
         );
         let signed = I256::try_from(amount).unwrap_or(I256::MAX);
         let check = move |sim: &Simulation| {
@@ -351,9 +351,9 @@ impl Builder {
         };
         let summary = format!(
             "swap {} {symbol_in} (≈{in_usd:.2} USD) for at least {} {symbol_out} (quote {}, {out_usd}) through {router}",
-            crate::api::whole_units(amount_in, decimals_in),
-            crate::api::whole_units(min_out, decimals_out),
-            crate::api::whole_units(quote, decimals_out),
+            crate::price::whole_units(amount_in, decimals_in),
+            crate::price::whole_units(min_out, decimals_out),
+            crate::price::whole_units(quote, decimals_out),
         );
         let bought = match buy {
             Asset::Eth => Moved::Eth,
@@ -391,7 +391,7 @@ impl Builder {
         let summary = format!(
             "call {shown} with {} bytes of data and {} ETH, from {from}",
             data.len(),
-            crate::api::whole_units(value, 18)
+            crate::price::whole_units(value, 18)
         );
         let outgoing = Outgoing { to, value, data };
         self.finish(Kind::WalletCall, from, &own, outgoing, summary, vec![to], declared_usd, Vec::new(), &|_| {

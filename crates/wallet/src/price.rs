@@ -72,10 +72,33 @@ impl Prices {
     }
 }
 
+/// `amount` of a token with `decimals` as a decimal string (`1.5`), exact.
+pub(crate) fn whole_units(amount: U256, decimals: u8) -> String {
+    let digits = amount.to_string();
+    let decimals = usize::from(decimals);
+    if decimals == 0 {
+        return digits;
+    }
+    let padded = format!("{digits:0>width$}", width = decimals + 1);
+    let (int, frac) = padded.split_at(padded.len() - decimals);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() { int.to_owned() } else { format!("{int}.{frac}") }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_are_written_exactly_in_whole_units() {
+        assert_eq!(whole_units(U256::from(1_500_000_000_000_000_000u128), 18), "1.5");
+        assert_eq!(whole_units(U256::from(5u8), 6), "0.000005");
+        assert_eq!(whole_units(U256::ZERO, 18), "0");
+        assert_eq!(whole_units(U256::from(2_000_000u64), 6), "2");
+        assert_eq!(whole_units(U256::from(7u8), 0), "7");
+        assert_eq!(whole_units(U256::MAX, 18).len(), 79, "{}", whole_units(U256::MAX, 18));
+    }
     use alloy::primitives::address;
 
     const USDC: Address = address!("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48");
