@@ -239,6 +239,85 @@ pub(crate) fn nino_prefix(a: u8, b: u8) -> bool {
     first_ok && second_ok && !banned.iter().any(|p| **p == pair)
 }
 
+/// Dutch BSN (burgerservicenummer): 9 digits passing the 11-test
+/// (9·d1 + 8·d2 + … + 2·d8 − d9 ≡ 0 mod 11), not all zeros.
+pub(crate) fn bsn(digits: &[u8]) -> bool {
+    if digits.len() != 9 || digits.iter().all(|&d| d == 0) {
+        return false;
+    }
+    let sum: i32 =
+        digits[..8].iter().zip((2..=9).rev()).map(|(&d, w)| i32::from(d) * w).sum::<i32>() - i32::from(digits[8]);
+    sum.rem_euclid(11) == 0
+}
+
+/// French NIR (INSEE number): 13 characters (digits, or `2A`/`2B` for Corsica in the department)
+/// and a two-digit key equal to 97 − (number mod 97).
+pub(crate) fn insee(compact: &str) -> bool {
+    let b = compact.as_bytes();
+    if b.len() != 15 || !matches!(b[0], b'1' | b'2' | b'3' | b'4' | b'7' | b'8') {
+        return false;
+    }
+    let mut body = compact[..13].to_owned();
+    // Corsica: 2A counts as 19, 2B as 18 (in the number, not in the text).
+    let corsica = match &body[5..7] {
+        "2A" => Some(1_000_000),
+        "2B" => Some(2_000_000),
+        _ => None,
+    };
+    if corsica.is_some() {
+        body.replace_range(5..7, "20");
+    }
+    let (Ok(mut n), Ok(key)) = (body.parse::<u64>(), compact[13..].parse::<u64>()) else {
+        return false;
+    };
+    if let Some(sub) = corsica {
+        n -= sub;
+    }
+    (1..=97).contains(&key) && 97 - n % 97 == key
+}
+
+/// Italian codice fiscale: 16 upper-case characters whose last is the check letter (odd and even
+/// positions weighted by the official tables; digits may be replaced by letters, "omocodia").
+pub(crate) fn codice_fiscale(code: &[u8]) -> bool {
+    const ODD: [u32; 26] =
+        [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23];
+    if code.len() != 16 || !code.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+        return false;
+    }
+    let mut sum = 0u32;
+    for (i, &c) in code[..15].iter().enumerate() {
+        let v = if c.is_ascii_digit() { u32::from(c - b'0') } else { u32::from(c - b'A') };
+        sum += if i % 2 == 0 { ODD[v as usize] } else { v };
+    }
+    u32::from(code[15] - b'A') == sum % 26
+}
+
+const DNI_LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+
+/// Spanish DNI (8 digits and a letter) or NIE (`X`/`Y`/`Z`, 7 digits and a letter): the letter
+/// is the number mod 23 (the NIE's first letter counts as 0, 1, 2).
+pub(crate) fn dni(compact: &str) -> bool {
+    let b = compact.as_bytes();
+    if b.len() != 9 || !b[8].is_ascii_uppercase() {
+        return false;
+    }
+    let lead = match b[0] {
+        b'X' => b'0',
+        b'Y' => b'1',
+        b'Z' => b'2',
+        d if d.is_ascii_digit() => d,
+        _ => return false,
+    };
+    if !b[1..8].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let mut n = u32::from(lead - b'0');
+    for &d in &b[1..8] {
+        n = n * 10 + u32::from(d - b'0');
+    }
+    DNI_LETTERS[(n % 23) as usize] == b[8]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +355,20 @@ mod tests {
         assert!(steuer_id(&d));
         let bad: Vec<u8> = "86095742718".bytes().map(|b| b - b'0').collect();
         assert!(!steuer_id(&bad));
+    }
+
+    #[test]
+    fn national_ids_known_values() {
+        let d = |s: &str| -> Vec<u8> { s.bytes().map(|b| b - b'0').collect() };
+        assert!(bsn(&d("111222333")));
+        assert!(bsn(&d("123456782")));
+        assert!(!bsn(&d("123456789")));
+        assert!(insee("255081416802538"));
+        assert!(!insee("255081416802539"));
+        assert!(codice_fiscale(b"RSSMRA85T10A562S"));
+        assert!(!codice_fiscale(b"RSSMRA85T10A562T"));
+        assert!(dni("12345678Z"));
+        assert!(!dni("12345678A"));
+        assert!(dni("X1234567L"));
     }
 }

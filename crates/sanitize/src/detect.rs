@@ -12,6 +12,7 @@ use std::path::Path;
 
 use regex::Regex;
 
+use crate::ner::Ner;
 use crate::{Error, Kind, checks};
 
 /// One detected span of private data in a text.
@@ -63,6 +64,14 @@ pub(crate) struct Engine {
     nino: Regex,
     steuer: Regex,
     steuer_ctx: Regex,
+    ssn_plain: Regex,
+    ssn_ctx: Regex,
+    insee: Regex,
+    bsn: Regex,
+    bsn_ctx: Regex,
+    codice_fiscale: Regex,
+    dni: Regex,
+    ner: Ner,
     paths: Vec<Regex>,
     names: Option<Regex>,
     accounts: Option<Regex>,
@@ -254,6 +263,16 @@ impl Engine {
             steuer_ctx: re(
                 r"(?i)(?:steuer-?id|steuer-?identifikationsnummer|identifikationsnummer|idnr|\btin\b|tax id)",
             )?,
+            ssn_plain: re(r"\d{3} ?\d{2} ?\d{4}")?,
+            ssn_ctx: re(
+                r"(?i)(?:\bssn|social security(?: number| no\.?| #)?)\W{0,3}(?:is\W{0,2}|number\W{0,2}|no\.?\W{0,2})?$",
+            )?,
+            insee: re(r"[1-478] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}")?,
+            bsn: re(r"\d{9}|\d{4}\.\d{2}\.\d{3}|\d{3}[ .]\d{3}[ .]\d{3}")?,
+            bsn_ctx: re(r"(?i)(?:\bbsn\b|burgerservicenummer|sofi-?nummer|citizen service number)")?,
+            codice_fiscale: re(r"[A-Z]{6}[0-9LMNP-V]{2}[ABCDEHLMPRST][0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{3}[A-Z]")?,
+            dni: re(r"[XYZ]-?\d{7}-?[A-Z]|\d{8}-?[A-Z]")?,
+            ner: Ner::new()?,
             paths,
             names: alternation(names)?,
             accounts: alternation(&accounts)?,
@@ -268,6 +287,12 @@ impl Engine {
     /// All candidates of the enabled detectors (overlapping; see [`resolve`]).
     pub(crate) fn candidates(&self, text: &str) -> Vec<Detection> {
         let mut out = Vec::new();
+        self.shapes(text, &mut out);
+        self.names(text, &mut out);
+        out
+    }
+
+    fn shapes(&self, text: &str, out: &mut Vec<Detection>) {
         let mut push = |range: Range<usize>, kind: Kind| out.push(Detection { range, kind });
         if self.on(Kind::Email) {
             self.emails(text, &mut push);
@@ -314,17 +339,23 @@ impl Engine {
         if self.on(Kind::Path) {
             self.paths(text, &mut push);
         }
+    }
+
+    fn names(&self, text: &str, out: &mut Vec<Detection>) {
+        let before = out.len();
         if self.on(Kind::Person)
             && let Some(re) = &self.names
         {
-            bounded_words(re, text, Kind::Person, &mut push);
+            bounded_words(re, text, Kind::Person, &mut |r, k| out.push(Detection { range: r, kind: k }));
         }
         if self.on(Kind::Account)
             && let Some(re) = &self.accounts
         {
-            bounded_words(re, text, Kind::Account, &mut push);
+            bounded_words(re, text, Kind::Account, &mut |r, k| out.push(Detection { range: r, kind: k }));
         }
-        out
+        // The user's own names and accounts win over found names that run into them.
+        let blocked: Vec<Range<usize>> = out[before..].iter().map(|d| d.range.clone()).collect();
+        self.ner.candidates(text, |k| self.on(k), &blocked, &mut |r, k| out.push(Detection { range: r, kind: k }));
     }
 
     fn emails(&self, text: &str, push: &mut impl FnMut(Range<usize>, Kind)) {
@@ -659,6 +690,51 @@ impl Engine {
             let ok = bounded(m.range())
                 && checks::steuer_id(&digits)
                 && self.steuer_ctx.is_match(before(text, m.start(), 48));
+            if ok {
+                push(m.range(), Kind::GovId);
+            }
+            ok
+        });
+        let digits_of = |s: &str| -> Vec<u8> { s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect() };
+        // An SSN without dashes only right after `SSN` / `social security number`.
+        scan(&self.ssn_plain, text, |m| {
+            let d = digits_of(m.as_str());
+            let s = |r: Range<usize>| d[r].iter().map(|b| char::from(b + b'0')).collect::<String>();
+            let ok = bounded(m.range())
+                && checks::ssn(&s(0..3), &s(3..5), &s(5..9))
+                && self.ssn_ctx.is_match(before(text, m.start(), 32));
+            if ok {
+                push(m.range(), Kind::GovId);
+            }
+            ok
+        });
+        scan(&self.insee, text, |m| {
+            let compact: String = m.as_str().chars().filter(|c| !c.is_whitespace()).collect();
+            let ok = bounded(m.range()) && checks::insee(&compact);
+            if ok {
+                push(m.range(), Kind::GovId);
+            }
+            ok
+        });
+        scan(&self.bsn, text, |m| {
+            let ok = bounded(m.range())
+                && checks::bsn(&digits_of(m.as_str()))
+                && self.bsn_ctx.is_match(before(text, m.start(), 48));
+            if ok {
+                push(m.range(), Kind::GovId);
+            }
+            ok
+        });
+        scan(&self.codice_fiscale, text, |m| {
+            let ok = bounded(m.range()) && checks::codice_fiscale(m.as_str().as_bytes());
+            if ok {
+                push(m.range(), Kind::GovId);
+            }
+            ok
+        });
+        scan(&self.dni, text, |m| {
+            let compact: String = m.as_str().chars().filter(|&c| c != '-').collect();
+            let ok = bounded(m.range()) && checks::dni(&compact);
             if ok {
                 push(m.range(), Kind::GovId);
             }

@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 /// The kind of a private value; its [`label`](Kind::label) names the placeholder (`[EMAIL_1]`).
 ///
-/// The first group is found by the deterministic detectors, the second by a local model through a
-/// [`SpanFinder`](crate::SpanFinder); [`Kind::Literal`] is internal bookkeeping (see
-/// [`Map`](crate::Map)).
+/// The kinds from [`Email`](Kind::Email) to [`Health`](Kind::Health) are found by the
+/// deterministic detectors ([`Kind::DETERMINISTIC`]); a local model through a
+/// [`SpanFinder`](crate::SpanFinder) can add persons, addresses, employers, health, financial and
+/// other details; [`Kind::Literal`] is internal bookkeeping (see [`Map`](crate::Map)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -18,8 +19,13 @@ pub enum Kind {
     /// digit group (`3704 0044 0532`) is not taken. Not detected: national numbers written without
     /// separators (`01711234567`); years, dates, times and short numbers never match.
     Phone,
-    /// A name of the user from [`Config::names`](crate::Config::names), or a person named by the
-    /// local model.
+    /// A person's name: the user's own from [`Config::names`](crate::Config::names); a name from
+    /// the embedded given-name and surname lists (several cultures, see the crate docs); any
+    /// capitalised words after a title, a relation, a greeting, a sign-off or a field label
+    /// (`Dr.`, `my wife`, `Dear`, `Thanks,`, `From:`); every other occurrence of a word of a
+    /// found name; or a person named by the local model. A capitalised word that is also a
+    /// common word, a place or a product (`Will`, `May`, `Paris`, `Rust`) is a name only in such
+    /// a context.
     Person,
     /// An account or user name from [`Config::accounts`](crate::Config::accounts), or the user name
     /// taken from the home directory.
@@ -56,21 +62,40 @@ pub enum Kind {
     ApiKey,
     /// The value of a `password=`/`secret:`/`token=`-style assignment.
     Secret,
-    /// A government ID, from a deliberately small set: US SSN `ddd-dd-dddd` (dashes required;
-    /// area not 000/666/9xx), UK National Insurance number (`AB 12 34 56 C`, prefix rules), German
-    /// Steuer-ID (11 digits with a valid ISO 7064 check digit, within 48 bytes after a keyword
-    /// such as `Steuer-ID`/`IdNr`/`TIN`). Passport and ID-card numbers are too noisy for rules and
-    /// are left to the local model.
+    /// A national ID number, checked where the number has a check: US SSN `ddd-dd-dddd` (area not
+    /// 000/666/9xx; without dashes only after `SSN`/`social security`), UK National Insurance
+    /// number (`AB 12 34 56 C`, prefix rules), German Steuer-ID (ISO 7064 check digit, after a
+    /// keyword such as `Steuer-ID`/`IdNr`/`TIN`), French NIR/INSEE number (15 digits, key mod 97),
+    /// Dutch BSN (11-test, after `BSN`/`burgerservicenummer`/`sofinummer`), Italian codice
+    /// fiscale (check letter), Spanish DNI and NIE (check letter). Passport and ID-card numbers
+    /// are too noisy for rules and are left to the local model.
     GovId,
     /// A file path under a home directory (`/home/alice/…`, `/Users/alice/…`, `C:\Users\alice\…`,
     /// `~/…`, `$HOME/…`, or the configured home), replaced as a whole up to whitespace, a quote, a
     /// bracket or `:` (so `main.rs:42:5` keeps its line numbers visible).
     Path,
-    /// A postal address (local model).
+    /// A street address: a house number and a street type (`221B Baker Street`, `12 rue des
+    /// Lilas`, `Hauptstraße 5`, `Kerkstraat 12`, `Via Roma 10`, `Calle Mayor, 5`), or words and a
+    /// house number before a postcode and a city (`Aan de Dom 5, 3512 JE Utrecht`); or one the
+    /// local model named. Not detected: an address without a house number, a PO box, a city or a
+    /// country alone.
     Address,
-    /// An employer or organisation tied to the user (local model).
+    /// A postal code next to an address or a city: after a street address, before a known city
+    /// at the start of a line or after a comma (`10115 Berlin`, `1012 AB Amsterdam`), a UK
+    /// postcode anywhere (`SW1A 1AA`), a prefixed one (`CH-8001`), or after `ZIP`/`PLZ`/
+    /// `postcode`. A bare number is never one.
+    PostalCode,
+    /// A date tied to a person: of birth, death or marriage, within the line before or just after
+    /// the date (`born 3 May 1984`, `DOB: 1984-05-03`, `am 3. Mai 1984 geboren`, `né le …`,
+    /// `nacido el …`, `date of birth`). Other dates (releases, deadlines, logs) are kept.
+    Date,
+    /// An employer or organisation tied to a person: the capitalised name after `I work at`,
+    /// `employed by`, `my employer,`, `an engineer at`, `ich arbeite bei`, `je travaille chez`, …;
+    /// or one the local model named.
     Employer,
-    /// Health information (local model).
+    /// Health information: a condition, treatment or medication from the embedded list in a
+    /// sentence about a person (a pronoun, a relation, a found name, `diagnosed`, `Diagnosis:`);
+    /// or what the local model named.
     Health,
     /// Financial details other than account numbers (local model).
     Financial,
@@ -83,7 +108,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 23] = [
         Kind::Email,
         Kind::Phone,
         Kind::Person,
@@ -100,6 +125,8 @@ impl Kind {
         Kind::GovId,
         Kind::Path,
         Kind::Address,
+        Kind::PostalCode,
+        Kind::Date,
         Kind::Employer,
         Kind::Health,
         Kind::Financial,
@@ -109,7 +136,7 @@ impl Kind {
 
     /// The kinds that the deterministic detectors find (the default set of
     /// [`Config::enabled`](crate::Config::enabled)).
-    pub const DETERMINISTIC: [Kind; 15] = [
+    pub const DETERMINISTIC: [Kind; 20] = [
         Kind::Email,
         Kind::Phone,
         Kind::Person,
@@ -125,6 +152,11 @@ impl Kind {
         Kind::Secret,
         Kind::GovId,
         Kind::Path,
+        Kind::Address,
+        Kind::PostalCode,
+        Kind::Date,
+        Kind::Employer,
+        Kind::Health,
     ];
 
     /// The placeholder label: `EMAIL` in `[EMAIL_1]`.
@@ -146,6 +178,8 @@ impl Kind {
             Kind::GovId => "GOV_ID",
             Kind::Path => "PATH",
             Kind::Address => "ADDRESS",
+            Kind::PostalCode => "POSTCODE",
+            Kind::Date => "DATE",
             Kind::Employer => "EMPLOYER",
             Kind::Health => "HEALTH",
             Kind::Financial => "FINANCIAL",
@@ -173,6 +207,8 @@ impl Kind {
             Kind::GovId => "gov_id",
             Kind::Path => "path",
             Kind::Address => "address",
+            Kind::PostalCode => "postal_code",
+            Kind::Date => "date",
             Kind::Employer => "employer",
             Kind::Health => "health",
             Kind::Financial => "financial",
@@ -202,10 +238,12 @@ impl Kind {
             Kind::Person => 14,
             Kind::Account => 15,
             Kind::Address => 16,
-            Kind::Employer => 17,
-            Kind::Health => 18,
-            Kind::Financial => 19,
-            Kind::Other => 20,
+            Kind::PostalCode => 17,
+            Kind::Date => 18,
+            Kind::Employer => 19,
+            Kind::Health => 20,
+            Kind::Financial => 21,
+            Kind::Other => 22,
         }
     }
 }

@@ -61,7 +61,9 @@ mod detect;
 mod diff;
 mod finder;
 mod kind;
+mod lexicon;
 mod map;
+mod ner;
 mod sanitizer;
 
 pub use detect::Detection;
