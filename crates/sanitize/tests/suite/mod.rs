@@ -1,3 +1,4 @@
 mod finder;
+mod pii;
 mod recall;
 mod restore;
