@@ -558,6 +558,80 @@ CLEAN_T = (
 )
 
 
+# A second batch for the dev part only, added after the first round of tuning (the held-out part
+# is generated from its own lists above and is unchanged by this batch).
+DEV2_T = [
+    ("person", "{G} and I are planning a trip to Portugal."),
+    ("person", "Can you remind me to call {G} tomorrow?"),
+    ("person", "What should I get {G} for Christmas?"),
+    ("person", "I'm meeting {P} at 5 to talk about the budget."),
+    ("person", "Is it rude to cc {P} on this thread?"),
+    ("person", "cc: {P}"),
+    ("person", "Assigned to: {P}"),
+    ("person", "Contact person: {P}"),
+    ("person", "According to {P}, the numbers are wrong."),
+    ("person", "I need to let {P} go. How do I tell them?"),
+    ("person", "Write a short poem for {G}, my grandmother."),
+    ("person", "Tell {G} I said hi."),
+    ("person", "Welcome aboard, {G}!"),
+    ("person", "Signed: {PI}"),
+    ("person", "Participants: {PR}; {P2}"),
+    ("person", "Ich habe gestern mit {P} gesprochen."),
+    ("person", "Frau {S} ist heute krank."),
+    ("person", "J'ai parlé avec {P} hier soir."),
+    ("person", "Mi hermana {G} vive en Madrid."),
+    ("person", "Mio fratello {G} cerca lavoro."),
+    ("person", "Mijn buurman {P} heeft een hond."),
+    ("person", "Thank you {G} for the quick fix!"),
+    ("person", "Regards\n{P}"),
+    ("address", "Our office is at {ADDR}."),
+    ("address", "Return address: {ADDR}"),
+    ("address", "Please pick me up at {ADDR} at 7."),
+    ("postcode", "My postcode is {PCX}."),
+    ("dob", "She was born on {D}."),
+    ("dob", "Born {Dx} in Leeds."),
+    ("dob", "DOB {Dx}"),
+    ("dob", "My mother was born {D} and turns 80 soon."),
+    ("employer", "I'm a nurse at {ORG}."),
+    ("employer", "I started at {ORG} last month."),
+    ("employer", "She works for {ORG} in Berlin."),
+    ("health", "Her {H} is getting worse."),
+    ("health", "Can I take {M} with alcohol?"),
+    ("health", "{G} has {H} and needs a quiet room."),
+]
+DEV2_CLEAN = [
+    "Jasmine rice needs less water than brown rice.",
+    "Rosemary and thyme go well with lamb.",
+    "Use the Jackson library to parse JSON in Java.",
+    "Configure Jest and Jasmine for the front-end tests.",
+    "The Ford Focus and the Tesla Model 3 are popular cars.",
+    "Ray clusters scale Python workloads across machines.",
+    "Terraform and Pulumi both manage cloud infrastructure.",
+    "Maya and Blender are used for 3D modelling.",
+    "Spring Boot starts faster with lazy initialisation.",
+    "Mercedes-Benz and BMW announced new electric models.",
+    "Angel investors usually come in before the seed round.",
+    "Amber alerts are sent to phones in the area.",
+    "Hunter boots are waterproof.",
+    "Sentry and Datadog collect errors from production.",
+    "Crystal Reports is still used in some enterprises.",
+    "Apollo GraphQL offers a client and a server.",
+    "The Jupiter mission launched in April.",
+    "Victoria Falls lies between Zambia and Zimbabwe.",
+    "Mark all messages as read and archive the thread.",
+    "Grace periods for payments are usually 14 days.",
+    "Dawn patrol surfers go out before sunrise.",
+    "Chase Bank and Wells Fargo raised their fees.",
+    "Sterling silver is 92.5% silver.",
+    "Patch Tuesday is the second Tuesday of each month.",
+    "In June we migrate the database to PostgreSQL 16.",
+    "Sunday is the quietest day for deployments.",
+    "Read the Kubernetes docs on StatefulSets first.",
+    "Celery workers pick tasks from Redis.",
+    "Which is faster, Django or Flask, for a small API?",
+]
+
+
 # --- case builder -------------------------------------------------------------------------------
 
 
@@ -655,6 +729,9 @@ class Builder:
             "ADDR": addr,
             "ADDR_ML": addr_ml,
             "ORG": [("employer", self.pick(self.p.company))],
+            "PI": [("person", f"{g[0]}. {s}")],
+            "PR": [("person", f"{s}, {g}")],
+            "PCX": [("postal_code", pc)],
             "H": [("health", self.pick(HEALTH))],
             "M": [("health", self.pick(MEDS))],
         }
@@ -697,6 +774,13 @@ class Builder:
             self.add(cid("clean"), [t], clean=True)
         for t in self.p.text[h]:
             self.add(cid("clean-text"), [t], clean=True)
+        if h == 0:
+            for _ in range(3):
+                for kind, t in DEV2_T:
+                    lang = {"Ich": "de", "Frau": "de", "J'ai": "fr", "Mi": "es", "Mio": "it", "Mijn": "nl"}.get(t.split()[0], "en")
+                    self.add(cid(f"b-{kind}"), self.fill(t, self.slots(lang if kind == "dob" else "en")))
+            for t in DEV2_CLEAN:
+                self.add(cid("b-clean"), [t], clean=True)
         return self.cases
 
 
