@@ -133,6 +133,50 @@ const TITLES: &[&str] = &[
     "mrs.",
 ];
 const RELATIONS: &[&str] = &[
+    "buurman",
+    "buurvrouw",
+    "nachbar",
+    "nachbarin",
+    "voisin",
+    "voisine",
+    "vecino",
+    "vecina",
+    "vicino",
+    "vicina",
+    "oma",
+    "opa",
+    "tante",
+    "onkel",
+    "oncle",
+    "tía",
+    "tío",
+    "zia",
+    "zio",
+    "nonna",
+    "nonno",
+    "abuela",
+    "abuelo",
+    "neef",
+    "nicht",
+    "enkel",
+    "enkelin",
+    "cousine",
+    "primo",
+    "prima",
+    "cugino",
+    "cugina",
+    "schwager",
+    "schwägerin",
+    "cuñado",
+    "cuñada",
+    "stepbrother",
+    "stepsister",
+    "brother-in-law",
+    "sister-in-law",
+    "mother-in-law",
+    "father-in-law",
+    "godmother",
+    "godfather",
     "wife",
     "husband",
     "son",
@@ -452,9 +496,68 @@ const INTRO: &[&[&str]] = &[
     &["call", "from"],
     &["text"],
     &["thank"],
+    &["thank", "you"],
+    &["thanks"],
+    &["call"],
+    &["calling"],
+    &["tell"],
+    &["ask"],
+    &["remind"],
+    &["invite"],
+    &["meet"],
+    &["meeting"],
+    &["met"],
+    &["visit"],
+    &["visiting"],
+    &["congratulate"],
+    &["cc"],
+    &["bcc"],
+    &["hire"],
+    &["fire"],
+    &["let"],
+    &["pay"],
+    &["email"],
+    &["welcome"],
+    &["aboard"],
+    &["mit"],
+    &["avec"],
+    &["con"],
+    &["bei"],
+    &["chez"],
+    &["voor"],
+    &["für"],
+    &["pour"],
+    &["para"],
+    &["per"],
+    &["from", "my"],
 ];
 /// One-word introductions that are as good as a field label.
-const STRONG_INTRO: &[&str] = &["named", "called", "text", "thank"];
+const STRONG_INTRO: &[&str] = &[
+    "named",
+    "called",
+    "text",
+    "thank",
+    "thanks",
+    "call",
+    "calling",
+    "tell",
+    "ask",
+    "remind",
+    "invite",
+    "meet",
+    "meeting",
+    "met",
+    "visit",
+    "visiting",
+    "congratulate",
+    "cc",
+    "bcc",
+    "hire",
+    "fire",
+    "email",
+    "welcome",
+    "aboard",
+];
 /// Verbs after a name that only a person does.
 const SPEECH: &[&str] = &[
     "said",
@@ -530,13 +633,114 @@ struct Info {
     acronym: bool,
     /// A lower-case particle inside a name (`van`, `de`, `aan`).
     particle: bool,
+    /// Unknown, but with a surname's ending (`Iivonen`, `Krupińska`, `Бабченко`).
+    surname_shape: bool,
     /// A title, greeting, relation or field word (`Herr`, `Hello`, `Uncle`, `From`).
     ctx_word: bool,
 }
 
+/// Endings that surnames of many languages have and ordinary words rarely do (`-sson`, `-nen`,
+/// `-ska`, `-oğlu`, `-enko`, `-idis`).
+const SURNAME_ENDINGS: &[&str] = &[
+    "sson",
+    "ssen",
+    "sen",
+    "nen",
+    "inen",
+    "ović",
+    "ovic",
+    "evic",
+    "ević",
+    "ski",
+    "ska",
+    "sky",
+    "cki",
+    "cka",
+    "wicz",
+    "czyk",
+    "ová",
+    "ova",
+    "ovа",
+    "escu",
+    "oğlu",
+    "oglu",
+    "ini",
+    "elli",
+    "etti",
+    "akis",
+    "idis",
+    "opoulos",
+    "poulos",
+    "enko",
+    "chuk",
+    "shvili",
+    "yan",
+    "ian",
+    "stein",
+    "mann",
+    "meyer",
+    "meier",
+    "huber",
+    "bauer",
+    "ez",
+    "inho",
+    "eira",
+    "ić",
+    "ač",
+    "ек",
+    "ов",
+    "ова",
+    "ев",
+    "ева",
+    "ин",
+    "ина",
+    "енко",
+    "ук",
+    "юк",
+    "ський",
+    "ська",
+    "ский",
+    "ская",
+    "ич",
+    "ου",
+    "άκης",
+    "ίδης",
+    "πουλος",
+    "ίου",
+    "ides",
+    "aki",
+    "moto",
+    "yama",
+    "kawa",
+    "mura",
+    "oka",
+    "naka",
+    "zadeh",
+    "pour",
+    "ashi",
+    "uddin",
+    "ullah",
+    "wala",
+    "appa",
+    "aiah",
+    "anan",
+    "arajan",
+    "esh",
+    "ola",
+    "oye",
+    "ade",
+    "unmi",
+    "kwu",
+    "ogu",
+    "emi",
+    "aaa",
+];
+
 impl Info {
     fn nameish(&self) -> bool {
-        (self.given || self.family) && !self.tech && !(self.caps && self.common)
+        (self.given || self.family || (self.surname_shape && self.unknown_word()))
+            && !self.tech
+            && !(self.caps && self.common)
     }
 
     /// A name that is not also an ordinary word, a place or a product.
@@ -546,6 +750,10 @@ impl Info {
 
     /// Capitalised, in no list: an unknown name, or any other unknown word.
     fn unknown(&self) -> bool {
+        self.unknown_word() && !self.surname_shape
+    }
+
+    fn unknown_word(&self) -> bool {
         !self.given
             && !self.family
             && !self.common
@@ -642,11 +850,11 @@ impl Ner {
             postcode_uk: re(r"\b[A-PR-UWYZ][A-HK-Y]?\d[A-HJKPSTUW\d]?\s?\d[ABD-HJLNP-UW-Z]{2}\b")?,
             postcode_prefixed: re(r"\b(?:D|A|CH|F|I|E|NL|B|L|DK|S|N|FI|PL|CZ|P)-\d{4,5}\b")?,
             postcode_keyword: re(
-                r"(?i)\b(?:zip(?:\s?code)?|post\s?code|postal\s?code|plz|postleitzahl|code\s?postal|c\.?p\.|cap|código\s?postal|codice\s?postale)\s*[:#]?\s*([A-Z0-9]{2,4}[\s-]?[A-Z0-9]{2,4})\b",
+                r"(?i)\b(?:zip(?:\s?code)?|post\s?code|postal\s?code|plz|postleitzahl|code\s?postal|c\.?p\.|cap|código\s?postal|codice\s?postale)(?:\s+(?:is|ist|est|es|è|is:))?\s*[:#]?\s*(\d{5}-\d{4}|[A-Z0-9]{2,4}[ -]?[A-Z0-9]{2,4})\b",
             )?,
             postcode_city: re(r"\b(\d{5}|\d{4}\s?[A-Z]{2})\s+(\p{Lu}[\p{L}'’-]+(?:[\s-]\p{Lu}[\p{L}'’-]+)?)")?,
             employer: re(
-                r"(?i)\b(?:i\s+work\s+(?:at|for|with|in)|i\s+(?:am|'m)\s+working\s+(?:at|for)|i'm\s+working\s+(?:at|for)|works?\s+(?:at|for)|working\s+(?:at|for)|employed\s+(?:by|at|with)|employer[,:]?|my\s+company[,:]?|our\s+company[,:]?|i've\s+been\s+(?:at|with)|i\s+have\s+been\s+(?:at|with)|job\s+(?:offer\s+)?(?:at|with|from)|offer\s+from|i\s+joined|hired\s+by|intern(?:ing|ship)?\s+at|(?:engineer|developer|manager|analyst|nurse|doctor|teacher|designer|consultant|scientist|researcher|director|accountant|lawyer|intern|professor|employee|cto|ceo|cfo|founder|co-founder|programmer|architect|administrator|technician|clerk|cashier|secretary|officer|agent|specialist|lead|head)\s+(?:at|with|for)|ich\s+arbeite\s+(?:bei|für)|arbeitet\s+bei|arbeitgeber[,:]?|je\s+travaille\s+(?:chez|pour)|travaille\s+chez|employeur[,:]?|trabajo\s+(?:en|para)|trabaja\s+en|lavoro\s+(?:presso|per|da)|lavora\s+(?:presso|per)|ik\s+werk\s+(?:bij|voor)|werkt\s+bij|werkgever[,:]?)\s+",
+                r"(?i)\b(?:i\s+work\s+(?:at|for|with|in)|i\s+(?:am|'m)\s+working\s+(?:at|for)|i'm\s+working\s+(?:at|for)|works?\s+(?:at|for)|working\s+(?:at|for)|employed\s+(?:by|at|with)|employer[,:]?|my\s+company[,:]?|our\s+company[,:]?|i've\s+been\s+(?:at|with)|i\s+have\s+been\s+(?:at|with)|job\s+(?:offer\s+)?(?:at|with|from)|offer\s+from|i\s+joined|hired\s+by|(?:i\s+)?(?:started|start|starting|begin|began|beginning)\s+(?:at|with)|intern(?:ing|ship)?\s+at|(?:engineer|developer|manager|analyst|nurse|doctor|teacher|designer|consultant|scientist|researcher|director|accountant|lawyer|intern|professor|employee|cto|ceo|cfo|founder|co-founder|programmer|architect|administrator|technician|clerk|cashier|secretary|officer|agent|specialist|lead|head)\s+(?:at|with|for)|ich\s+arbeite\s+(?:bei|für)|arbeitet\s+bei|arbeitgeber[,:]?|je\s+travaille\s+(?:chez|pour)|travaille\s+chez|employeur[,:]?|trabajo\s+(?:en|para)|trabaja\s+en|lavoro\s+(?:presso|per|da)|lavora\s+(?:presso|per)|ik\s+werk\s+(?:bij|voor)|werkt\s+bij|werkgever[,:]?)\s+",
             )?,
             health_field: re(
                 r"(?i)(?:diagnos[ie]s|diagnose|diagnostic|diagnóstico|diagnosi|condition|conditions|medication|medications|meds|medicine|allergies|allergy|treatment|therapy|symptoms|illness|disease|krankheit|erkrankung|medikament|medikamente|maladie|médicament|enfermedad|medicamento|malattia|farmaco|ziekte|medicijn)\s*:",
@@ -729,6 +937,7 @@ impl Ner {
         info.tech = lex.tech(key);
         info.not_person = lex.not_person(key);
         info.place_prefix = lex.place_prefix(key);
+        info.surname_shape = key.chars().count() >= 5 && SURNAME_ENDINGS.iter().any(|e| key.ends_with(e));
         info.ctx_word = [TITLES, GREETINGS, SIGNOFFS, RELATIONS].iter().any(|l| in_list(l, key))
             || (in_list(FIELDS, key) && text[t.end..].starts_with(':'));
         if info.caps && letters.len() <= 3 {
@@ -783,6 +992,7 @@ impl Ner {
             return Ctx::Strong;
         }
         if sp(gap) || gap == ", " {
+            let mut best = Ctx::None;
             for intro in INTRO {
                 let n = intro.len();
                 if i < n {
@@ -795,9 +1005,13 @@ impl Ner {
                     w == intro[k] && gap_ok
                 });
                 if ok {
-                    return if n >= 2 || STRONG_INTRO.contains(&intro[0]) { Ctx::Strong } else { Ctx::Weak };
+                    if n >= 2 || STRONG_INTRO.contains(&intro[0]) {
+                        return Ctx::Strong;
+                    }
+                    best = Ctx::Weak;
                 }
             }
+            return best;
         }
         Ctx::None
     }
@@ -932,16 +1146,26 @@ impl Ner {
         }
         // A place word inside a name is a surname (`Chris Wellen`) when a given name is there.
         let has_given = infos[a..b].iter().any(|f| f.given && f.strong());
+        // A product name that is also a name is a name beside another one (`Hugo Gaspar`).
+        let has_name = infos[a..b].iter().any(|f| f.strong() && !f.tech);
+        let tech_name = |f: &Info| has_name && f.tech && (f.given || f.family);
         let weak_edge = |f: &Info| {
             f.ctx_word
-                || !(f.nameish() || f.unknown() || f.initial || f.particle || (has_given && f.place && !f.common))
+                || !(f.nameish()
+                    || f.unknown()
+                    || f.initial
+                    || f.particle
+                    || tech_name(f)
+                    || (has_given && f.place && !f.common))
         };
         // Trim words that cannot be part of a name at the front (`Yesterday Anna`, `Dear Anna`),
         // unless a title or relation stands before them (`my son Leg`).
         let mut ctx = Ctx::None;
         while a < b {
             ctx = self.context_before(text, toks, a, buf);
-            if ctx == Ctx::Title || !(weak_edge(&infos[a]) || infos[a].particle) {
+            // After a greeting or label a place name can be a name (`Reply to Zala`).
+            let place_name = ctx == Ctx::Strong && infos[a].place && !infos[a].common && !infos[a].ctx_word;
+            if ctx == Ctx::Title || place_name || !(weak_edge(&infos[a]) || infos[a].particle) {
                 break;
             }
             a += 1;
@@ -956,7 +1180,7 @@ impl Ner {
             && end + 1 >= a
         {
             let gap = &text[toks[end - 1].end..toks[a].start];
-            if matches!(gap, ", " | " and " | " & " | " und " | " et " | " y " | " e " | " en " | " or ") {
+            if matches!(gap, ", " | "; " | " and " | " & " | " und " | " et " | " y " | " e " | " en " | " or " | ",") {
                 ctx = c;
             }
         }
@@ -984,15 +1208,21 @@ impl Ner {
         }
         let run = &infos[a..b];
         let n = run.len();
-        if run.iter().any(|f| f.not_person || f.tech) || run.iter().all(|f| f.initial || f.particle) {
+        if run.iter().any(|f| f.not_person)
+            || (run.iter().any(|f| f.tech) && !has_name)
+            || run.iter().all(|f| f.initial || f.particle)
+        {
             return None;
         }
         let count = |p: fn(&Info) -> bool| run.iter().filter(|f| p(f)).count();
-        let nameish = count(Info::nameish);
+        let nameish = count(Info::nameish) + run.iter().filter(|f| tech_name(f)).count();
         let strong = count(Info::strong);
         let unknown = count(Info::unknown);
         let neutral = count(|f| f.initial || f.particle);
         let placey = count(|f| f.place && !f.nameish() && !f.common);
+        if placey > 0 && !has_given && ctx == Ctx::None {
+            return None;
+        }
         let namelike = nameish + unknown + neutral + if has_given { placey } else { 0 };
         let given = run.iter().any(|f| f.given && !f.tech);
         let after = &text[toks[b - 1].end..];
@@ -1004,7 +1234,19 @@ impl Ner {
         let born_after = [", born", " (born", ", geb.", ", geboren", ", né", ", née", ", nato", ", nata", ", nacid"]
             .iter()
             .any(|p| after.to_lowercase().starts_with(p));
-        let speech_after = spaced && in_list(SPEECH, &next) || email_after || born_after;
+        let with_me = [" and i ", " and me ", " und ich ", " et moi ", " y yo ", " en ik "]
+            .iter()
+            .any(|p| after.to_lowercase().starts_with(p));
+        // An apposition: `for Holgerth, my grandmother`.
+        let apposition = after.strip_prefix(", ").is_some_and(|r| {
+            let mut w = r.split_whitespace();
+            matches!(
+                w.next(),
+                Some("my" | "our" | "his" | "her" | "their" | "your" | "mein" | "meine" | "ma" | "mon" | "mi" | "mijn")
+            ) && w.next().is_some_and(|x| in_list(RELATIONS, x.trim_end_matches([',', '.', '!', '?', ';', ':'])))
+        });
+        let with_me = with_me || apposition;
+        let speech_after = spaced && in_list(SPEECH, &next) || email_after || born_after || with_me;
         let verb_after = speech_after || (spaced && in_list(AFTER, &next));
         let start = Self::sentence_start(text, toks, a);
         let title_line = Self::title_line(text, toks[a].start);
@@ -1024,7 +1266,7 @@ impl Ner {
                 let f = run[0];
                 (strong == 1 && f.given && !f.caps)
                     || (nameish == 1 && speech_after && !f.common)
-                    || (unknown == 1 && speech_after && !start)
+                    || (unknown == 1 && (with_me || born_after || email_after || (speech_after && !start)))
             }
             Ctx::None => {
                 namelike == n
@@ -1491,6 +1733,13 @@ fn street_name_end(text: &str, pos: usize, lex: &Lexicon, max: usize) -> usize {
     if has_cap { end } else { pos }
 }
 
+/// Words that begin street names (`Zur Spinnerin`, `Am Markt`, `Aan de Dom`).
+const STREET_LEADS: &[&str] = &[
+    "am", "an", "auf", "im", "in", "zum", "zur", "unter", "hinter", "vor", "alt", "alte", "alter", "altes", "neue",
+    "neuer", "obere", "untere", "aan", "op", "bij", "achter", "over", "langs", "rue", "via", "calle", "the", "old",
+    "new", "upper", "lower", "great", "little", "north", "south", "east", "west", "saint", "st", "sankt",
+];
+
 /// Street-type suffixes that make a compound street name on their own (`Hauptstraße`).
 fn is_suffix_compound(word: &str) -> bool {
     let w = word.to_lowercase();
@@ -1532,7 +1781,7 @@ fn extend_back(text: &str, pos: usize, lex: &Lexicon, max: usize) -> usize {
         // A capitalised common word at the start of a sentence is not part of the street.
         let sentence_start =
             before[..wstart].trim_end().is_empty() || before[..wstart].trim_end().ends_with(['.', '!', '?', ':', '\n']);
-        if cap && lex.common(key) && sentence_start && !lex.not_person(key) {
+        if cap && lex.common(key) && sentence_start && !lex.not_person(key) && !in_list(STREET_LEADS, key) {
             break;
         }
         if cap

@@ -3,8 +3,8 @@
 //! sanitiser's word lists do not come from; see that script).
 //!
 //! Scoring is about what leaves the machine:
-//! - a labelled value is found when every character of it is inside some replacement, whatever
-//!   kind the replacement has (a leading article `a`/`an`/`the` is not private);
+//! - a labelled value is found when every letter and digit of it is inside some replacement,
+//!   whatever kind the replacement has (a leading article `a`/`an`/`the` is not private);
 //! - a replacement is correct when it overlaps a labelled value; any other is a false positive;
 //! - a clean text must come out unchanged.
 //!
@@ -105,7 +105,7 @@ fn score(cases: &[Case], sanitizer: &Sanitizer) -> Score {
             let r = at + offset..at + e.value.len();
             let covered = text[r.clone()]
                 .char_indices()
-                .filter(|(_, c)| !c.is_whitespace())
+                .filter(|(_, c)| c.is_alphanumeric())
                 .all(|(i, _)| found.iter().any(|d| d.range.start <= r.start + i && r.start + i < d.range.end));
             let c = s.per_kind.entry(e.kind).or_default();
             c.labels += 1;
