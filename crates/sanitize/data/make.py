@@ -2,6 +2,7 @@
 """Builds the word lists that sov-sanitize embeds (src/data/*.txt) from pinned registry packages.
 
   names-given.txt   given names             faker 40.54.0 (PyPI, MIT): person providers of every
+  names-given-core.txt  the given names that two or more locales list
   names-family.txt  surnames                locale whose script has letter case (Latin, Cyrillic,
                                             Greek, Armenian), plus the romanised Chinese, Japanese
                                             and Korean lists
@@ -147,6 +148,7 @@ def main():
     tmp = tempfile.mkdtemp()
     whl = zipfile.ZipFile(fetch(tmp, FAKER))
     given, family, places = set(), set(), set()
+    given_locales = {}  # given name -> the locales that list it
     for info in whl.infolist():
         parts = info.filename.split("/")
         if len(parts) != 5 or parts[0] != "faker" or parts[1] != "providers" or parts[4] != "__init__.py":
@@ -157,6 +159,8 @@ def main():
             if kind == "person":
                 if "first_name" in attr or "first_romanized" in attr or "middle_name" in attr:
                     given.update(key(s) for s in values)
+                    for s in values:
+                        given_locales.setdefault(key(s), set()).add(parts[3])
                 elif "last_name" in attr or "last_romanized" in attr:
                     family.update(key(s) for s in values)
             elif kind == "address" and attr in (
@@ -182,6 +186,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     for name, words in (
         ("names-given.txt", given),
+        # Given names that two or more locales list: common enough to be a name on their own.
+        ("names-given-core.txt", {g for g, locs in given_locales.items() if len(locs) >= 2}),
         ("names-family.txt", family),
         ("places.txt", places),
         ("words-common.txt", common),

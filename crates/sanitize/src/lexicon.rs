@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 const GIVEN: &str = include_str!("data/names-given.txt");
+const GIVEN_CORE: &str = include_str!("data/names-given-core.txt");
 const FAMILY: &str = include_str!("data/names-family.txt");
 const PLACES: &str = include_str!("data/places.txt");
 const COMMON: &str = include_str!("data/words-common.txt");
@@ -18,6 +19,28 @@ const HEALTH: &str = include_str!("data/health.txt");
 /// Names of languages, tools, products, companies and characters that are also given names or
 /// surnames ("Julia", "Rust", "Claude", "Jenkins"): never a person without context.
 const TECH: &[&str] = &[
+    "fuchsia",
+    "solaris",
+    "bitrig",
+    "miri",
+    "zerocopy",
+    "jiff",
+    "tera",
+    "vita",
+    "merlin",
+    "kani",
+    "redox",
+    "illumos",
+    "haiku",
+    "hermit",
+    "wasi",
+    "rand",
+    "tracy",
+    "lex",
+    "darwin",
+    "macs",
+    "dev",
+    "mac",
     "fargo",
     "ada",
     "alexa",
@@ -342,6 +365,80 @@ const CALENDAR: &[&str] = &[
     "weihnachten",
 ];
 
+/// Nationalities and languages: capitalised words that are never a person's name alone.
+const DEMONYMS: &[&str] = &[
+    "gregorian",
+    "julian",
+    "victorian",
+    "edwardian",
+    "elizabethan",
+    "american",
+    "canadian",
+    "british",
+    "english",
+    "french",
+    "german",
+    "spanish",
+    "italian",
+    "dutch",
+    "swiss",
+    "austrian",
+    "chinese",
+    "japanese",
+    "korean",
+    "indian",
+    "russian",
+    "ukrainian",
+    "polish",
+    "swedish",
+    "norwegian",
+    "danish",
+    "finnish",
+    "irish",
+    "scottish",
+    "welsh",
+    "european",
+    "african",
+    "asian",
+    "australian",
+    "mexican",
+    "brazilian",
+    "argentinian",
+    "turkish",
+    "greek",
+    "portuguese",
+    "belgian",
+    "israeli",
+    "arab",
+    "arabic",
+    "latin",
+    "nordic",
+    "hebrew",
+    "persian",
+    "hindi",
+    "bengali",
+    "vietnamese",
+    "thai",
+    "indonesian",
+    "filipino",
+    "czech",
+    "slovak",
+    "hungarian",
+    "romanian",
+    "bulgarian",
+    "serbian",
+    "croatian",
+    "catalan",
+    "basque",
+    "galician",
+    "flemish",
+    "scandinavian",
+    "western",
+    "eastern",
+    "northern",
+    "southern",
+];
+
 /// Words that make a capitalised run an organisation, a place or a title rather than a person.
 const NOT_PERSON: &[&str] = &[
     "street",
@@ -495,6 +592,7 @@ const PLACE_PREFIX: &[&str] = &[
 /// The lists, parsed once.
 pub(crate) struct Lexicon {
     given: HashSet<&'static str>,
+    given_core: HashSet<&'static str>,
     family: HashSet<&'static str>,
     places: HashSet<&'static str>,
     common: HashSet<&'static str>,
@@ -525,6 +623,7 @@ impl Lexicon {
         }
         Self {
             given: lines(GIVEN).collect(),
+            given_core: lines(GIVEN_CORE).collect(),
             family: lines(FAMILY).collect(),
             places: lines(PLACES).collect(),
             common: lines(COMMON).collect(),
@@ -546,6 +645,11 @@ impl Lexicon {
         self.given.contains(key)
     }
 
+    /// A given name that two or more locales list (common enough to be a name on its own).
+    pub(crate) fn given_core(&self, key: &str) -> bool {
+        self.given_core.contains(key)
+    }
+
     pub(crate) fn family(&self, key: &str) -> bool {
         self.family.contains(key)
     }
@@ -556,7 +660,7 @@ impl Lexicon {
 
     /// A common lower-case word of English or of a big European language, or a month/weekday.
     pub(crate) fn common(&self, key: &str) -> bool {
-        self.common.contains(key) || self.calendar.contains(key)
+        self.common.contains(key) || self.calendar.contains(key) || DEMONYMS.contains(&key)
     }
 
     pub(crate) fn tech(&self, key: &str) -> bool {

@@ -385,6 +385,20 @@ const SIGNOFFS: &[&str] = &[
     "ty",
 ];
 const FIELDS: &[&str] = &[
+    "person",
+    "people",
+    "contacts",
+    "team",
+    "members",
+    "guests",
+    "invitees",
+    "cc",
+    "bcc",
+    "partner",
+    "parent",
+    "parents",
+    "guardian",
+    "doctor",
     "name",
     "patient",
     "from",
@@ -603,9 +617,9 @@ const SPEECH: &[&str] = &[
 const AFTER: &[&str] =
     &["met", "likes", "has", "had", "is", "was", "and", "who", "hat", "ist", "a", "est", "ha", "es", "heeft"];
 const PARTICLES: &[&str] = &[
-    "van", "von", "de", "der", "den", "du", "da", "di", "del", "della", "dos", "das", "do", "le", "la", "ter", "ten",
-    "bin", "ibn", "al", "el", "y", "zu", "af", "av", "aan", "het", "op", "ben", "e", "dei", "degli", "delle", "des",
-    "st", "mc", "o", "te", "tot", "'t", "vande", "vanden",
+    "te", "tot", "vande", "vanden", "van", "von", "de", "der", "den", "du", "da", "di", "del", "della", "dos", "das",
+    "do", "le", "la", "ter", "ten", "bin", "ibn", "al", "el", "y", "zu", "af", "av", "aan", "het", "op", "ben", "e",
+    "dei", "degli", "delle", "des", "st", "mc", "o", "te", "tot", "'t", "vande", "vanden",
 ];
 
 fn in_list(list: &[&str], key: &str) -> bool {
@@ -635,6 +649,8 @@ struct Info {
     particle: bool,
     /// Unknown, but with a surname's ending (`Iivonen`, `Krupińska`, `Бабченко`).
     surname_shape: bool,
+    /// A given name that two or more locales list.
+    core: bool,
     /// A title, greeting, relation or field word (`Herr`, `Hello`, `Uncle`, `From`).
     ctx_word: bool,
 }
@@ -812,7 +828,7 @@ close|crescent|cres|way|terrace|ter|grove|gardens|gdns|garden|square|sq|parkway|
 hwy|row|mews|walk|hill|hills|park|bend|point|pt|loop|pass|pike|run|path|alley|aly|plaza|plz|annex|arcade|bayou|\
 bridge|brg|bypass|byp|canyon|cyn|center|ctr|centre|cove|cv|creek|crk|crossing|xing|estate|est|estates|\
 expressway|expy|extension|ext|ferry|field|fld|fields|flats|ford|forest|fork|freeway|fwy|glen|gln|green|grn|\
-harbor|harbour|haven|heights|hts|hollow|island|junction|jct|key|knoll|lake|landing|lndg|lodge|mall|manor|mnr|\
+harbor|harbour|haven|heights|hts|hollow|island|junction|jct|knoll|lake|landing|lndg|lodge|mall|manor|mnr|\
 meadow|meadows|mill|motorway|mount|mountain|orchard|oval|parade|pine|pines|plain|port|prairie|ranch|rapids|\
 ridge|rdg|river|shore|shores|spring|springs|spur|station|sta|stravenue|stream|summit|trace|track|turnpike|tpke|\
 union|valley|vly|viaduct|view|vw|village|vlg|ville|vista|wharf|wood|woods|wynd|rise|approach|broadway|chase|\
@@ -854,7 +870,7 @@ impl Ner {
             )?,
             postcode_city: re(r"\b(\d{5}|\d{4}\s?[A-Z]{2})\s+(\p{Lu}[\p{L}'’-]+(?:[\s-]\p{Lu}[\p{L}'’-]+)?)")?,
             employer: re(
-                r"(?i)\b(?:i\s+work\s+(?:at|for|with|in)|i\s+(?:am|'m)\s+working\s+(?:at|for)|i'm\s+working\s+(?:at|for)|works?\s+(?:at|for)|working\s+(?:at|for)|employed\s+(?:by|at|with)|employer[,:]?|my\s+company[,:]?|our\s+company[,:]?|i've\s+been\s+(?:at|with)|i\s+have\s+been\s+(?:at|with)|job\s+(?:offer\s+)?(?:at|with|from)|offer\s+from|i\s+joined|hired\s+by|(?:i\s+)?(?:started|start|starting|begin|began|beginning)\s+(?:at|with)|intern(?:ing|ship)?\s+at|(?:engineer|developer|manager|analyst|nurse|doctor|teacher|designer|consultant|scientist|researcher|director|accountant|lawyer|intern|professor|employee|cto|ceo|cfo|founder|co-founder|programmer|architect|administrator|technician|clerk|cashier|secretary|officer|agent|specialist|lead|head)\s+(?:at|with|for)|ich\s+arbeite\s+(?:bei|für)|arbeitet\s+bei|arbeitgeber[,:]?|je\s+travaille\s+(?:chez|pour)|travaille\s+chez|employeur[,:]?|trabajo\s+(?:en|para)|trabaja\s+en|lavoro\s+(?:presso|per|da)|lavora\s+(?:presso|per)|ik\s+werk\s+(?:bij|voor)|werkt\s+bij|werkgever[,:]?)\s+",
+                r"(?i)\b(?:i\s+work\s+(?:at|for|with|in)|i\s+(?:am|'m)\s+working\s+(?:at|for)|i'm\s+working\s+(?:at|for)|works?\s+(?:at|for)|working\s+(?:at|for)|employed\s+(?:by|at|with)|employer[,:]?|my\s+company[,:]?|our\s+company[,:]?|i've\s+been\s+(?:at|with)|i\s+have\s+been\s+(?:at|with)|job\s+(?:offer\s+)?(?:at|with|from)|offer\s+from|i\s+joined|hired\s+by|(?:i|i've|i\s+have|she|he|we|they)\s+(?:just\s+)?(?:started|start|began|begin)\s+(?:at|with)|intern(?:ing|ship)?\s+at|(?:engineer|developer|manager|analyst|nurse|doctor|teacher|designer|consultant|scientist|researcher|director|accountant|lawyer|intern|professor|employee|cto|ceo|cfo|founder|co-founder|programmer|architect|administrator|technician|clerk|cashier|secretary|officer|agent|specialist|lead|head)\s+(?:at|with|for)|ich\s+arbeite\s+(?:bei|für)|arbeitet\s+bei|arbeitgeber[,:]?|je\s+travaille\s+(?:chez|pour)|travaille\s+chez|employeur[,:]?|trabajo\s+(?:en|para)|trabaja\s+en|lavoro\s+(?:presso|per|da)|lavora\s+(?:presso|per)|ik\s+werk\s+(?:bij|voor)|werkt\s+bij|werkgever[,:]?)\s+",
             )?,
             health_field: re(
                 r"(?i)(?:diagnos[ie]s|diagnose|diagnostic|diagnóstico|diagnosi|condition|conditions|medication|medications|meds|medicine|allergies|allergy|treatment|therapy|symptoms|illness|disease|krankheit|erkrankung|medikament|medikamente|maladie|médicament|enfermedad|medicamento|malattia|farmaco|ziekte|medicijn)\s*:",
@@ -922,19 +938,40 @@ impl Ner {
         info.caps = letters.len() >= 2 && uppers == letters.len();
         info.initial = letters.len() == 1 && first.is_uppercase() && text[t.end..].starts_with('.');
         let key = lower_into(word, buf);
-        // Camel-case (`GitHub`, `JetBlue`) is a product unless it is a known name (`McDonald`).
+        // Camel-case (`GitHub`, `ChaCha`, `NaN`) is a product; `McDonald`, `DeShawn`, `O'Brien`
+        // and `Jean-Luc` are names.
         let mut prev = first;
-        let camel = word.chars().skip(1).any(|c| {
-            let inner = c.is_uppercase() && !(prev == '-' || is_apostrophe(prev));
+        let mut inner_at = Vec::new();
+        for (i, c) in word.char_indices().skip(1) {
+            if c.is_uppercase() && !(prev == '-' || is_apostrophe(prev)) {
+                inner_at.push(i);
+            }
             prev = c;
-            inner
-        });
+        }
+        let name_prefix = |i: usize| {
+            matches!(&word[..i], "Mc" | "Mac" | "De" | "Di" | "Da" | "La" | "Le" | "Van" | "Von" | "Fitz" | "St")
+        };
+        let camel = !(inner_at.is_empty() || (inner_at.len() == 1 && name_prefix(inner_at[0])));
         info.given = lex.given(key);
+        info.core = lex.given_core(key);
         info.family = lex.family(key);
-        info.cap = first.is_uppercase() && !info.caps && (!camel || info.given || info.family);
-        info.common = lex.common(key);
+        info.cap = first.is_uppercase() && !info.caps && !camel;
+        info.common = lex.common(key)
+            || (key.contains('-') && key.split('-').all(|p| lex.common(p)))
+            || (key.is_ascii()
+                && ["tion", "sion", "ment", "ness", "ity", "ance", "ence", "ware"].iter().any(|s| key.ends_with(s)));
         info.place = lex.place(key);
-        info.tech = lex.tech(key);
+        // An identifier in code (`Channel::Dev`, `Kem::gen`, `foo.Bar`, `Foo(`) is no name.
+        let before = &text[..t.start];
+        let after = &text[t.full_end..];
+        let code = after.starts_with("::")
+            || after.starts_with('(')
+            || after.starts_with('_')
+            || (after.starts_with('.') && after[1..].starts_with(|c: char| c.is_alphanumeric()))
+            || before.ends_with("::")
+            || before.ends_with(['.', '_', '/', '#', '@', '$', '\\', '<', '&'])
+            || before.ends_with(|c: char| c.is_alphanumeric());
+        info.tech = lex.tech(key) || code;
         info.not_person = lex.not_person(key);
         info.place_prefix = lex.place_prefix(key);
         info.surname_shape = key.chars().count() >= 5 && SURNAME_ENDINGS.iter().any(|e| key.ends_with(e));
@@ -1085,7 +1122,19 @@ impl Ner {
                 }
                 break;
             }
-            let run = (i, j);
+            // Particles between a title and the name belong to it: `Ms. te Haeke`, `Herr von Bülow`.
+            let mut first = i;
+            while first > 0
+                && i - first < 2
+                && infos[first - 1].particle
+                && text[toks[first - 1].end..toks[first].start] == *" "
+            {
+                first -= 1;
+            }
+            if first < i && self.context_before(text, toks, first, &mut buf) != Ctx::Title {
+                first = i;
+            }
+            let run = (first, j);
             i = j;
             if let Some((a, b)) = self.judge(text, toks, &infos, run, lex, &mut prev_ctx, &mut buf) {
                 accepted.push((a, b));
@@ -1109,7 +1158,7 @@ impl Ner {
         }
         if !seen.is_empty() {
             for (k, t) in toks.iter().enumerate() {
-                if covered[k] || !infos[k].cap || is_blocked(t) {
+                if covered[k] || !infos[k].cap || infos[k].tech || is_blocked(t) {
                     continue;
                 }
                 let key = lower_into(&text[t.start..t.end], &mut buf);
@@ -1142,6 +1191,9 @@ impl Ner {
         let before_run = text[..toks[a].start].trim_end_matches(' ');
         let after_run = &text[toks[b - 1].end..];
         if postcode_before(before_run) || state_zip_after(after_run) {
+            return None;
+        }
+        if infos[a..b].iter().any(|f| f.not_person) {
             return None;
         }
         // A place word inside a name is a surname (`Chris Wellen`) when a given name is there.
@@ -1209,9 +1261,13 @@ impl Ner {
         let run = &infos[a..b];
         let n = run.len();
         if run.iter().any(|f| f.not_person)
-            || (run.iter().any(|f| f.tech) && !has_name)
+            || (run.iter().any(|f| f.tech) && !has_name && ctx != Ctx::Title)
             || run.iter().all(|f| f.initial || f.particle)
         {
+            return None;
+        }
+        // Upper-case words are acronyms unless they are names (`JOHN SMITH`, not `MSRV`, `PCCS`).
+        if run.iter().any(|f| f.caps && !f.nameish()) {
             return None;
         }
         let count = |p: fn(&Info) -> bool| run.iter().filter(|f| p(f)).count();
@@ -1220,10 +1276,9 @@ impl Ner {
         let unknown = count(Info::unknown);
         let neutral = count(|f| f.initial || f.particle);
         let placey = count(|f| f.place && !f.nameish() && !f.common);
-        if placey > 0 && !has_given && ctx == Ctx::None {
-            return None;
-        }
-        let namelike = nameish + unknown + neutral + if has_given { placey } else { 0 };
+        let is_place = |f: &Info| f.place && !f.nameish() && !f.common;
+        let name_token = |f: &Info| f.nameish() || f.unknown() || f.initial || f.particle || tech_name(f);
+        let namelike = run.iter().filter(|f| name_token(f) || (has_given && is_place(f))).count();
         let given = run.iter().any(|f| f.given && !f.tech);
         let after = &text[toks[b - 1].end..];
         let mut after_buf = String::new();
@@ -1246,7 +1301,15 @@ impl Ner {
             ) && w.next().is_some_and(|x| in_list(RELATIONS, x.trim_end_matches([',', '.', '!', '?', ';', ':'])))
         });
         let with_me = with_me || apposition;
-        let speech_after = spaced && in_list(SPEECH, &next) || email_after || born_after || with_me;
+        // A gift: `get Orlane for Christmas`, `buy Anna a present`.
+        let gift = a > 0
+            && text[toks[a - 1].end..toks[a].start] == *" "
+            && matches!(Self::word_lower(text, toks, Some(a - 1), buf), "get" | "buy" | "got" | "bought")
+            && matches!(next.as_str(), "for" | "a" | "an" | "something" | "anything" | "some");
+        let speech_after = spaced && in_list(SPEECH, &next) || email_after || born_after || with_me || gift;
+        if placey > 0 && !has_given && ctx == Ctx::None && !speech_after {
+            return None;
+        }
         let verb_after = speech_after || (spaced && in_list(AFTER, &next));
         let start = Self::sentence_start(text, toks, a);
         let title_line = Self::title_line(text, toks[a].start);
@@ -1256,15 +1319,19 @@ impl Ner {
             // `Dear Anna`, `From: Anna Weber`, `Thanks,\nAnna`: words that can be names (a place
             // name too: `Reply to Zala`).
             Ctx::Strong => {
-                let namelike = nameish + unknown + neutral + placey;
+                let namelike = run.iter().filter(|f| name_token(f) || is_place(f)).count();
                 (namelike == n || ends_at_punct(b - 1)) && nameish + unknown + placey >= 1 && n <= 4
             }
             Ctx::Weak => {
-                namelike == n && (strong >= 1 || (nameish >= 1 && n >= 2) || verb_after || (unknown >= 1 && n >= 2))
+                namelike == n
+                    && ((strong >= 1 && (n >= 2 || run[0].core))
+                        || (nameish >= 1 && n >= 2)
+                        || verb_after
+                        || (unknown >= 1 && n >= 2))
             }
             Ctx::None if n == 1 => {
                 let f = run[0];
-                (strong == 1 && f.given && !f.caps)
+                (strong == 1 && f.given && f.core && !f.caps)
                     || (nameish == 1 && speech_after && !f.common)
                     || (unknown == 1 && (with_me || born_after || email_after || (speech_after && !start)))
             }
@@ -1296,6 +1363,10 @@ impl Ner {
             }
         };
         for m in self.street_num_first.find_iter(text) {
+            // `X.509 Public Key`, `v2 Drive`: a number glued to what is before it is no house number.
+            if text[..m.start()].ends_with(|c: char| c.is_alphanumeric() || ".-/_:#".contains(c)) {
+                continue;
+            }
             let s = m.as_str().trim_end_matches([',', ' ']);
             add(m.start()..m.start() + s.len(), &mut found);
         }
@@ -1606,6 +1677,14 @@ impl Ner {
             "soffre",
             "lijdt",
         ];
+        // `Balázs has PTSD`: a capitalised word, then `has`, `had` or `with`, then the term.
+        let before: Vec<&str> = text[line_start(text, r.start)..r.start].split_whitespace().rev().take(3).collect();
+        let verb_at = usize::from(matches!(before.first(), Some(&("a" | "an"))));
+        if matches!(before.get(verb_at), Some(&("has" | "had" | "have" | "hat" | "heeft" | "a" | "ha" | "tiene")))
+            && before.get(verb_at + 1).is_some_and(|w| w.chars().next().is_some_and(char::is_uppercase))
+        {
+            return true;
+        }
         let s = sentence_bounds(text, r.start, r.end);
         if people.iter().any(|p| p.start >= s.start && p.end <= s.end) {
             return true;
@@ -1924,5 +2003,24 @@ mod tests {
         let got = find("Hauptstraße 5, 10115 Berlin");
         assert!(got.contains(&(Kind::Address, "Hauptstraße 5".into())), "{got:?}");
         assert!(got.contains(&(Kind::PostalCode, "10115".into())), "{got:?}");
+    }
+}
+#[cfg(test)]
+mod debug {
+    use super::*;
+    #[test]
+    fn dbg_infos() {
+        let Ok(ner) = Ner::new() else { return };
+        let lex = Lexicon::get();
+        let mut buf = String::new();
+        for text in std::env::var("DBG").unwrap_or_default().split('|') {
+            let toks = tokens(text);
+            for t in &toks {
+                eprintln!("{:?} {:?}", &text[t.start..t.end], ner.info(text, *t, lex, &mut buf));
+            }
+            let mut out = Vec::new();
+            ner.candidates(text, |_| true, &[], &mut |r, k| out.push((k, text[r].to_owned())));
+            eprintln!("=> {out:?}");
+        }
     }
 }

@@ -781,6 +781,10 @@ class Builder:
                     self.add(cid(f"b-{kind}"), self.fill(t, self.slots(lang if kind == "dob" else "en")))
             for t in DEV2_CLEAN:
                 self.add(cid("b-clean"), [t], clean=True)
+            # A third batch: the dev person phrasings again with more names, for variety of names.
+            for _ in range(4):
+                for t in PERSON_T[0] + [t for k, t in DEV2_T if k == "person"]:
+                    self.add(cid("c-person"), self.fill(t, self.slots()))
         return self.cases
 
 
