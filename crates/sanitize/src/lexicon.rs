@@ -598,6 +598,7 @@ pub(crate) struct Lexicon {
     common: HashSet<&'static str>,
     tech: HashSet<&'static str>,
     calendar: HashSet<&'static str>,
+    demonyms: HashSet<&'static str>,
     not_person: HashSet<&'static str>,
     place_prefix: HashSet<&'static str>,
     /// Health terms by their first word: the rest of each term's words.
@@ -629,6 +630,7 @@ impl Lexicon {
             common: lines(COMMON).collect(),
             tech: TECH.iter().copied().collect(),
             calendar: CALENDAR.iter().copied().collect(),
+            demonyms: DEMONYMS.iter().copied().collect(),
             not_person: NOT_PERSON.iter().copied().collect(),
             place_prefix: PLACE_PREFIX.iter().copied().collect(),
             health,
@@ -660,7 +662,7 @@ impl Lexicon {
 
     /// A common lower-case word of English or of a big European language, or a month/weekday.
     pub(crate) fn common(&self, key: &str) -> bool {
-        self.common.contains(key) || self.calendar.contains(key) || DEMONYMS.contains(&key)
+        self.common.contains(key) || self.calendar.contains(key) || self.demonyms.contains(key)
     }
 
     pub(crate) fn tech(&self, key: &str) -> bool {

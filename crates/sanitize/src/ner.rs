@@ -7,7 +7,9 @@
 //! is to err towards replacing when the context says "person", and to leave capitalised words
 //! alone when nothing does and they are ordinary words ("Will", "May", "Rust", "Bill").
 
+use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use regex::Regex;
 
@@ -622,6 +624,13 @@ const PARTICLES: &[&str] = &[
     "dei", "degli", "delle", "des", "st", "mc", "o", "te", "tot", "'t", "vande", "vanden",
 ];
 
+/// Titles, greetings, sign-offs and relations in one set (looked up for every capitalised word).
+fn context_words() -> &'static HashSet<&'static str> {
+    static WORDS: LazyLock<HashSet<&'static str>> =
+        LazyLock::new(|| [TITLES, GREETINGS, SIGNOFFS, RELATIONS].iter().flat_map(|l| l.iter().copied()).collect());
+    &WORDS
+}
+
 fn in_list(list: &[&str], key: &str) -> bool {
     list.contains(&key)
 }
@@ -930,28 +939,33 @@ impl Ner {
             return Info::default();
         };
         let mut info = Info { digit: word.bytes().any(|b| b.is_ascii_digit()), ..Info::default() };
-        if info.digit {
+        // Only a capitalised word can start or extend a name; the rest needs no look-up.
+        if info.digit || !first.is_uppercase() {
             return info;
         }
-        let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
-        let uppers = letters.iter().filter(|c| c.is_uppercase()).count();
-        info.caps = letters.len() >= 2 && uppers == letters.len();
-        info.initial = letters.len() == 1 && first.is_uppercase() && text[t.end..].starts_with('.');
+        let (mut letters, mut uppers) = (0usize, 0usize);
+        for c in word.chars().filter(|c| c.is_alphabetic()) {
+            letters += 1;
+            uppers += usize::from(c.is_uppercase());
+        }
+        info.caps = letters >= 2 && uppers == letters;
+        info.initial = letters == 1 && text[t.end..].starts_with('.');
         let key = lower_into(word, buf);
         // Camel-case (`GitHub`, `ChaCha`, `NaN`) is a product; `McDonald`, `DeShawn`, `O'Brien`
         // and `Jean-Luc` are names.
         let mut prev = first;
-        let mut inner_at = Vec::new();
+        let (mut inner, mut inner_at) = (0usize, 0usize);
         for (i, c) in word.char_indices().skip(1) {
             if c.is_uppercase() && !(prev == '-' || is_apostrophe(prev)) {
-                inner_at.push(i);
+                inner += 1;
+                inner_at = i;
             }
             prev = c;
         }
         let name_prefix = |i: usize| {
             matches!(&word[..i], "Mc" | "Mac" | "De" | "Di" | "Da" | "La" | "Le" | "Van" | "Von" | "Fitz" | "St")
         };
-        let camel = !(inner_at.is_empty() || (inner_at.len() == 1 && name_prefix(inner_at[0])));
+        let camel = !(inner == 0 || (inner == 1 && name_prefix(inner_at)));
         info.given = lex.given(key);
         info.core = lex.given_core(key);
         info.family = lex.family(key);
@@ -975,9 +989,8 @@ impl Ner {
         info.not_person = lex.not_person(key);
         info.place_prefix = lex.place_prefix(key);
         info.surname_shape = key.chars().count() >= 5 && SURNAME_ENDINGS.iter().any(|e| key.ends_with(e));
-        info.ctx_word = [TITLES, GREETINGS, SIGNOFFS, RELATIONS].iter().any(|l| in_list(l, key))
-            || (in_list(FIELDS, key) && text[t.end..].starts_with(':'));
-        if info.caps && letters.len() <= 3 {
+        info.ctx_word = context_words().contains(key) || (text[t.end..].starts_with(':') && in_list(FIELDS, key));
+        if info.caps && letters <= 3 {
             info.acronym = true;
             info.given = false;
             info.family = false;
@@ -1004,6 +1017,9 @@ impl Ner {
         let prev = toks[i - 1];
         let gap = &text[prev.end..toks[i].start];
         let key = Self::word_lower(text, toks, Some(i - 1), buf).to_owned();
+        if key.len() > 16 {
+            return Ctx::None;
+        }
         let clean_gap = gap.trim_start_matches(['\'', '’', 's']);
         let sp = |g: &str| g == " " || g == "\u{a0}";
         if (sp(clean_gap) || clean_gap == ". " || clean_gap == ".\u{a0}") && in_list(TITLES, &key) {
@@ -1029,18 +1045,21 @@ impl Ner {
             return Ctx::Strong;
         }
         if sp(gap) || gap == ", " {
+            // The (up to three) words before, lower case, nearest first, while single spaces
+            // join them.
+            let mut words: Vec<String> = Vec::with_capacity(3);
+            let mut j = i;
+            while j > 0 && words.len() < 3 {
+                words.push(Self::word_lower(text, toks, Some(j - 1), buf).to_owned());
+                if j < 2 || text[toks[j - 2].end..toks[j - 1].start] != *" " {
+                    break;
+                }
+                j -= 1;
+            }
             let mut best = Ctx::None;
             for intro in INTRO {
                 let n = intro.len();
-                if i < n {
-                    continue;
-                }
-                let ok = (0..n).all(|k| {
-                    let j = i - n + k;
-                    let w = Self::word_lower(text, toks, Some(j), buf).to_owned();
-                    let gap_ok = k == 0 || text[toks[j - 1].end..toks[j].start] == *" ";
-                    w == intro[k] && gap_ok
-                });
+                let ok = n <= words.len() && intro.iter().rev().zip(&words).all(|(a, b)| *a == b.as_str());
                 if ok {
                     if n >= 2 || STRONG_INTRO.contains(&intro[0]) {
                         return Ctx::Strong;
@@ -1062,8 +1081,15 @@ impl Ner {
 
     /// A line in title case (a heading): most of its words capitalised.
     fn title_line(text: &str, at: usize) -> bool {
-        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        // A heading is short: look at most 120 bytes either way.
+        let lo = floor(text, at.saturating_sub(120));
+        let hi = ceil(text, (at + 120).min(text.len()));
+        let Some(start) = text[lo..at].rfind('\n').map(|i| lo + i + 1).or((lo == 0).then_some(0)) else {
+            return false;
+        };
+        let Some(end) = text[at..hi].find('\n').map(|i| at + i).or((hi == text.len()).then_some(hi)) else {
+            return false;
+        };
         let line = &text[start..end];
         let words: Vec<&str> =
             line.split_whitespace().filter(|w| w.chars().next().is_some_and(char::is_alphabetic)).collect();
@@ -1086,8 +1112,7 @@ impl Ner {
         let mut infos: Vec<Info> = toks.iter().map(|&t| self.info(text, t, lex, &mut buf)).collect();
         for (f, t) in infos.iter_mut().zip(toks) {
             let w = &text[t.start..t.end];
-            f.particle =
-                w.chars().next().is_some_and(char::is_lowercase) && in_list(PARTICLES, lower_into(w, &mut buf));
+            f.particle = w.len() <= 6 && w.starts_with(|c: char| c.is_lowercase()) && in_list(PARTICLES, w);
         }
         let is_blocked = |t: &Tok| blocked.iter().any(|b| b.start < t.end && t.start < b.end);
         let mut accepted: Vec<(usize, usize)> = Vec::new(); // token index ranges [a, b)
@@ -1280,7 +1305,9 @@ impl Ner {
         let name_token = |f: &Info| f.nameish() || f.unknown() || f.initial || f.particle || tech_name(f);
         let namelike = run.iter().filter(|f| name_token(f) || (has_given && is_place(f))).count();
         let given = run.iter().any(|f| f.given && !f.tech);
-        let after = &text[toks[b - 1].end..];
+        let after_end = toks[b - 1].end;
+        let after = &text[after_end..ceil(text, (after_end + 96).min(text.len()))];
+        let after_low = text[after_end..ceil(text, (after_end + 16).min(text.len()))].to_lowercase();
         let mut after_buf = String::new();
         let next = Self::word_lower(text, toks, Some(b), &mut after_buf).to_owned();
         let spaced = after.starts_with(' ');
@@ -1288,10 +1315,10 @@ impl Ner {
             || after.starts_with(" (") && after[2..].split(')').next().is_some_and(|s| s.contains('@'));
         let born_after = [", born", " (born", ", geb.", ", geboren", ", né", ", née", ", nato", ", nata", ", nacid"]
             .iter()
-            .any(|p| after.to_lowercase().starts_with(p));
+            .any(|p| after_low.starts_with(p));
         let with_me = [" and i ", " and me ", " und ich ", " et moi ", " y yo ", " en ik "]
             .iter()
-            .any(|p| after.to_lowercase().starts_with(p));
+            .any(|p| after_low.starts_with(p));
         // An apposition: `for Holgerth, my grandmother`.
         let apposition = after.strip_prefix(", ").is_some_and(|r| {
             let mut w = r.split_whitespace();
@@ -1523,7 +1550,7 @@ impl Ner {
             if glued {
                 continue;
             }
-            let line_start = text[..m.start()].rfind('\n').map_or(0, |i| i + 1);
+            let line_start = line_start(text, m.start());
             let from = line_start.max(floor(text, m.start().saturating_sub(60)));
             let before = &text[from..m.start()];
             let after = &text[m.end()..ceil(text, (m.end() + 24).min(text.len()))];
@@ -1559,8 +1586,8 @@ impl Ner {
         let mut buf2 = String::new();
         let mut i = 0;
         while i < toks.len() {
-            let first = lower_into(&text[toks[i].start..toks[i].full_end], &mut buf).to_owned();
-            let Some(terms) = lex.health(&first) else {
+            let first = lower_into(&text[toks[i].start..toks[i].full_end], &mut buf);
+            let Some(terms) = lex.health(first) else {
                 i += 1;
                 continue;
             };
@@ -1693,9 +1720,11 @@ impl Ner {
             return true;
         }
         let mut buf = String::new();
-        toks.iter()
-            .filter(|t| t.start >= s.start && t.end <= s.end)
-            .any(|t| in_list(PERSONAL, lower_into(&text[t.start..t.end], &mut buf)) || in_list(RELATIONS, &buf.clone()))
+        let from = toks.partition_point(|t| t.start < s.start);
+        toks[from..].iter().take_while(|t| t.end <= s.end).any(|t| {
+            let w = lower_into(&text[t.start..t.end], &mut buf);
+            in_list(PERSONAL, w) || in_list(RELATIONS, w)
+        })
     }
 }
 
@@ -1744,15 +1773,20 @@ fn ceil(text: &str, mut i: usize) -> usize {
     i
 }
 
+/// The start of the line around `at`, looking back at most 200 bytes.
 fn line_start(text: &str, at: usize) -> usize {
-    text[..at].rfind('\n').map_or(0, |i| i + 1)
+    let lo = floor(text, at.saturating_sub(200));
+    text[lo..at].rfind('\n').map_or(lo, |i| lo + i + 1)
 }
 
 /// The sentence (or line) around `start..end`.
 fn sentence_bounds(text: &str, start: usize, end: usize) -> Range<usize> {
     let is_end = |c: char| matches!(c, '.' | '!' | '?' | '\n' | ';');
-    let s = text[..start].rfind(is_end).map_or(0, |i| i + 1);
-    let e = text[end..].find(is_end).map_or(text.len(), |i| end + i);
+    // At most 300 bytes either way: a sentence is not longer for this purpose.
+    let lo = floor(text, start.saturating_sub(300));
+    let hi = ceil(text, (end + 300).min(text.len()));
+    let s = text[lo..start].rfind(is_end).map_or(lo, |i| lo + i + 1);
+    let e = text[end..hi].find(is_end).map_or(hi, |i| end + i);
     s..e
 }
 
