@@ -1114,7 +1114,20 @@ impl Ner {
             let w = &text[t.start..t.end];
             f.particle = w.len() <= 6 && w.starts_with(|c: char| c.is_lowercase()) && in_list(PARTICLES, w);
         }
-        let is_blocked = |t: &Tok| blocked.iter().any(|b| b.start < t.end && t.start < b.end);
+        // The user's spans, merged into disjoint sorted intervals: one binary search per word.
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(blocked.len());
+        let mut sorted = blocked.to_vec();
+        sorted.sort_by_key(|b| b.start);
+        for b in sorted {
+            match merged.last_mut() {
+                Some(last) if b.start <= last.end => last.end = last.end.max(b.end),
+                _ => merged.push(b),
+            }
+        }
+        let is_blocked = |t: &Tok| {
+            let i = merged.partition_point(|b| b.start < t.end);
+            i > 0 && t.start < merged[i - 1].end
+        };
         let mut accepted: Vec<(usize, usize)> = Vec::new(); // token index ranges [a, b)
         let mut prev_ctx: Option<(usize, Ctx)> = None; // (end token, ctx) of the last accepted run
         let mut i = 0;
@@ -1166,12 +1179,12 @@ impl Ner {
             }
         }
         // Every other capitalised occurrence of a word of a found name is that person too.
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         for &(a, b) in &accepted {
             for k in a..b {
                 let f = infos[k];
                 if !f.initial && !f.common && !f.place && !f.tech && !f.not_person && (f.cap || f.caps) {
-                    seen.push(lower_into(&text[toks[k].start..toks[k].end], &mut buf).to_owned());
+                    seen.insert(lower_into(&text[toks[k].start..toks[k].end], &mut buf).to_owned());
                 }
             }
         }
@@ -1187,7 +1200,7 @@ impl Ner {
                     continue;
                 }
                 let key = lower_into(&text[t.start..t.end], &mut buf);
-                if seen.iter().any(|s| s == key) {
+                if seen.contains(key) {
                     push(t.start..t.end);
                 }
             }
