@@ -860,6 +860,26 @@ mod tests {
     }
 
     #[test]
+    fn national_ids_need_their_checks() {
+        let text = "NIR 2 55 08 14 168 025 38, BSN 123456782, CF RSSMRA85T10A562S, DNI 12345678Z, \
+                    NIE X1234567L, SSN 219099999.";
+        let ids: Vec<String> = found(text).into_iter().filter(|(k, _)| *k == Kind::GovId).map(|(_, v)| v).collect();
+        assert_eq!(
+            ids,
+            ["2 55 08 14 168 025 38", "123456782", "RSSMRA85T10A562S", "12345678Z", "X1234567L", "219099999"]
+        );
+        // Wrong check digits or letters, and a BSN-valid number without its keyword.
+        let near = "NIR 2 55 08 14 168 025 39, order 123456782, CF RSSMRA85T10A562T, ref 12345678A, 219099999.";
+        assert_eq!(found(near).into_iter().filter(|(k, _)| *k == Kind::GovId).count(), 0, "{:?}", found(near));
+    }
+
+    #[test]
+    fn the_users_own_name_wins_over_a_found_one() {
+        // `Alice` is the home user's account: `Alice Cooper` is not one found person.
+        assert_eq!(found("not Alice Cooper"), vec![(Kind::Account, "Alice".into())]);
+    }
+
+    #[test]
     fn list_gap_accepts_numbering_only() {
         assert!(list_gap(" "));
         assert!(list_gap("\n2. "));

@@ -2042,6 +2042,23 @@ mod tests {
     }
 
     #[test]
+    fn health_and_employers_need_a_person() {
+        let got = find("I work at Acme Robotics GmbH and my wife takes sertraline.");
+        assert!(got.contains(&(Kind::Employer, "Acme Robotics GmbH".into())), "{got:?}");
+        assert!(got.contains(&(Kind::Health, "sertraline".into())), "{got:?}");
+        for text in ["It works at compile time.", "Cancer research datasets are imbalanced.", "I work at night."] {
+            assert_eq!(find(text), vec![], "{text}");
+        }
+    }
+
+    #[test]
+    fn dates_only_when_tied_to_a_person() {
+        assert_eq!(find("DOB: 1984-05-03"), vec![(Kind::Date, "1984-05-03".into())]);
+        assert_eq!(find("Ich bin am 3. Mai 1984 geboren."), vec![(Kind::Date, "3. Mai 1984".into())]);
+        assert_eq!(find("Released on 3 May 2024, deadline 2024-05-03."), vec![]);
+    }
+
+    #[test]
     fn addresses_postcodes_dates_ids() {
         let got = find("I live at 221B Baker Street, London NW1 6XE and was born on 3 May 1984.");
         assert!(got.contains(&(Kind::Address, "221B Baker Street".into())), "{got:?}");

@@ -9,7 +9,8 @@ use crate::detect::{Engine, resolve};
 use crate::finder::{SpanFinder, locate};
 use crate::{Detection, Error, Kind, Map};
 
-/// What to look for. The defaults enable every deterministic detector and know no names.
+/// What to look for. The defaults enable every deterministic detector (names of people found by
+/// the word lists and context included) and know none of the user's own names.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {

@@ -220,9 +220,11 @@ fn heldout_set_recall_precision_and_clean_texts() {
     );
 }
 
-// Floors: what was measured, minus a margin (see the crate README for the figures).
-const DEV_RECALL: f64 = 0.98;
-const DEV_PRECISION: f64 = 0.98;
+// Floors: what was measured when tuning stopped, minus a margin (the figures are in the README:
+// dev recall 0.989, precision 1.000, no clean text changed; held-out recall 0.968, precision
+// 0.997, one of 306 clean texts changed). The goal for held-out recall was 0.97.
+const DEV_RECALL: f64 = 0.97;
+const DEV_PRECISION: f64 = 0.99;
 const HELDOUT_RECALL: f64 = 0.95;
-const HELDOUT_PRECISION: f64 = 0.97;
-const HELDOUT_CLEAN_CHANGED: usize = 2;
+const HELDOUT_PRECISION: f64 = 0.98;
+const HELDOUT_CLEAN_CHANGED: usize = 1;
