@@ -18,6 +18,13 @@ The treasury wallet is 0x742d35Cc6634C0532925a3b844Bc454e4438f44e, cold storage 
 bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4. Please review version 1.2.3.4 of the release notes, \
 commit e83c5163316f89bfbde7d9ab23ca2e25604af290, and tell me what to fix first.\n";
 
+const CLEAN: &str = "Will this compile on Rust 1.95 if I use let-else? The borrow checker rejects \
+the closure because it captures the vector by reference while the loop mutates it. Bill the \
+customer at the end of the month and mark the invoice as paid. Our office in Paris moved in May; \
+the Julia and Go services still run on Kubernetes. Grant read access to the service account, then \
+restart the pod and watch the logs in Grafana. Merge the pull request after the review, tag the \
+release and publish the crate.\n";
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -55,6 +62,30 @@ fn main() {
         percentile(&times, 0.5),
         percentile(&times, 0.9),
         times[times.len() - 1],
+    );
+
+    let mb_s = |bytes: usize, d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
+    println!("sanitize throughput on that prompt: {:.1} MB/s (p50)", mb_s(prompt.len(), percentile(&times, 0.5)));
+
+    // A clean technical text of the same size: nothing to replace, every detector still runs.
+    let mut clean = String::new();
+    while clean.len() < 4096 {
+        clean.push_str(CLEAN);
+    }
+    let mut clean_times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let c = sanitizer.sanitize(&clean);
+        clean_times.push(t.elapsed());
+        assert_eq!(c.text, clean, "the clean text passes unchanged");
+    }
+    clean_times.sort_unstable();
+    println!(
+        "sanitize {} B clean technical text: p50 {:?} ({:.1} MB/s), p90 {:?}",
+        clean.len(),
+        percentile(&clean_times, 0.5),
+        mb_s(clean.len(), percentile(&clean_times, 0.5)),
+        percentile(&clean_times, 0.9),
     );
 
     // Adversarial input: 1 MB of long runs that look like the start of many detections.

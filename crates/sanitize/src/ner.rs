@@ -845,6 +845,8 @@ embankment|quay|yard|end|side|gate|hall|common|causeway|circus|dale|drove|fold|g
 
 impl Ner {
     pub(crate) fn new() -> Result<Self, Error> {
+        // Parse the word lists now (once per process), not in the first request.
+        let _ = Lexicon::get();
         let months = MONTHS;
         Ok(Self {
             date: re(&format!(
@@ -1226,8 +1228,8 @@ impl Ner {
         if (lex.place(&whole) && ctx0 == Ctx::None) || (infos[a].place_prefix && b - a >= 2) {
             return None;
         }
-        let before_run = text[..toks[a].start].trim_end_matches(' ');
-        let after_run = &text[toks[b - 1].end..];
+        let before_run = text[floor(text, toks[a].start.saturating_sub(24))..toks[a].start].trim_end_matches(' ');
+        let after_run = &text[toks[b - 1].end..ceil(text, (toks[b - 1].end + 16).min(text.len()))];
         if postcode_before(before_run) || state_zip_after(after_run) {
             return None;
         }
@@ -1513,8 +1515,9 @@ impl Ner {
         let mut buf = String::new();
         for c in self.postcode_city.captures_iter(text) {
             let (Some(pc), Some(city)) = (c.get(1), c.get(2)) else { continue };
-            let before = text[..pc.start()].trim_end_matches([' ', '\t']);
-            let lead = before.ends_with([',', '\n', ':']) || before.is_empty();
+            let before = text[floor(text, pc.start().saturating_sub(32))..pc.start()].trim_end_matches([' ', '\t']);
+            let lead =
+                before.ends_with([',', '\n', ':']) || text[..pc.start()].trim_end_matches([' ', '\t']).is_empty();
             let word_before = before.rsplit(char::is_whitespace).next().unwrap_or("").to_lowercase();
             let prep = matches!(word_before.as_str(), "in" | "to" | "at" | "nach" | "à" | "a" | "en" | "naar" | "te");
             let is_year = pc.as_str().len() == 4 && matches!(&pc.as_str()[..2], "19" | "20");
