@@ -98,22 +98,22 @@ fn the_agents_searches_reach_an_onion_engine_and_one_behind_the_exit_each_on_a_f
         let net = sov_net::Net::new(&config.net, dir.path()).unwrap();
         let web = Arc::new(sov_web::Web::new(&config, net.http(sov_net::Class::Web)).unwrap());
 
-        // arti learns the onion service's descriptor a consensus or two after C-tor: until then the
-        // onion engine is reported as failed, the other one answers (one engine failing is never
-        // fatal).
+        // arti learns the onion service's descriptor a consensus or two after C-tor, and on a
+        // loaded machine it may not yet know the exit's policy ("rejected 6/6 as not exiting to
+        // desired ports"): until then that engine is reported as failed and the other one answers
+        // (one engine failing is never fatal). Wait, within a bound, until both answer.
         let t0 = Instant::now();
         loop {
             let found = web.search("warming up").await.unwrap();
             let onion_report = found.engines.iter().find(|e| e.engine == "searxng").unwrap();
             let exit_report = found.engines.iter().find(|e| e.engine == "wikipedia").unwrap();
-            assert_eq!(exit_report.error, None, "the engine behind the exit failed: {found:?}");
-            match &onion_report.error {
-                None => break,
-                Some(e) if t0.elapsed() < Duration::from_secs(120) => {
-                    eprintln!("onion engine, {:.0} s: {e}", t0.elapsed().as_secs_f64());
+            match (&onion_report.error, &exit_report.error) {
+                (None, None) => break,
+                (onion, exit) if t0.elapsed() < Duration::from_secs(120) => {
+                    eprintln!("{:.0} s: onion engine {onion:?}, exit engine {exit:?}", t0.elapsed().as_secs_f64());
                     tokio::time::sleep(Duration::from_secs(5)).await;
                 }
-                Some(e) => panic!("the onion engine never answered: {e}"),
+                _ => panic!("both engines never answered within 120 s: {found:?}"),
             }
         }
         eprintln!("both engines answer after {:.1} s", t0.elapsed().as_secs_f64());
