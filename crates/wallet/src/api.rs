@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::Address;
 use axum::body::Bytes;
 use axum::extract::{FromRef, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
